@@ -1,0 +1,160 @@
+"""Log-mel features shared by training and the agent.
+
+Frames are not centred (no edge padding) and decibels use a fixed reference with no
+``top_db`` clipping, so every frame depends only on its own ``n_fft`` samples. That is what
+lets :class:`StreamingLogMel` compute only the frames that are new since the previous hop and
+still equal :func:`logmel` over the whole window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+AMIN = 1e-10
+"""Power floor before the logarithm (as librosa's ``power_to_db``)."""
+
+SILENCE_DBFS = -100.0
+"""Level reported for digital silence."""
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Parameters of the log-mel front end; a model file carries the values it was trained with."""
+
+    sample_rate: int = 16000
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float = 8000.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.hop_length <= self.n_fft:
+            raise ValueError("hop_length must be in (0, n_fft]")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise ValueError("need 0 <= fmin < fmax <= sample_rate / 2")
+
+    def frames_in(self, n_samples: int) -> int:
+        """Number of whole frames in ``n_samples`` samples."""
+        return 0 if n_samples < self.n_fft else 1 + (n_samples - self.n_fft) // self.hop_length
+
+    def samples_for(self, n_frames: int) -> int:
+        """Number of samples that ``n_frames`` consecutive frames span."""
+        return self.n_fft + (n_frames - 1) * self.hop_length
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureParams:
+        """Build from a mapping, rejecting unknown or missing keys."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        missing = names - set(data)
+        if unknown or missing:
+            raise ValueError(
+                f"feature parameters: unknown {sorted(unknown)}, missing {sorted(missing)}"
+            )
+        return cls(**data)
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney mel scale: linear below 1 kHz, logarithmic above (librosa's default)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / (200.0 / 3)
+    log_region = hz >= 1000.0
+    mel[log_region] = 15.0 + np.log(hz[log_region] / 1000.0) / (np.log(6.4) / 27.0)
+    return mel
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    hz = mel * (200.0 / 3)
+    log_region = mel >= 15.0
+    hz[log_region] = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel[log_region] - 15.0))
+    return hz
+
+
+def mel_filterbank(params: FeatureParams) -> np.ndarray:
+    """Slaney-normalised triangular mel filters, shape ``(n_mels, n_fft // 2 + 1)``."""
+    fft_hz = np.linspace(0.0, params.sample_rate / 2, params.n_fft // 2 + 1)
+    mel_edges = np.linspace(
+        _hz_to_mel(np.array([params.fmin]))[0],
+        _hz_to_mel(np.array([params.fmax]))[0],
+        params.n_mels + 2,
+    )
+    hz_edges = _mel_to_hz(mel_edges)
+    widths = np.diff(hz_edges)
+    ramps = hz_edges[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (hz_edges[2:] - hz_edges[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+class LogMel:
+    """Turns frames of samples into log-mel columns; holds the window and filterbank."""
+
+    def __init__(self, params: FeatureParams) -> None:
+        self.params = params
+        n = np.arange(params.n_fft)
+        self._window = (0.5 - 0.5 * np.cos(2 * np.pi * n / params.n_fft)).astype(np.float32)
+        self._mel = mel_filterbank(params)
+
+    def frames(self, frames: np.ndarray) -> np.ndarray:
+        """Log-mel (dB) of ``frames`` (shape ``(k, n_fft)``), shape ``(n_mels, k)``."""
+        spectrum = np.fft.rfft(frames * self._window, axis=1)
+        power = spectrum.real**2 + spectrum.imag**2
+        mel = self._mel @ power.T.astype(np.float32, copy=False)
+        return (10.0 * np.log10(np.maximum(mel, AMIN))).astype(np.float32, copy=False)
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        """Log-mel of a whole signal, shape ``(n_mels, frames_in(len(samples)))``."""
+        samples = np.asarray(samples, dtype=np.float32)
+        p = self.params
+        count = p.frames_in(len(samples))
+        if count == 0:
+            return np.zeros((p.n_mels, 0), dtype=np.float32)
+        frames = np.lib.stride_tricks.sliding_window_view(samples, p.n_fft)[:: p.hop_length]
+        return self.frames(frames[:count])
+
+
+def logmel(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """Log-mel spectrogram in dB of mono float samples at ``params.sample_rate``."""
+    return LogMel(params)(samples)
+
+
+class StreamingLogMel:
+    """Log-mel for an endless stream: each call computes only the frames completed by new audio.
+
+    Concatenating the outputs of :meth:`push` equals :func:`logmel` of the concatenated input.
+    """
+
+    def __init__(self, params: FeatureParams) -> None:
+        self._logmel = LogMel(params)
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Feed samples; return the log-mel columns of the frames they complete."""
+        p = self._logmel.params
+        buffer = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        columns = self._logmel(buffer)
+        consumed = columns.shape[1] * p.hop_length
+        self._pending = buffer[consumed:]
+        return columns
+
+    def reset(self) -> None:
+        """Forget buffered audio, e.g. after a gap in the source."""
+        self._pending = np.zeros(0, dtype=np.float32)
+
+
+def dbfs(samples: np.ndarray) -> float:
+    """RMS level of float samples in dB relative to full scale (1.0)."""
+    if len(samples) == 0:
+        return SILENCE_DBFS
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return max(SILENCE_DBFS, 20.0 * np.log10(rms)) if rms > 0 else SILENCE_DBFS
