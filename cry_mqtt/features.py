@@ -8,6 +8,7 @@ still equal :func:`logmel` over the whole window.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -157,4 +158,4 @@ def dbfs(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return SILENCE_DBFS
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return max(SILENCE_DBFS, 20.0 * np.log10(rms)) if rms > 0 else SILENCE_DBFS
+    return max(SILENCE_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_DBFS

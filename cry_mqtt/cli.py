@@ -1,0 +1,235 @@
+"""Command line: run the agent, score files offline, list devices, check a setup."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from cry_mqtt import __version__
+from cry_mqtt.agent import Agent, AgentError, Shutdown
+from cry_mqtt.audio import (
+    AudioError,
+    AudioSource,
+    CommandSource,
+    FileSource,
+    MicrophoneSource,
+    RawSource,
+    find_input_device,
+    list_input_devices,
+)
+from cry_mqtt.config import Config, ConfigError, load_config
+from cry_mqtt.model import CryModel, ModelError, default_model_path
+from cry_mqtt.mqtt import MqttError, check_connection
+from cry_mqtt.pipeline import Pipeline
+
+log = logging.getLogger("cry_mqtt")
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+INPUT_BROKER_WAIT = 10.0
+"""Seconds that ``--input`` waits for the broker before it starts reading."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cry-mqtt",
+        description="Detect a baby crying and report it to Home Assistant over MQTT.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", type=Path, help="YAML configuration file")
+    parser.add_argument(
+        "--input",
+        metavar="FILE",
+        help="read this audio file (or '-': raw s16le mono at 16 kHz on stdin) "
+        "instead of the configured source, then exit",
+    )
+    parser.add_argument(
+        "--fast", action="store_true", help="with --input: as fast as possible, not real time"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    score = commands.add_parser(
+        "score", help="score audio files offline and print JSON lines (no MQTT)"
+    )
+    score.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    score.add_argument("--model", type=Path, help="ONNX model (default: config, then shipped)")
+    score.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+    commands.add_parser("devices", help="list audio input devices")
+
+    check = commands.add_parser("check", help="validate the config, the model and the broker")
+    check.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cry-mqtt`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"cry-mqtt: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "score":
+            return score(config, args.model, args.files)
+        if args.command == "devices":
+            print("\n".join(list_input_devices()) or "no input devices found")
+            return 0
+        if args.command == "check":
+            return check(config)
+        if args.fast and not args.input:
+            print("cry-mqtt: --fast needs --input", file=sys.stderr)
+            return EXIT_CONFIG
+        return run(config, args.input, args.fast)
+    except ConfigError as exc:
+        print(f"cry-mqtt: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (AudioError, ModelError, MqttError, AgentError) as exc:
+        print(f"cry-mqtt: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def load_model(config: Config, override: Path | None = None) -> CryModel:
+    """The model named on the command line, else in the config, else the shipped one."""
+    return CryModel(override or config.model.path or default_model_path(), config.model.threads)
+
+
+def open_source(config: Config, rate: int, input_path: str | None, fast: bool) -> AudioSource:
+    """The audio source: ``--input`` if given, else the configured one."""
+    audio = config.audio
+    if input_path == "-":
+        return RawSource(sys.stdin.buffer, rate, not fast, audio.block_seconds)
+    if input_path is not None:
+        return FileSource(Path(input_path), rate, not fast, audio.block_seconds)
+    if audio.source == "file":
+        assert audio.file is not None  # enforced when the config is loaded
+        return FileSource(audio.file, rate, True, audio.block_seconds)
+    if audio.source == "command":
+        assert audio.command is not None
+        return CommandSource(audio.command, rate, audio.restart_max_seconds, audio.block_seconds)
+    return MicrophoneSource(
+        audio.device,
+        rate,
+        audio.samplerate,
+        audio.channels,
+        audio.block_seconds,
+        audio.buffer_seconds,
+    )
+
+
+def run(config: Config, input_path: str | None, fast: bool) -> int:
+    """Run the agent until its input ends or a signal arrives."""
+    model = load_model(config)
+    source = open_source(config, model.info.features.sample_rate, input_path, fast)
+    agent = Agent(config, model, config.mqtt_password())
+    log.info(
+        "model %s (version %s), threshold %s, hop %.3f s",
+        model.path.name,
+        model.info.version,
+        agent.pipeline.detector.settings.threshold,
+        agent.pipeline.hop_seconds,
+    )
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Shutdown(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    agent.run(source, wait_for_broker=INPUT_BROKER_WAIT if input_path else 0.0)
+    return 0
+
+
+def score(config: Config, model_path: Path | None, files: list[Path]) -> int:
+    """Score files with the agent's pipeline; print one JSON line per window and per file."""
+    model = load_model(config, model_path)
+    rate = model.info.features.sample_rate
+    threshold = config.detection.threshold or model.info.threshold
+    for path in files:
+        source = FileSource(path, rate, realtime=False, block_seconds=1.0)
+        pipeline = Pipeline(model, config.detection, threshold)
+        episodes: list[dict[str, float]] = []
+        max_prob = 0.0
+        results = (r for block in source.blocks() for r in pipeline.push(block))
+        for result in [*results, *pipeline.finish()]:
+            max_prob = max(max_prob, result.prob)
+            _emit(
+                file=str(path),
+                t=round(result.t, 3),
+                prob=round(result.prob, 4),
+                dbfs=round(result.dbfs, 1),
+                state="ON" if result.on else "OFF",
+                gated=result.gated,
+            )
+            if result.changed is not None and result.changed.end is None:
+                episodes.append({"start": round(result.t, 3)})
+            elif result.changed is not None:
+                episodes[-1]["end"] = round(result.t, 3)
+        if episodes and "end" not in episodes[-1]:
+            episodes[-1]["end"] = round(pipeline.now, 3)
+        _emit(
+            file=str(path),
+            summary=True,
+            max_prob=round(max_prob, 4),
+            threshold=threshold,
+            detected=max_prob >= threshold,
+            episodes=episodes,
+        )
+    return 0
+
+
+def _emit(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def check(config: Config) -> int:
+    """Validate the model, the audio source and the broker; print what is wrong."""
+    print("config: ok")
+    checks = {"model": _check_model, "audio": _check_audio, "mqtt": _check_mqtt}
+    failed = 0
+    for name, probe in checks.items():
+        try:
+            print(f"{name}: ok ({probe(config)})")
+        except (ModelError, AudioError, MqttError, ConfigError) as exc:
+            print(f"{name}: FAILED: {exc}")
+            failed += 1
+    return EXIT_FAILURE if failed else 0
+
+
+def _check_model(config: Config) -> str:
+    model = load_model(config)
+    return f"{model.path.name}, version {model.info.version}"
+
+
+def _check_audio(config: Config) -> str:
+    audio = config.audio
+    if audio.source == "microphone":
+        return f"input device {find_input_device(audio.device)['name']!r}"
+    if audio.source == "file":
+        assert audio.file is not None
+        FileSource(audio.file, 16000, realtime=False)
+        return f"file {audio.file}"
+    assert audio.command is not None
+    if shutil.which(audio.command[0]) is None:
+        raise AudioError(f"audio command not found: {audio.command[0]}")
+    return f"command {audio.command[0]!r}"
+
+
+def _check_mqtt(config: Config) -> str:
+    check_connection(config, config.mqtt_password())
+    return f"{config.mqtt.host}:{config.mqtt.port}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

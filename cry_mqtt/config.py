@@ -1,0 +1,259 @@
+"""Configuration: a YAML file validated at load time into typed, frozen settings.
+
+Every section is a dataclass; its fields, type hints and ``_range`` bounds are the schema. Loading
+rejects unknown keys, wrong types and out-of-range values with a message that names the file and
+the dotted key. ``config.example.yaml`` documents every key with its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+PASSWORD_ENV = "CRY_MQTT_PASSWORD"
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unparsable or invalid."""
+
+
+def _range(default: Any, lo: float | None = None, hi: float | None = None) -> Any:
+    return field(default=default, metadata={"min": lo, "max": hi})
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """How this agent appears in Home Assistant; the instance id keeps two agents apart."""
+
+    instance_id: str = "nursery"
+    name: str = "Baby monitor"
+    entity_prefix: str = "baby"
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Where audio comes from."""
+
+    source: Literal["microphone", "file", "command"] = "microphone"
+    device: str | int | None = None
+    samplerate: int | None = _range(None, 8000, 384000)
+    channels: int = _range(1, 1, 32)
+    file: Path | None = None
+    command: list[str] | None = None
+    block_seconds: float = _range(0.1, 0.01, 1.0)
+    buffer_seconds: float = _range(10.0, 1.0, 600.0)
+    restart_max_seconds: float = _range(60.0, 1.0, 3600.0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ONNX model; ``None`` is the model shipped with the package."""
+
+    path: Path | None = None
+    threads: int = _range(1, 1, 16)
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Scoring cadence, loudness gate and debouncing."""
+
+    threshold: float | None = _range(None, 0.01, 0.99)
+    hop_seconds: float = _range(1.0, 0.25, 7.0)
+    gate_dbfs: float = _range(-65.0, -100.0, 0.0)
+    trigger_windows: int = _range(2, 1, 50)
+    of_windows: int = _range(3, 1, 50)
+    hold_seconds: float = _range(10.0, 0.0, 3600.0)
+    cooldown_seconds: float = _range(0.0, 0.0, 3600.0)
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS towards the broker; any of the files enables it."""
+
+    enabled: bool = False
+    ca_certs: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """Broker connection and topic layout."""
+
+    host: str = "localhost"
+    port: int = _range(1883, 1, 65535)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
+    client_id: str | None = None
+    keepalive: int = _range(60, 5, 3600)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    discovery_prefix: str = "homeassistant"
+    base_topic: str = "cry_mqtt"
+    telemetry_seconds: float = _range(5.0, 0.25, 3600.0)
+    state_refresh_seconds: float = _range(60.0, 5.0, 3600.0)
+    reconnect_max_seconds: float = _range(30.0, 1.0, 600.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole agent configuration."""
+
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    state_file: Path | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def mqtt_password(self) -> str | None:
+        """The broker password: from ``password_file``, else the environment, else the file."""
+        if self.mqtt.password_file is not None:
+            try:
+                return self.mqtt.password_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"mqtt.password_file: cannot read: {exc.strerror}") from exc
+        return os.environ.get(PASSWORD_ENV) or self.mqtt.password
+
+    def state_path(self) -> Path:
+        """Where settings changed from Home Assistant are kept across restarts."""
+        if self.state_file is not None:
+            return self.state_file
+        root = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        return root / "cry-mqtt" / f"{self.device.instance_id}.json"
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate a YAML configuration; ``None`` gives the defaults."""
+    if path is None:
+        return Config()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        config = _build(Config, raw, "", path.parent)
+        _check(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return config
+
+
+def _check(config: Config) -> None:
+    """Rules that involve more than one key."""
+    for key, value in (
+        ("device.instance_id", config.device.instance_id),
+        ("device.entity_prefix", config.device.entity_prefix),
+    ):
+        if not ID_PATTERN.match(value):
+            raise ConfigError(f"{key}: use only letters, digits, '_' and '-' (got {value!r})")
+    detection = config.detection
+    if detection.trigger_windows > detection.of_windows:
+        raise ConfigError("detection.trigger_windows: must not exceed detection.of_windows")
+    audio = config.audio
+    if audio.source == "file" and audio.file is None:
+        raise ConfigError("audio.file: required when audio.source is 'file'")
+    if audio.source == "command" and not audio.command:
+        raise ConfigError("audio.command: required when audio.source is 'command'")
+    if config.mqtt.password is not None and config.mqtt.password_file is not None:
+        raise ConfigError("mqtt.password: give either password or password_file, not both")
+    for key, topic in (
+        ("mqtt.base_topic", config.mqtt.base_topic),
+        ("mqtt.discovery_prefix", config.mqtt.discovery_prefix),
+    ):
+        if not topic or any(c in topic for c in "#+") or topic.startswith("/"):
+            raise ConfigError(f"{key}: not a valid topic prefix (got {topic!r})")
+
+
+def _build(cls: type, data: Any, prefix: str, base: Path) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, validating every key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'top level'}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown key '{prefix}{key}'{hint}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            key = prefix + f.name
+            value = _convert(hints[f.name], data[f.name], key, base)
+            _check_range(f, value, key)
+            values[f.name] = value
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, key: str, base: Path) -> Any:
+    """Check ``value`` against type ``hint`` and convert it (paths relative to the file)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, key, base)
+            except ConfigError as exc:
+                errors.append(str(exc).split(": ", 1)[1])
+        raise ConfigError(f"{key}: {' or '.join(errors)}")
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(
+                f"{key}: must be one of {', '.join(map(str, choices))} (got {value!r})"
+            )
+        return value
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list (got {value!r})")
+        return [_convert(item, v, f"{key}[{i}]", base) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".", base)
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key}: expected a path (got {value!r})")
+        return base / Path(value).expanduser()
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (bool, int, float, str) and (
+        not isinstance(value, hint) or (hint is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{key}: expected {_describe(hint)} (got {value!r})")
+    return value
+
+
+def _describe(hint: type) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
+
+
+def _check_range(f: dataclasses.Field, value: Any, key: str) -> None:
+    lo, hi = f.metadata.get("min"), f.metadata.get("max")
+    if value is None or isinstance(value, str):
+        return
+    if lo is not None and value < lo:
+        raise ConfigError(f"{key}: must be >= {lo} (got {value})")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key}: must be <= {hi} (got {value})")

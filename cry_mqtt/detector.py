@@ -1,0 +1,97 @@
+"""The debounced cry detector: a pure state machine over window probabilities."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """ON when ``trigger`` of the last ``window`` scores reach ``threshold``; OFF after
+    ``hold_seconds`` without one; no new episode within ``cooldown_seconds`` of the last OFF."""
+
+    threshold: float
+    trigger: int = 2
+    window: int = 3
+    hold_seconds: float = 10.0
+    cooldown_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must be in (0, 1)")
+        if not 1 <= self.trigger <= self.window:
+            raise ValueError("need 1 <= trigger <= window")
+        if self.hold_seconds < 0 or self.cooldown_seconds < 0:
+            raise ValueError("hold and cooldown must not be negative")
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A crying episode in stream seconds, as of when it started or ended (``end`` set)."""
+
+    start: float
+    peak: float
+    end: float | None = None
+
+    def duration(self, now: float) -> float:
+        return (self.end if self.end is not None else now) - self.start
+
+
+class Detector:
+    """Feed it one probability per scored window with :meth:`update`."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.settings = settings
+        self._recent: deque[float] = deque(maxlen=settings.window)
+        self._last_off = float("-inf")
+        self._start: float | None = None
+        self._peak = 0.0
+        self._last_hit = 0.0
+
+    @property
+    def on(self) -> bool:
+        return self._start is not None
+
+    @property
+    def episode(self) -> Episode | None:
+        """The episode under way, or ``None`` while OFF."""
+        return None if self._start is None else Episode(self._start, self._peak)
+
+    def set_threshold(self, threshold: float) -> None:
+        """Change the threshold live; the recent history is kept."""
+        s = self.settings
+        self.settings = DetectorSettings(
+            threshold, s.trigger, s.window, s.hold_seconds, s.cooldown_seconds
+        )
+
+    def update(self, t: float, prob: float) -> Episode | None:
+        """Account for the window ending at ``t``; returns the episode that started or ended."""
+        s = self.settings
+        hit = prob >= s.threshold
+        self._recent.append(prob)
+        if self._start is not None:
+            if hit:
+                self._last_hit = t
+                self._peak = max(self._peak, prob)
+            elif t - self._last_hit >= s.hold_seconds:
+                return self._end(t)
+            return None
+        hits = [p for p in self._recent if p >= s.threshold]
+        if len(hits) >= s.trigger and t - self._last_off >= s.cooldown_seconds:
+            self._start, self._peak, self._last_hit = t, max(hits), t
+            return self.episode
+        return None
+
+    def reset(self, t: float) -> Episode | None:
+        """Forget the history (pause, end of input); ends an episode under way at ``t``."""
+        self._recent.clear()
+        return self._end(t) if self._start is not None else None
+
+    def _end(self, t: float) -> Episode:
+        assert self._start is not None
+        ended = Episode(self._start, self._peak, end=t)
+        self._start = None
+        self._last_off = t
+        self._recent.clear()
+        return ended

@@ -1,0 +1,219 @@
+"""Home Assistant MQTT discovery: every topic and payload, built in one place from data.
+
+Pure functions only; :mod:`cry_mqtt.mqtt` moves the bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from cry_mqtt import __version__
+from cry_mqtt.config import Config
+
+ONLINE, OFFLINE = "online", "offline"
+ON, OFF = "ON", "OFF"
+THRESHOLD_MIN, THRESHOLD_MAX = 1, 99
+"""Bounds of the threshold entity, in percent."""
+MAX_COMMAND_BYTES = 64
+
+
+class CommandError(ValueError):
+    """A command payload from MQTT that cannot be applied."""
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One Home Assistant entity: its component, key (part of ids and topics) and extras."""
+
+    component: str
+    key: str
+    name: str
+    entity_suffix: str
+    options: dict[str, Any] = field(default_factory=dict)
+    command: bool = False
+
+
+ENTITIES = (
+    Entity(
+        "binary_sensor",
+        "crying",
+        "Crying",
+        "crying",
+        {"device_class": "sound", "payload_on": ON, "payload_off": OFF, "icon": "mdi:baby-face"},
+    ),
+    Entity(
+        "sensor",
+        "confidence",
+        "Cry confidence",
+        "cry_confidence",
+        {
+            "unit_of_measurement": "%",
+            "state_class": "measurement",
+            "entity_category": "diagnostic",
+            "suggested_display_precision": 0,
+            "icon": "mdi:percent",
+        },
+    ),
+    Entity(
+        "sensor",
+        "sound_level",
+        "Sound level",
+        "sound_level",
+        {
+            "unit_of_measurement": "dBFS",
+            "state_class": "measurement",
+            "entity_category": "diagnostic",
+            "suggested_display_precision": 0,
+            "icon": "mdi:volume-high",
+        },
+    ),
+    Entity(
+        "number",
+        "threshold",
+        "Cry threshold",
+        "cry_threshold",
+        {
+            "min": THRESHOLD_MIN,
+            "max": THRESHOLD_MAX,
+            "step": 1,
+            "mode": "slider",
+            "unit_of_measurement": "%",
+            "entity_category": "config",
+            "icon": "mdi:tune",
+        },
+        command=True,
+    ),
+    Entity(
+        "switch",
+        "paused",
+        "Pause detection",
+        "cry_detection_paused",
+        {"payload_on": ON, "payload_off": OFF, "entity_category": "config", "icon": "mdi:pause"},
+        command=True,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic of one agent instance."""
+
+    base: str
+    discovery_prefix: str
+    node_id: str
+
+    @classmethod
+    def from_config(cls, config: Config) -> Topics:
+        instance = config.device.instance_id
+        return cls(
+            base=f"{config.mqtt.base_topic}/{instance}",
+            discovery_prefix=config.mqtt.discovery_prefix,
+            node_id=f"cry_mqtt_{instance}",
+        )
+
+    @property
+    def availability(self) -> str:
+        return f"{self.base}/availability"
+
+    @property
+    def attributes(self) -> str:
+        return f"{self.base}/crying/attributes"
+
+    @property
+    def homeassistant_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+    def state(self, key: str) -> str:
+        return f"{self.base}/{key}"
+
+    def command(self, key: str) -> str:
+        return f"{self.base}/{key}/set"
+
+    def discovery(self, entity: Entity) -> str:
+        return f"{self.discovery_prefix}/{entity.component}/{self.node_id}/{entity.key}/config"
+
+
+def discovery_messages(config: Config, model_version: str, expire_after: int) -> dict[str, str]:
+    """Retained discovery configs by topic, one per entity (per-entity discovery)."""
+    topics = Topics.from_config(config)
+    device = {
+        "identifiers": [topics.node_id],
+        "name": config.device.name,
+        "manufacturer": "cry-mqtt",
+        "model": f"Cry detector (model {model_version})",
+        "sw_version": __version__,
+    }
+    origin = {
+        "name": "cry-mqtt",
+        "sw_version": __version__,
+        "support_url": "https://github.com/cry-mqtt/cry-mqtt",
+    }
+    messages = {}
+    for entity in ENTITIES:
+        object_id = f"{config.device.entity_prefix}_{entity.entity_suffix}"
+        payload: dict[str, Any] = {
+            "name": entity.name,
+            "unique_id": f"{topics.node_id}_{entity.key}",
+            "object_id": object_id,
+            "default_entity_id": f"{entity.component}.{object_id}",
+            "state_topic": topics.state(entity.key),
+            "availability_topic": topics.availability,
+            "payload_available": ONLINE,
+            "payload_not_available": OFFLINE,
+            "device": device,
+            "origin": origin,
+            **entity.options,
+        }
+        if entity.command:
+            payload["command_topic"] = topics.command(entity.key)
+        if entity.key == "crying":
+            payload["json_attributes_topic"] = topics.attributes
+            payload["expire_after"] = expire_after
+        messages[topics.discovery(entity)] = json.dumps(payload, sort_keys=True)
+    return messages
+
+
+def command_keys() -> tuple[str, ...]:
+    """Keys of the entities that accept commands."""
+    return tuple(e.key for e in ENTITIES if e.command)
+
+
+def parse_threshold(payload: bytes) -> float:
+    """A threshold command in percent, as a probability in (0, 1)."""
+    text = _text(payload)
+    try:
+        percent = float(text)
+    except ValueError:
+        raise CommandError(f"threshold: not a number: {text!r}") from None
+    if not math.isfinite(percent) or not THRESHOLD_MIN <= percent <= THRESHOLD_MAX:
+        raise CommandError(f"threshold: must be {THRESHOLD_MIN}..{THRESHOLD_MAX} %: {text!r}")
+    return percent / 100.0
+
+
+def parse_switch(payload: bytes) -> bool:
+    """A switch command: ``ON`` or ``OFF``."""
+    text = _text(payload).upper()
+    if text not in (ON, OFF):
+        raise CommandError(f"switch: expected {ON} or {OFF}: {text!r}")
+    return text == ON
+
+
+def _text(payload: bytes) -> str:
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise CommandError(f"payload too long ({len(payload)} bytes)")
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise CommandError("payload is not UTF-8 text") from None
+
+
+def percent(prob: float) -> str:
+    """A probability as the percent payload of the confidence and threshold entities."""
+    return f"{round(prob * 100, 1):g}"
+
+
+def switch(value: bool) -> str:
+    return ON if value else OFF

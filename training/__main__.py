@@ -1,0 +1,110 @@
+"""Command line: ``python -m training prepare|fit|export|evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from training.data import DEFAULT_DATA, DEFAULT_RUNS
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    from training.data import build_cache, discover, limit_items
+    from training.split import grouped_split
+
+    data = None if args.no_default_data else args.data
+    items = discover(data, args.esc50, args.positives, args.negatives)
+    if args.limit:
+        items = limit_items(items, args.limit)
+    if not items:
+        raise SystemExit("no recordings found")
+    grouped_split(items, args.valid_fraction, args.seed)
+    summary = build_cache(items, args.runs / "cache")
+    print(json.dumps(summary["splits"], indent=2))
+    print(f"{len(summary['skipped'])} files skipped: {summary['skipped'][:5]}")
+    print(f"cache written to {args.runs / 'cache'}")
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from training.fit import fit
+
+    summary = fit(
+        args.runs / "cache",
+        args.runs / args.arch,
+        args.arch,
+        args.epochs,
+        args.batch_size,
+        args.lr,
+        args.workers,
+        args.seed,
+    )
+    best = summary["best"]
+    print(
+        f"{args.arch}: {summary['params']:,} params, {summary['macs_per_window'] / 1e6:.1f} MMAC"
+        f"/window, fit {summary['fit_seconds'] / 60:.1f} min "
+        f"(total {summary['total_seconds'] / 60:.1f} min); best epoch {best['epoch']}: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k != "epoch")
+    )
+
+
+def _export(args: argparse.Namespace) -> None:
+    from training.export import default_output, export
+
+    info = export(args.runs / "cache", args.runs / args.arch, args.out or default_output(args.arch))
+    print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from training.evaluate import evaluate
+    from training.export import default_output
+
+    model = args.model or default_output(args.arch)
+    report = evaluate(args.runs / "cache", model, args.runs)
+    print(report)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser.add_argument(
+        "--runs", type=Path, default=DEFAULT_RUNS, help="cache and checkpoints (default: runs/)"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--arch", choices=("cnn", "resnet34"), default="cnn")
+    steps = parser.add_subparsers(dest="step", required=True)
+
+    prepare = steps.add_parser("prepare", help="decode, split 90:10 by source, cache")
+    prepare.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    prepare.add_argument("--no-default-data", action="store_true", help="ignore --data")
+    prepare.add_argument("--esc50", type=Path, help="ESC-50 root (audio/, meta/esc50.csv)")
+    prepare.add_argument(
+        "--positives", type=Path, action="append", default=[], help="folder or manifest .csv"
+    )
+    prepare.add_argument(
+        "--negatives", type=Path, action="append", default=[], help="folder or manifest .csv"
+    )
+    prepare.add_argument("--valid-fraction", type=float, default=0.1)
+    prepare.add_argument("--limit", type=int, default=0, help="files per source/category")
+    prepare.set_defaults(run=_prepare)
+
+    fit = steps.add_parser("fit", help="train with fastai (lr_find + one-cycle)")
+    fit.add_argument("--epochs", type=int, default=30)
+    fit.add_argument("--batch-size", type=int, default=64)
+    fit.add_argument("--lr", type=float, help="max learning rate (default: lr_find)")
+    fit.add_argument("--workers", type=int, default=1, help="data loader processes")
+    fit.set_defaults(run=_fit)
+
+    export = steps.add_parser("export", help="ONNX with metadata, parity check")
+    export.add_argument("--out", type=Path, help="ONNX file (default: the packaged model)")
+    export.set_defaults(run=_export)
+
+    evaluate = steps.add_parser("evaluate", help="metrics, plots and model card")
+    evaluate.add_argument("--model", type=Path, help="ONNX file (default: the packaged model)")
+    evaluate.set_defaults(run=_evaluate)
+
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

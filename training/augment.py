@@ -1,0 +1,110 @@
+"""Waveform and spectrogram augmentation.
+
+Band-limiting is applied to both classes at matched rates, so that "nothing above 4 kHz" carries
+no information about the label (most positives are 8 kHz phone recordings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from training.data import PARAMS, WINDOW_SAMPLES
+
+
+def band_limit(samples: np.ndarray, cutoff_hz: float = 4000.0) -> np.ndarray:
+    """Remove everything above ``cutoff_hz`` the way an 8 kHz recording does (resample down/up)."""
+    low = soxr.resample(samples, PARAMS.sample_rate, int(2 * cutoff_hz))
+    return soxr.resample(low, int(2 * cutoff_hz), PARAMS.sample_rate)[: len(samples)]
+
+
+def fit_window(
+    samples: np.ndarray, rng: np.random.Generator | None = None, max_shift: int = 0
+) -> np.ndarray:
+    """Exactly one window of samples: a crop of longer audio, shorter audio placed in zeros.
+
+    Without ``rng`` the crop or placement is centred; with it, it is uniformly random, and audio
+    of about one window may move by up to ``max_shift`` samples (partly out of the window).
+    """
+    n, size = len(samples), WINDOW_SAMPLES
+    max_shift = min(max_shift, n // 2)
+    slack = size - n
+    low, high = min(0, slack) - max_shift, max(0, slack) + max_shift
+    start = (low + high) // 2 if rng is None else int(rng.integers(low, high + 1))
+    out = np.zeros(size, np.float32)
+    src_from, dst_from = max(0, -start), max(0, start)
+    count = min(n - src_from, size - dst_from)
+    out[dst_from : dst_from + count] = samples[src_from : src_from + count]
+    return out
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)) + 1e-12))
+
+
+def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """``signal`` plus ``noise`` scaled to ``snr_db`` below it (by RMS)."""
+    scale = rms(signal) / rms(noise) / 10 ** (snr_db / 20)
+    return signal + scale * noise
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of the training augmentation."""
+
+    max_shift_seconds: float = 1.5
+    p_background_positive: float = 0.8
+    p_background_negative: float = 0.5
+    snr_db: tuple[float, float] = (-5.0, 30.0)
+    level_dbfs: tuple[float, float] = (-50.0, -12.0)
+    p_band_limit_positive: float = 0.45
+    p_band_limit_negative: float = 0.5
+    p_noise_floor: float = 0.8
+    noise_floor_dbfs: tuple[float, float] = (-90.0, -55.0)
+    freq_masks: int = 2
+    max_freq_mask: int = 16
+    time_masks: int = 2
+    max_time_mask: int = 24
+
+
+def augment_window(
+    foreground: np.ndarray,
+    background: np.ndarray | None,
+    label: int,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+) -> np.ndarray:
+    """One training window: optional background mix, level, band-limit, microphone noise floor.
+
+    ``foreground`` and ``background`` are already one window long.
+    """
+    x = foreground
+    if background is not None and rms(background) > 1e-5 and rms(x) > 1e-5:
+        x = mix_at_snr(x, background, rng.uniform(*cfg.snr_db))
+    if rms(x) > 1e-5:
+        x = x * (10 ** (rng.uniform(*cfg.level_dbfs) / 20) / rms(x))
+    p_band = cfg.p_band_limit_positive if label else cfg.p_band_limit_negative
+    if rng.random() < p_band:
+        x = band_limit(x)
+    if rng.random() < cfg.p_noise_floor:
+        level = 10 ** (rng.uniform(*cfg.noise_floor_dbfs) / 20)
+        x = x + rng.normal(0.0, level, len(x))
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def spec_augment(mel: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """SpecAugment-style frequency and time masks, filled with the window's mean level."""
+    mel = mel.copy()
+    fill = float(mel.mean())
+    n_mels, frames = mel.shape
+    for _ in range(cfg.freq_masks):
+        width = int(rng.integers(0, cfg.max_freq_mask + 1))
+        start = int(rng.integers(0, n_mels - width + 1))
+        mel[start : start + width] = fill
+    for _ in range(cfg.time_masks):
+        width = int(rng.integers(0, cfg.max_time_mask + 1))
+        start = int(rng.integers(0, frames - width + 1))
+        mel[:, start : start + width] = fill
+    return mel

@@ -1,0 +1,221 @@
+"""Ingestion: find labelled recordings in the supported layouts, decode them to 16 kHz mono and
+cache them for the later steps.
+
+Layouts: the Donate-a-cry corpus as distributed (``.3gp`` and ``.caf`` uploads, decoded with
+PyAV's bundled FFmpeg), an ESC-50 download (``audio/`` plus ``meta/esc50.csv``; its crying_baby
+class becomes positives, never negatives), manifests (CSV with ``path``, ``source``, ``category``
+columns) and plain folders of audio files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from tqdm import tqdm
+
+from cry_mqtt.features import FeatureParams
+
+PARAMS = FeatureParams()
+WINDOW_SECONDS = 7.0
+WINDOW_SAMPLES = round(WINDOW_SECONDS * PARAMS.sample_rate)
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".3gp", ".caf", ".aac", ".opus"}
+ESC50_CRYING_BABY = 20
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_RUNS = REPO_ROOT / "runs"
+
+
+@dataclass
+class Item:
+    """One labelled recording; ``group`` keeps related recordings on one side of the split."""
+
+    path: str
+    label: int
+    source: str
+    category: str
+    group: str
+    split: str = ""
+    offset: int = 0
+    length: int = 0
+
+
+def load_audio(path: Path, sample_rate: int = PARAMS.sample_rate) -> np.ndarray:
+    """Decode any FFmpeg-readable file to mono float32 at ``sample_rate``."""
+    chunks = []
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        for frame in container.decode(stream):
+            chunks.extend(out.to_ndarray()[0] for out in resampler.resample(frame))
+        chunks.extend(out.to_ndarray()[0] for out in resampler.resample(None))
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+def donateacry_uuid(path: Path) -> str:
+    """The app-instance uuid (first five dash-separated fields of the file name), lower case."""
+    return "-".join(path.stem.split("-")[:5]).lower()
+
+
+def donateacry_items(root: Path) -> list[Item]:
+    """Positives from both Donate-a-cry upload folders (Android ``.3gp``, iOS ``.caf``)."""
+    items = []
+    for path in sorted(root.rglob("*")):
+        suffix = path.suffix.lower()
+        if suffix not in {".3gp", ".caf"}:
+            continue
+        source = "android-8k" if suffix == ".3gp" else "ios-16k"
+        group = f"donateacry:{donateacry_uuid(path)}"
+        items.append(Item(str(path), 1, source, "crying", group))
+    return items
+
+
+def esc50_items(root: Path) -> list[Item]:
+    """ESC-50 clips: class crying_baby (target 20) as positives, every other class as negatives.
+
+    Clips cut from one freesound recording (``src_file``) form one group.
+    """
+    items = []
+    with open(root / "meta" / "esc50.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            label = int(int(row["target"]) == ESC50_CRYING_BABY)
+            group = f"esc50:{row['src_file']}"
+            path = root / "audio" / row["filename"]
+            items.append(Item(str(path), label, "esc50", row["category"], group))
+    return items
+
+
+def manifest_items(manifest: Path, label: int) -> list[Item]:
+    """Recordings listed in a CSV with ``path`` and optional ``source``/``category`` columns.
+
+    Paths are relative to the manifest's folder or, failing that, to its parent.
+    """
+    items = []
+    with open(manifest, newline="") as f:
+        for row in csv.DictReader(f):
+            path = manifest.parent / row["path"]
+            if not path.exists():
+                path = manifest.parent.parent / row["path"]
+            source = row.get("source") or manifest.parent.name
+            category = row.get("category") or path.parent.name
+            items.append(Item(str(path), label, source, category, f"file:{path}"))
+    return items
+
+
+def folder_items(root: Path, label: int) -> list[Item]:
+    """Every audio file under ``root``; its category is the sub-folder it sits in."""
+    items = []
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            category = path.parent.name if path.parent != root else root.name
+            items.append(Item(str(path), label, root.name, category, f"file:{path}"))
+    return items
+
+
+def discover(
+    data: Path | None,
+    esc50: Path | None = None,
+    positives: list[Path] = (),
+    negatives: list[Path] = (),
+) -> list[Item]:
+    """All items from the standard data folder and any extra sources.
+
+    ``data`` holds ``donateacry-corpus/`` and ``negatives/manifest.csv`` (either may be missing);
+    extra positives/negatives are folders or ``.csv`` manifests.
+    """
+    items: list[Item] = []
+    if data is not None:
+        if (data / "donateacry-corpus").is_dir():
+            items += donateacry_items(data / "donateacry-corpus")
+        if (data / "negatives" / "manifest.csv").is_file():
+            items += manifest_items(data / "negatives" / "manifest.csv", 0)
+    if esc50 is not None:
+        items += esc50_items(esc50)
+    for label, roots in ((1, positives), (0, negatives)):
+        for root in roots:
+            items += manifest_items(root, label) if root.suffix == ".csv" else folder_items(root, label)
+    return items
+
+
+def limit_items(items: list[Item], per_stratum: int) -> list[Item]:
+    """The first ``per_stratum`` items of each (label, source, category): for quick runs."""
+    seen: Counter[tuple[int, str, str]] = Counter()
+    kept = []
+    for item in items:
+        key = (item.label, item.source, item.category)
+        if seen[key] < per_stratum:
+            seen[key] += 1
+            kept.append(item)
+    return kept
+
+
+def summarize(items: list[Item]) -> dict[str, Any]:
+    """Counts and minutes per split, class, source and category."""
+    rate = PARAMS.sample_rate
+    summary: dict[str, Any] = {}
+    for split in sorted({i.split for i in items}):
+        part = [i for i in items if i.split == split]
+        by: dict[str, dict[str, int]] = {"positives": {}, "negatives": {}}
+        for item in part:
+            key = item.source if item.label else item.category
+            table = by["positives" if item.label else "negatives"]
+            table[key] = table.get(key, 0) + 1
+        summary[split] = {
+            "positives": sum(i.label for i in part),
+            "negatives": sum(1 - i.label for i in part),
+            "groups": len({i.group for i in part}),
+            "minutes": round(sum(i.length for i in part) / rate / 60, 1),
+            "positives_by_source": dict(sorted(by["positives"].items())),
+            "negatives_by_category": dict(sorted(by["negatives"].items())),
+        }
+    return summary
+
+
+class Cache:
+    """Decoded audio (one float32 array) plus the item table, as written by :func:`build_cache`."""
+
+    def __init__(self, root: Path) -> None:
+        if not (root / "items.json").is_file():
+            raise FileNotFoundError(f"no prepared data in {root}: run `python -m training prepare`")
+        self.root = root
+        self.items = [Item(**d) for d in json.loads((root / "items.json").read_text())]
+        self.audio = np.load(root / "audio.npy", mmap_mode="r")
+        self.summary = json.loads((root / "summary.json").read_text())
+
+    def samples(self, item: Item) -> np.ndarray:
+        """The decoded 16 kHz samples of one item."""
+        return np.asarray(self.audio[item.offset : item.offset + item.length], dtype=np.float32)
+
+    def split(self, name: str, label: int | None = None) -> list[Item]:
+        """Items of one split, optionally of one class."""
+        return [i for i in self.items if i.split == name and label in (None, i.label)]
+
+
+def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
+    """Decode ``items`` (their ``split`` already set) into ``root``; returns the summary."""
+    root.mkdir(parents=True, exist_ok=True)
+    decoded, kept, offset, failed = [], [], 0, []
+    for item in tqdm(items, desc="decode", unit="file"):
+        try:
+            samples = load_audio(Path(item.path))
+        except (av.error.FFmpegError, IndexError) as exc:
+            failed.append(f"{item.path}: {exc}")
+            continue
+        if len(samples) < PARAMS.n_fft:
+            failed.append(f"{item.path}: too short")
+            continue
+        item.offset, item.length = offset, len(samples)
+        offset += len(samples)
+        decoded.append(samples)
+        kept.append(item)
+    np.save(root / "audio.npy", np.concatenate(decoded))
+    (root / "items.json").write_text(json.dumps([asdict(i) for i in kept]))
+    summary = {"splits": summarize(kept), "skipped": failed}
+    (root / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

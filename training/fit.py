@@ -1,0 +1,124 @@
+"""Training with fastai: DataLoaders over augmented windows, lr_find, one-cycle, best checkpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from fastai.callback.mixup import MixUp
+from fastai.callback.progress import CSVLogger
+from fastai.callback.schedule import fit_one_cycle, lr_find  # noqa: F401  (patch Learner)
+from fastai.callback.tracker import SaveModelCallback
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from fastai.learner import Learner
+from fastai.losses import BCEWithLogitsLossFlat
+from fastai.metrics import AccumMetric
+from fastai.torch_core import set_seed
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+from training.arch import build, count_macs, count_params
+from training.data import PARAMS, WINDOW_SECONDS, Cache
+from training.windows import TrainSet, ValidSet, validation_windows
+
+CHECKPOINT = "model.pth"
+SUMMARY = "fit_summary.json"
+
+
+def _roc_auc(targets: np.ndarray, probs: np.ndarray) -> float:
+    return float(roc_auc_score(targets, probs)) if len(set(targets)) == 2 else float("nan")
+
+
+def _balanced_accuracy(targets: np.ndarray, probs: np.ndarray) -> float:
+    return float(balanced_accuracy_score(targets, probs >= 0.5))
+
+
+def metrics() -> list[AccumMetric]:
+    """Validation metrics on sigmoid outputs (threshold 0.5 where one is needed)."""
+    return [
+        AccumMetric(f, activation="sigmoid", to_np=True, invert_arg=True, name=name)
+        for f, name in ((_balanced_accuracy, "balanced_acc"), (_roc_auc, "roc_auc"))
+    ]
+
+
+def fit(
+    cache_dir: Path,
+    out: Path,
+    arch: str = "cnn",
+    epochs: int = 30,
+    batch_size: int = 64,
+    lr: float | None = None,
+    workers: int = 1,
+    seed: int = 42,
+    mixup: float = 0.4,
+) -> dict[str, Any]:
+    """Train ``arch`` on the prepared cache; writes the best weights and a summary to ``out``.
+
+    Without ``lr`` the learning rate is lr_find's "valley" suggestion (clipped to 3e-4..1e-2).
+    """
+    start = time.perf_counter()
+    set_seed(seed, reproducible=True)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Cache(cache_dir)
+    valid = validation_windows(cache)
+    dls = DataLoaders(
+        DataLoader(
+            TrainSet(cache), bs=batch_size, shuffle=True, drop_last=True, num_workers=workers
+        ),
+        DataLoader(ValidSet(valid), bs=128),
+        device=torch.device("cpu"),
+    )
+    model = build(arch)
+    learn = Learner(
+        dls,
+        model,
+        loss_func=BCEWithLogitsLossFlat(),
+        metrics=metrics(),
+        path=out,
+        model_dir="checkpoints",
+        cbs=[CSVLogger(fname="history.csv")],
+    )
+    suggestion = learn.lr_find(num_it=40, show_plot=False)
+    learn.recorder.plot_lr_find()
+    plt.gcf().savefig(out / "lr_find.png", dpi=80)
+    plt.close("all")
+    lr_max = lr or float(np.clip(suggestion.valley, 3e-4, 1e-2))
+    print(f"lr_find valley {suggestion.valley:.2e}; training at lr_max {lr_max:.2e}")
+    fit_start = time.perf_counter()
+    learn.fit_one_cycle(
+        epochs, lr_max, cbs=[MixUp(mixup), SaveModelCallback(monitor="valid_loss", fname="best")]
+    )
+    torch.save(learn.model.state_dict(), out / CHECKPOINT)
+    names = ["epoch", *learn.recorder.metric_names[1:-1]]
+    history = [dict(zip(names, [i, *map(float, v)], strict=True)) for i, v in enumerate(learn.recorder.values)]
+    best = min(history, key=lambda h: h["valid_loss"])
+    summary = {
+        "arch": arch,
+        "params": count_params(model),
+        "macs_per_window": count_macs(model, PARAMS.n_mels, valid.mels.shape[2]),
+        "window_seconds": WINDOW_SECONDS,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "train_windows_per_epoch": len(dls.train_ds),
+        "lr_find_valley": float(suggestion.valley),
+        "lr_max": lr_max,
+        "mixup_alpha": mixup,
+        "seed": seed,
+        "best_epoch": best["epoch"],
+        "best": best,
+        "history": history,
+        "fit_seconds": round(time.perf_counter() - fit_start, 1),
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "torch_threads": torch.get_num_threads(),
+        "data": cache.summary["splits"],
+    }
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2))
+    return summary
