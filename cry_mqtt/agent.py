@@ -96,7 +96,7 @@ class Agent:
         self._telemetry_due = 0.0
         self._peak_prob = 0.0
         self._peak_dbfs = -float("inf")
-        self._refresh_due = time.monotonic()
+        self._refresh_due = time.monotonic() + config.mqtt.state_refresh_seconds
         self._episode_started: datetime | None = None
 
     def run(self, source: AudioSource, wait_for_broker: float = 0.0) -> None:

@@ -209,10 +209,11 @@ def _convert(hint: Any, value: Any, key: str, base: Path) -> Any:
         options = typing.get_args(hint)
         if value is None and type(None) in options:
             return None
+        options = tuple(o for o in options if o is not type(None))
+        if len(options) == 1:
+            return _convert(options[0], value, key, base)
         errors = []
         for option in options:
-            if option is type(None):
-                continue
             try:
                 return _convert(option, value, key, base)
             except ConfigError as exc:

@@ -105,6 +105,7 @@ class Broker:
     workdir: Path
     port: int = 0
     extra_config: str = ""
+    anonymous: bool = True
     process: subprocess.Popen | None = None
 
     def start(self) -> Broker:
@@ -112,9 +113,11 @@ class Broker:
         if not self.port:
             self.port = free_port()
         conf = self.workdir / f"mosquitto-{self.port}.conf"
+        # As root, mosquitto would drop to its own user, which cannot read the test's files.
+        user = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\npersistence false\n" + self.extra_config
+            f"listener {self.port} 127.0.0.1\n{user}persistence false\n"
+            f"allow_anonymous {str(self.anonymous).lower()}\n{self.extra_config}"
         )
         self.process = subprocess.Popen(
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -126,7 +129,7 @@ class Broker:
                 return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"mosquitto failed: {self.process.stderr.read()}")
+                    raise RuntimeError(f"mosquitto failed: {self.process.stderr.read()}") from None
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start")
 
@@ -157,7 +160,9 @@ class Subscriber:
 
     def _record(self, client, userdata, msg) -> None:
         with self._cond:
-            self.messages.append(Message(msg.topic, msg.payload.decode(errors="replace"), msg.retain))
+            self.messages.append(
+                Message(msg.topic, msg.payload.decode(errors="replace"), msg.retain)
+            )
             self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[Message], bool], timeout: float = 20.0) -> Message:

@@ -1,0 +1,223 @@
+"""The agent end to end against a real Mosquitto broker started by each test."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support import Broker, Subscriber, cry_like, free_port, quiet_noise, write_wav
+
+DISCOVERY = "homeassistant/{}/cry_mqtt_nursery/{}/config"
+BASE = "cry_mqtt/nursery"
+
+
+def write_config(tmp_path: Path, port: int, model: Path | None, extra: str = "") -> Path:
+    path = tmp_path / "config.yaml"
+    model_line = f"model: {{path: {model}}}\n" if model else ""
+    path.write_text(
+        f"mqtt: {{host: 127.0.0.1, port: {port}, reconnect_max_seconds: 2}}\n"
+        f"state_file: {tmp_path / 'state.json'}\n{model_line}{extra}"
+    )
+    return path
+
+
+def agent(config: Path, *args: str, stdin=None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cry_mqtt", "--config", str(config), *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=stdin is None,
+    )
+
+
+def s16(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def states(sub: Subscriber, key: str) -> list[str]:
+    return sub.payloads(f"{BASE}/{key}")
+
+
+def test_recording_with_crying_end_to_end(tmp_path, broker, subscriber, fixture_model):
+    audio = np.concatenate([quiet_noise(10), cry_like(20), quiet_noise(30)])
+    wav = write_wav(tmp_path / "night.wav", audio)
+    run = agent(write_config(tmp_path, broker.port, fixture_model), "--input", str(wav), "--fast")
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+
+    subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "offline")
+    for component, key in [
+        ("binary_sensor", "crying"),
+        ("sensor", "confidence"),
+        ("sensor", "sound_level"),
+        ("number", "threshold"),
+        ("switch", "paused"),
+    ]:
+        config = json.loads(subscriber.payloads(DISCOVERY.format(component, key))[0])
+        assert config["unique_id"] == f"cry_mqtt_nursery_{key}"
+        assert config["availability_topic"] == f"{BASE}/availability"
+        assert config["state_topic"] == f"{BASE}/{key}"
+    assert states(subscriber, "availability") == ["online", "offline"]
+    assert states(subscriber, "crying") == ["OFF", "ON", "OFF"]
+    attributes = [json.loads(p) for p in states(subscriber, "crying/attributes")]
+    assert attributes[-1]["peak_confidence"] > 90
+    assert 10 <= attributes[-1]["episode_duration_s"] <= 40
+    assert max(float(p) for p in states(subscriber, "confidence")) > 90
+    assert min(float(p) for p in states(subscriber, "sound_level")) < -45
+    assert states(subscriber, "threshold") == ["50"]
+    # Privacy: only short states, numbers and JSON settings ever leave the agent.
+    for message in subscriber.messages:
+        assert len(message.payload) < 2000
+        assert message.topic.startswith((BASE, "homeassistant/"))
+
+
+def test_live_commands_pause_and_shutdown(tmp_path, broker, subscriber, fixture_model):
+    config = write_config(tmp_path, broker.port, fixture_model)
+    run = agent(config, "--input", "-", stdin=subprocess.PIPE)
+    run.stdin.write(s16(quiet_noise(8)))
+    run.stdin.flush()
+    subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+    subscriber.wait_for(lambda m: m.topic == f"{BASE}/confidence")
+
+    subscriber.publish(f"{BASE}/threshold/set", "80")
+    subscriber.wait_for(lambda m: m.topic == f"{BASE}/threshold" and m.payload == "80")
+    for bad in ["abc", "250", "", "1e999"]:
+        subscriber.publish(f"{BASE}/threshold/set", bad)
+    subscriber.publish(f"{BASE}/paused/set", "SIDEWAYS")
+    subscriber.publish(f"{BASE}/paused/set", "ON")
+    subscriber.wait_for(lambda m: m.topic == f"{BASE}/paused" and m.payload == "ON")
+    assert states(subscriber, "threshold") == ["50", "80"]
+    assert json.loads((tmp_path / "state.json").read_text()) == {"threshold": 0.8, "paused": True}
+
+    # Home Assistant restarts: configs and states come again.
+    before = len(subscriber.payloads(DISCOVERY.format("binary_sensor", "crying")))
+    subscriber.publish("homeassistant/status", "online")
+    subscriber.wait_for(
+        lambda m: len(subscriber.payloads(DISCOVERY.format("binary_sensor", "crying"))) > before,
+        timeout=10,
+    )
+
+    # Paused: a loud cry does not turn the sensor on.
+    run.stdin.write(s16(cry_like(12)))
+    run.stdin.flush()
+    time.sleep(3)
+    assert "ON" not in states(subscriber, "crying")
+
+    stopped = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=10)
+    assert time.monotonic() - stopped < 2.0
+    assert run.returncode == 0
+    assert states(subscriber, "availability")[-1] == "offline"
+    assert "rejected MQTT command" in err.decode()
+    assert err.decode().count("rejected MQTT command") == 5
+
+    # Settings survive a restart.
+    again = Subscriber(broker.port)
+    run = agent(config, "--input", "-", stdin=subprocess.PIPE)
+    try:
+        again.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+        again.wait_for(lambda m: m.topic == f"{BASE}/threshold" and m.payload == "80")
+        again.wait_for(lambda m: m.topic == f"{BASE}/paused" and m.payload == "ON")
+    finally:
+        run.stdin.close()
+        run.wait(10)
+        again.close()
+
+
+def test_broker_down_at_start(tmp_path, fixture_model):
+    port = free_port()
+    run = agent(write_config(tmp_path, port, fixture_model), "--input", "-", stdin=subprocess.PIPE)
+    try:
+        run.stdin.write(s16(quiet_noise(3)))
+        run.stdin.flush()
+        time.sleep(2)
+        assert run.poll() is None
+        broker = Broker(tmp_path, port=port).start()
+        sub = Subscriber(port)
+        try:
+            sub.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+            sub.wait_for(lambda m: m.topic == DISCOVERY.format("binary_sensor", "crying"))
+            sub.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "OFF")
+        finally:
+            sub.close()
+            run.stdin.close()
+            run.wait(10)
+            broker.stop()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0
+
+
+@pytest.fixture
+def secured_broker(tmp_path):
+    passwords = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "parent", "right"], check=True)
+    broker = Broker(tmp_path, extra_config=f"password_file {passwords}\n", anonymous=False)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def test_refused_credentials_exit_1_with_one_line(tmp_path, secured_broker, fixture_model):
+    extra = "mqtt: {host: 127.0.0.1, port: %d, username: parent, password: wrong}\n"
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"model: {{path: {fixture_model}}}\n" + extra % secured_broker.port)
+    run = agent(config, "--input", "-", stdin=subprocess.PIPE)
+    run.stdin.write(s16(quiet_noise(2)))
+    run.stdin.flush()
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 1
+    last = err.decode().strip().splitlines()[-1]
+    assert last.startswith("cry-mqtt: MQTT broker refused the credentials")
+    assert "wrong" not in err.decode()
+
+
+def test_check_command(tmp_path, secured_broker, fixture_model):
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        f"model: {{path: {fixture_model}}}\n"
+        f"audio: {{source: command, command: [{sys.executable}]}}\n"
+        f"mqtt: {{host: 127.0.0.1, port: {secured_broker.port}, username: parent}}\n"
+    )
+    ok = subprocess.run(
+        [sys.executable, "-m", "cry_mqtt", "check", "--config", str(good)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"CRY_MQTT_PASSWORD": "right", "PATH": "/usr/bin:/bin"},
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "mqtt: ok" in ok.stdout and "model: ok" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "cry_mqtt", "check", "--config", str(good)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"CRY_MQTT_PASSWORD": "wrong", "PATH": "/usr/bin:/bin"},
+    )
+    assert bad.returncode == 1
+    assert "mqtt: FAILED: broker refused the connection" in bad.stdout
+    assert "wrong" not in bad.stdout + bad.stderr
+
+
+def test_missing_model_is_one_line_and_exit_1(tmp_path, broker):
+    config = write_config(tmp_path, broker.port, tmp_path / "absent.onnx")
+    run = agent(config, "--input", "-", stdin=subprocess.PIPE)
+    _, err = run.communicate(b"", timeout=30)
+    assert run.returncode == 1
+    assert err.decode().strip() == f"cry-mqtt: model file not found: {tmp_path / 'absent.onnx'}"
+
+
+def test_missing_microphone_is_one_line_and_exit_1(tmp_path, broker, fixture_model):
+    config = write_config(tmp_path, broker.port, fixture_model, "audio: {device: no-such-mic}\n")
+    run = agent(config)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 1
+    assert err.strip().count("\n") == 0 and "no-such-mic" in err

@@ -1,0 +1,102 @@
+from pathlib import Path
+
+import pytest
+from support import REPO
+
+from cry_mqtt.cli import main
+from cry_mqtt.config import PASSWORD_ENV, Config, ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_example_documents_every_key_with_its_default():
+    assert load_config(REPO / "config.example.yaml") == Config()
+
+
+def test_required_key_names_and_defaults():
+    config = Config()
+    assert (config.mqtt.host, config.mqtt.port) == ("localhost", 1883)
+    assert config.mqtt.discovery_prefix == "homeassistant"
+    assert config.mqtt.base_topic == "cry_mqtt"
+    assert config.mqtt.username is None and config.mqtt.tls.insecure is False
+    assert config.model.path is None
+
+
+def test_values_are_typed_and_paths_relative_to_the_file(tmp_path):
+    path = write(
+        tmp_path,
+        "mqtt: {host: broker.lan, port: 8883, tls: {ca_certs: certs/ca.pem}}\n"
+        "detection: {hop_seconds: 1, gate_dbfs: -50}\n"
+        "audio: {device: 3}\nmodel: {path: /models/m.onnx}\n",
+    )
+    config = load_config(path)
+    assert config.mqtt.port == 8883
+    assert config.mqtt.tls.ca_certs == tmp_path / "certs" / "ca.pem"
+    assert config.detection.hop_seconds == 1.0 and isinstance(config.detection.hop_seconds, float)
+    assert config.audio.device == 3
+    assert config.model.path == Path("/models/m.onnx")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("mqtt: {hots: x}", "unknown key 'mqtt.hots' (did you mean 'mqtt.host'?)"),
+        ("mqtt: {tls: {verify: true}}", "unknown key 'mqtt.tls.verify'"),
+        ("colour: red", "unknown key 'colour'"),
+        ("mqtt: {port: '1883'}", "mqtt.port: expected an integer"),
+        ("mqtt: {port: 70000}", "mqtt.port: must be <= 65535"),
+        ("mqtt: {tls: {insecure: 1}}", "mqtt.tls.insecure: expected true or false"),
+        ("detection: {hop_seconds: 0.1}", "detection.hop_seconds: must be >= 0.25"),
+        ("detection: {threshold: yes}", "detection.threshold: expected a number"),
+        ("detection: {trigger_windows: 4}", "must not exceed detection.of_windows"),
+        ("audio: {source: usb}", "audio.source: must be one of microphone, file, command"),
+        ("audio: {source: command}", "audio.command: required"),
+        ("audio: {command: [ffmpeg, 3]}", "audio.command[1]: expected a string"),
+        ("device: {instance_id: 'kid room'}", "device.instance_id: use only letters"),
+        ("mqtt: {base_topic: 'a/#'}", "mqtt.base_topic: not a valid topic prefix"),
+        ("mqtt: [1, 2]", "mqtt: expected a mapping"),
+        ("mqtt: {password: a, password_file: b}", "either password or password_file"),
+        ("mqtt: {host: [", "not valid YAML"),
+    ],
+)
+def test_errors_name_the_file_and_the_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert message in str(error.value)
+
+
+def test_cli_exits_2_with_one_line(tmp_path, capsys):
+    path = write(tmp_path, "mqtt: {prot: 1}")
+    assert main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert str(path) in err and "mqtt.prot" in err
+
+
+def test_missing_file_is_a_config_error(tmp_path, capsys):
+    assert main(["check", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_password_from_file_environment_or_config(tmp_path, monkeypatch):
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret\n")
+    assert load_config(write(tmp_path, "mqtt: {password_file: secret}")).mqtt_password() == "s3cret"
+    config = load_config(write(tmp_path, "mqtt: {password: inline}"))
+    assert config.mqtt_password() == "inline"
+    monkeypatch.setenv(PASSWORD_ENV, "from-env")
+    assert config.mqtt_password() == "from-env"
+    assert "inline" not in repr(config)
+
+
+def test_state_file_defaults_per_instance(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    config = load_config(write(tmp_path, "device: {instance_id: twins}"))
+    assert config.state_path() == tmp_path / "cry-mqtt" / "twins.json"

@@ -1,0 +1,123 @@
+import json
+
+import pytest
+
+from cry_mqtt.config import Config, DeviceConfig, MqttConfig
+from cry_mqtt.homeassistant import (
+    CommandError,
+    Topics,
+    discovery_messages,
+    parse_switch,
+    parse_threshold,
+    percent,
+)
+
+
+def payloads(config: Config | None = None) -> dict[str, dict]:
+    config = config or Config()
+    return {t: json.loads(p) for t, p in discovery_messages(config, "v1", 180).items()}
+
+
+def by_component(messages: dict[str, dict]) -> dict[str, dict]:
+    return {topic.split("/")[1] + "/" + topic.split("/")[3]: p for topic, p in messages.items()}
+
+
+def test_one_retained_config_per_entity_under_the_discovery_prefix():
+    messages = payloads()
+    assert sorted(messages) == [
+        "homeassistant/binary_sensor/cry_mqtt_nursery/crying/config",
+        "homeassistant/number/cry_mqtt_nursery/threshold/config",
+        "homeassistant/sensor/cry_mqtt_nursery/confidence/config",
+        "homeassistant/sensor/cry_mqtt_nursery/sound_level/config",
+        "homeassistant/switch/cry_mqtt_nursery/paused/config",
+    ]
+
+
+def test_binary_sensor_is_baby_crying_on_old_and_new_releases():
+    crying = by_component(payloads())["binary_sensor/crying"]
+    assert crying["object_id"] == "baby_crying"
+    assert crying["default_entity_id"] == "binary_sensor.baby_crying"
+    assert crying["device_class"] == "sound"
+    assert (crying["payload_on"], crying["payload_off"]) == ("ON", "OFF")
+    assert crying["state_topic"] == "cry_mqtt/nursery/crying"
+    assert crying["json_attributes_topic"] == "cry_mqtt/nursery/crying/attributes"
+    assert crying["expire_after"] == 180
+
+
+def test_every_entity_shares_device_availability_and_origin():
+    for payload in payloads().values():
+        assert payload["availability_topic"] == "cry_mqtt/nursery/availability"
+        assert (payload["payload_available"], payload["payload_not_available"]) == (
+            "online",
+            "offline",
+        )
+        assert payload["device"]["identifiers"] == ["cry_mqtt_nursery"]
+        assert payload["device"]["name"] == "Baby monitor"
+        assert payload["origin"]["name"] == "cry-mqtt"
+        assert payload["unique_id"].startswith("cry_mqtt_nursery_")
+        assert payload["state_topic"].startswith("cry_mqtt/nursery/")
+        assert "Baby monitor" not in payload["name"]
+
+
+def test_sensors_and_settings():
+    entities = by_component(payloads())
+    confidence = entities["sensor/confidence"]
+    assert confidence["unit_of_measurement"] == "%"
+    assert confidence["state_class"] == "measurement"
+    level = entities["sensor/sound_level"]
+    assert level["unit_of_measurement"] == "dBFS" and level["entity_category"] == "diagnostic"
+    assert "device_class" not in level
+    threshold = entities["number/threshold"]
+    assert threshold["entity_category"] == "config"
+    assert (threshold["min"], threshold["max"], threshold["step"]) == (1, 99, 1)
+    assert threshold["command_topic"] == "cry_mqtt/nursery/threshold/set"
+    assert threshold["state_topic"] == "cry_mqtt/nursery/threshold"
+    paused = entities["switch/paused"]
+    assert paused["entity_category"] == "config"
+    assert paused["command_topic"] == "cry_mqtt/nursery/paused/set"
+
+
+def test_two_instances_never_share_ids_or_topics():
+    a = payloads(Config(device=DeviceConfig(instance_id="nursery")))
+    b = payloads(Config(device=DeviceConfig(instance_id="bedroom", entity_prefix="twins")))
+    assert not set(a) & set(b)
+    ids = lambda m, key: {p[key] for p in m.values()}  # noqa: E731
+    for key in ("unique_id", "state_topic", "default_entity_id"):
+        assert not ids(a, key) & ids(b, key)
+    assert by_component(b)["binary_sensor/crying"]["default_entity_id"] == (
+        "binary_sensor.twins_crying"
+    )
+
+
+def test_prefixes_come_from_the_config():
+    config = Config(mqtt=MqttConfig(discovery_prefix="ha", base_topic="home/cry"))
+    topics = Topics.from_config(config)
+    assert topics.availability == "home/cry/nursery/availability"
+    assert topics.homeassistant_status == "ha/status"
+    assert all(t.startswith("ha/") for t in payloads(config))
+
+
+@pytest.mark.parametrize(("payload", "prob"), [(b"85", 0.85), (b" 42.5 ", 0.425), (b"1", 0.01)])
+def test_threshold_commands_in_percent(payload, prob):
+    assert parse_threshold(payload) == pytest.approx(prob)
+
+
+@pytest.mark.parametrize(
+    "payload", [b"", b"abc", b"0", b"100", b"nan", b"inf", b"-5", b"\xff\xfe", b"5" * 100]
+)
+def test_bad_threshold_commands_are_rejected(payload):
+    with pytest.raises(CommandError):
+        parse_threshold(payload)
+
+
+def test_switch_commands():
+    assert parse_switch(b"ON") is True
+    assert parse_switch(b"off") is False
+    with pytest.raises(CommandError):
+        parse_switch(b"maybe")
+
+
+def test_percent_payloads():
+    assert percent(0.85) == "85"
+    assert percent(0.7345) == "73.5"
+    assert percent(0.0) == "0"

@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+from support import build_fixture_model
+
+from cry_mqtt.features import FeatureParams
+from cry_mqtt.model import CryModel, ModelError, ModelInfo, default_model_path
+
+
+def test_fixture_model_describes_itself(fixture_model):
+    model = CryModel(fixture_model)
+    assert model.info.features == FeatureParams()
+    assert model.info.window_seconds == 7.0
+    assert model.info.window_frames == 215
+    assert model.info.threshold == 0.5
+    assert model.info.version == "fixture-1"
+    assert model.info.details == {"note": "test fixture"}
+    probs = model.predict(np.zeros((3, 128, 215), dtype=np.float32))
+    assert probs.shape == (3,)
+
+
+def test_metadata_round_trip():
+    info = ModelInfo(FeatureParams(), 7.0, 0.42, "2", {"metrics": {"auc": 0.99}})
+    assert ModelInfo.from_metadata(info.to_metadata()) == info
+
+
+def test_file_without_metadata_is_refused(tmp_path):
+    path = build_fixture_model(tmp_path / "bare.onnx", metadata={})
+    with pytest.raises(ModelError, match="not a cry-mqtt model"):
+        CryModel(path)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"schema": 1, "window_seconds": 7.0, "threshold": 0.5, "version": "x"},
+        {
+            "schema": 2,
+            "features": FeatureParams().to_dict(),
+            "window_seconds": 7.0,
+            "threshold": 0.5,
+            "version": "x",
+        },
+        {
+            "schema": 1,
+            "features": FeatureParams().to_dict(),
+            "window_seconds": 7.0,
+            "threshold": 1.5,
+            "version": "x",
+        },
+        {
+            "schema": 1,
+            "features": {**FeatureParams().to_dict(), "n_mels": "many"},
+            "window_seconds": 7.0,
+            "threshold": 0.5,
+            "version": "x",
+        },
+    ],
+)
+def test_incomplete_or_invalid_metadata_is_refused(tmp_path, body):
+    path = build_fixture_model(tmp_path / "bad.onnx", metadata={"cry_mqtt": json.dumps(body)})
+    with pytest.raises(ModelError):
+        CryModel(path)
+
+
+def test_input_shape_must_match_the_metadata(tmp_path):
+    path = build_fixture_model(tmp_path / "short.onnx", frames=100)
+    with pytest.raises(ModelError, match="metadata says"):
+        CryModel(path)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        CryModel(tmp_path / "absent.onnx")
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"this is not a model")
+    with pytest.raises(ModelError, match="cannot load"):
+        CryModel(corrupt)
+
+
+def test_default_model_lives_in_the_package():
+    assert default_model_path().parent.name == "models"
+    assert default_model_path().parent.parent.name == "cry_mqtt"

@@ -1,0 +1,119 @@
+import json
+
+import numpy as np
+import pytest
+from support import cry_like, quiet_noise, write_wav
+
+from cry_mqtt.cli import main
+from cry_mqtt.config import DetectionConfig
+from cry_mqtt.features import logmel
+from cry_mqtt.model import CryModel
+from cry_mqtt.pipeline import Pipeline
+
+
+class RecordingModel(CryModel):
+    """The fixture model, remembering every window it was asked to score."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.windows: list[np.ndarray] = []
+
+    def predict(self, windows):
+        self.windows.extend(w.copy() for w in windows)
+        return super().predict(windows)
+
+
+def pipeline(model, **detection) -> Pipeline:
+    return Pipeline(model, DetectionConfig(**detection), threshold=0.5)
+
+
+def push_all(p: Pipeline, x: np.ndarray, chunk: int):
+    return [r for i in range(0, len(x), chunk) for r in p.push(x[i : i + chunk])] + p.finish()
+
+
+@pytest.mark.parametrize(("hop", "frames"), [(1.0, 31), (0.25, 8), (2.0, 62), (7.0, 219)])
+def test_hop_is_rounded_to_whole_frames(fixture_model, hop, frames):
+    p = pipeline(CryModel(fixture_model), hop_seconds=hop)
+    assert p.hop_frames == frames
+    assert p.hop_seconds == pytest.approx(frames * 512 / 16000)
+
+
+def test_windows_equal_the_batch_features_of_their_samples(fixture_model):
+    model = RecordingModel(fixture_model)
+    x = cry_like(12.0)
+    results = push_all(pipeline(model, gate_dbfs=-100.0), x, chunk=1600)
+    assert [r.t for r in results] == pytest.approx([6.976 + i * 0.992 for i in range(6)])
+    for result, window in zip(results, model.windows, strict=True):
+        end = round(result.t * 16000)
+        batch = logmel(x[end - 111616 : end], model.info.features)
+        assert np.abs(window - batch).max() < 0.01
+
+
+def test_results_do_not_depend_on_block_size(fixture_model):
+    model = CryModel(fixture_model)
+    x = np.concatenate([quiet_noise(5), cry_like(10), quiet_noise(15)])
+    a = push_all(pipeline(model), x, chunk=160)
+    b = push_all(pipeline(model), x, chunk=len(x))
+    assert [(r.t, r.on) for r in a] == [(r.t, r.on) for r in b]
+    assert np.allclose([r.prob for r in a], [r.prob for r in b], atol=1e-5)
+
+
+def test_quiet_windows_are_gated_without_running_the_model(fixture_model):
+    model = RecordingModel(fixture_model)
+    results = push_all(pipeline(model, gate_dbfs=-40.0), quiet_noise(20), chunk=1600)
+    assert results and all(r.gated and r.prob == 0.0 for r in results)
+    assert all(r.dbfs == pytest.approx(-50.5, abs=0.5) for r in results)
+    assert model.windows == []
+
+
+def test_loud_cry_turns_on_and_off(fixture_model):
+    x = np.concatenate([quiet_noise(10), cry_like(20), quiet_noise(30)])
+    results = push_all(pipeline(CryModel(fixture_model), hold_seconds=5.0), x, chunk=1600)
+    changes = [r for r in results if r.changed is not None]
+    assert [c.changed.end is None for c in changes] == [True, False]
+    start, end = changes[0].changed.start, changes[1].changed.end
+    assert 10 < start < 20 and 30 < end < 45
+    assert changes[1].changed.peak > 0.9
+
+
+def test_paused_pipeline_never_scores_or_turns_on(fixture_model):
+    model = RecordingModel(fixture_model)
+    p = pipeline(model)
+    p.paused = True
+    results = push_all(p, cry_like(20), chunk=1600)
+    assert results and not any(r.on for r in results)
+    assert model.windows == []
+
+
+def test_input_shorter_than_a_window_is_scored_once_padded(fixture_model):
+    model = RecordingModel(fixture_model)
+    results = push_all(pipeline(model), cry_like(3.0), chunk=1600)
+    assert len(results) == 1 and len(model.windows) == 1
+    assert results[0].dbfs > -25  # the level of the real audio, not of the padding
+    assert model.windows[0][:, -50:].max() == pytest.approx(-100.0)  # silence at the end
+
+
+def test_score_command_prints_windows_and_a_summary(fixture_model, tmp_path, capsys):
+    loud = write_wav(tmp_path / "loud.wav", np.concatenate([cry_like(20), quiet_noise(20)]))
+    quiet = write_wav(tmp_path / "quiet.wav", quiet_noise(10))
+    assert main(["score", "--model", str(fixture_model), str(loud), str(quiet)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    windows = [line for line in lines if not line.get("summary")]
+    summaries = [line for line in lines if line.get("summary")]
+    assert set(windows[0]) >= {"file", "t", "prob", "dbfs", "state"}
+    assert {w["state"] for w in windows if w["file"] == str(loud)} == {"ON", "OFF"}
+    loud_summary, quiet_summary = summaries
+    assert loud_summary["file"] == str(loud) and loud_summary["detected"] is True
+    assert loud_summary["threshold"] == 0.5
+    [episode] = loud_summary["episodes"]
+    assert 7 <= episode["start"] < 10 and episode["start"] < episode["end"] <= 40
+    assert quiet_summary["detected"] is False and quiet_summary["episodes"] == []
+    assert quiet_summary["max_prob"] < 0.5
+
+
+def test_score_unreadable_file_is_one_line_and_exit_1(fixture_model, tmp_path, capsys):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    assert main(["score", "--model", str(fixture_model), str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cry-mqtt: cannot read audio file") and "\n" not in err
