@@ -1,0 +1,33 @@
+"""What CI, the README and the Dockerfile promise must match the project."""
+
+import re
+import tomllib
+
+from support import REPO
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    command = ci.strip().splitlines()[-1]
+    assert "pytest" in command
+    assert command in readme
+
+
+def test_runtime_needs_no_torch_or_fastai():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    runtime = " ".join(project["dependencies"]).lower()
+    assert "torch" not in runtime and "fastai" not in runtime
+    assert any(dep.startswith("torch==") for dep in project["optional-dependencies"]["train"])
+    assert project["scripts"]["cry-mqtt"] == "cry_mqtt.cli:main"
+
+
+def test_dockerfile_copies_what_exists_and_runs_the_console_script():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for line in re.findall(r"^COPY (.+)$", dockerfile, re.MULTILINE):
+        *sources, _ = line.split()
+        for source in sources:
+            assert (REPO / source).exists(), source
+    assert 'ENTRYPOINT ["cry-mqtt"]' in dockerfile
+    assert "torch" not in dockerfile
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
