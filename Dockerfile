@@ -1,4 +1,4 @@
-# cry-mqtt agent: runtime dependencies only (no torch).
+# cry-mqtt agent: runtime dependencies only (the training extra is not installed).
 FROM python:3.11-slim
 
 RUN apt-get update \
