@@ -1,0 +1,157 @@
+"""CPU and memory of the agent's processing path (features, gate, model, detector).
+
+Builds a recording from the shared negatives with quiet stretches between them (a nursery is
+mostly quiet), then, in a fresh process per configuration, streams it through the pipeline in
+0.1-s blocks exactly as the agent does and reports CPU seconds per hour of audio, peak RSS and
+start-up time. Run: ``python bench/agent_cost.py [--minutes 20] [--model PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+REPO = Path(__file__).resolve().parent.parent
+RATE = 16000
+
+
+def build_recording(data: Path, minutes: float, quiet_share: float, path: Path) -> None:
+    """Negatives back to back, each followed by quiet room noise, streamed to a WAV file."""
+    rng = np.random.default_rng(0)
+    with open(data / "negatives" / "manifest.csv") as f:
+        rows = list(csv.DictReader(f))
+    rng.shuffle(rows)
+    target = round(minutes * 60 * RATE)
+    written = 0
+    with soundfile.SoundFile(str(path), "w", RATE, 1, "PCM_16") as out:
+        for row in rows:
+            if written >= target:
+                break
+            sound, rate = soundfile.read(str(data / row["path"]), dtype="float32")
+            assert rate == RATE
+            quiet_len = round(len(sound) * quiet_share / (1 - quiet_share))
+            quiet = (10 ** (-75 / 20) * rng.standard_normal(quiet_len)).astype(np.float32)
+            for part in (sound, quiet):
+                part = part[: target - written]
+                out.write(part)
+                written += len(part)
+
+
+def measure(wav: Path, model_path: Path | None, hop: float, gate: float) -> dict:
+    """Runs in its own process: the pipeline over ``wav``, as the agent would."""
+    import resource
+
+    started = time.perf_counter()
+    from cry_mqtt import agent  # noqa: F401  (the agent's imports count towards its memory)
+    from cry_mqtt.audio import FileSource
+    from cry_mqtt.config import DetectionConfig
+    from cry_mqtt.model import CryModel, default_model_path
+    from cry_mqtt.pipeline import Pipeline
+
+    model = CryModel(model_path or default_model_path())
+    pipeline = Pipeline(model, DetectionConfig(hop_seconds=hop, gate_dbfs=gate), 0.5)
+    startup = time.perf_counter() - started
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    windows = scored = 0
+    for block in FileSource(wav, RATE, realtime=False, block_seconds=0.1).blocks():
+        for result in pipeline.push(block):
+            windows += 1
+            scored += not result.gated
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    audio_s = pipeline.now
+    model_ms = _model_ms(model)
+    return {
+        "hop_s": round(pipeline.hop_seconds, 3),
+        "gate_dbfs": gate,
+        "audio_s": round(audio_s, 1),
+        "windows": windows,
+        "scored": scored,
+        "cpu_s_per_audio_hour": round(cpu / audio_s * 3600, 2),
+        "core_percent": round(100 * cpu / audio_s, 3),
+        "realtime_factor": round(audio_s / wall, 1),
+        "model_ms_per_window": round(model_ms, 3),
+        "startup_s": round(startup, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _model_ms(model) -> float:
+    window = np.random.default_rng(0).normal(-40, 15, (1, 128, model.info.window_frames))
+    window = window.astype(np.float32)
+    model.predict(window)
+    start = time.process_time()
+    for _ in range(200):
+        model.predict(window)
+    return (time.process_time() - start) / 200 * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--quiet-share", type=float, default=0.5)
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "agent_cost.json")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--hop", type=float, default=1.0)
+    parser.add_argument("--gate", type=float, default=-65.0)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.model, args.hop, args.gate)))
+        return
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "night.wav"
+        build_recording(args.data, args.minutes, args.quiet_share, wav)
+        for hop, gate in [(1.0, -65.0), (1.0, -100.0), (0.5, -65.0), (0.25, -65.0)]:
+            command = [
+                sys.executable,
+                __file__,
+                "--measure",
+                str(wav),
+                "--hop",
+                str(hop),
+                "--gate",
+                str(gate),
+            ]
+            if args.model:
+                command += ["--model", str(args.model)]
+            result = json.loads(
+                subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            )
+            print(json.dumps(result))
+            runs.append(result)
+    report = {
+        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+        "cpu": _cpu_name(),
+        "recording": f"{args.minutes} min of shared negatives, {args.quiet_share:.0%} quiet",
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
