@@ -80,10 +80,7 @@ class Agent:
         self._topics = Topics.from_config(config)
         self._saved = SavedSettings(config.state_path())
         saved = self._saved.load()
-        threshold = _valid_threshold(saved.get("threshold")) or (
-            config.detection.threshold or model.info.threshold
-        )
-        self.pipeline = Pipeline(model, config.detection, threshold)
+        self.pipeline = Pipeline(model, config.detection, _valid_threshold(saved.get("threshold")))
         self.pipeline.paused = saved.get("paused") is True
         self._commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=100)
         expire_after = round(3 * config.mqtt.state_refresh_seconds)

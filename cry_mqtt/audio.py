@@ -196,7 +196,7 @@ class MicrophoneSource:
 
     def blocks(self) -> Iterator[np.ndarray]:
         log.info("listening on %r at %d Hz", self._name, self._device_rate)
-        reported = 0
+        reported, next_report = 0, 0.0
         with self._stream:
             while True:
                 try:
@@ -205,9 +205,9 @@ class MicrophoneSource:
                     raise AudioError(
                         f"input device {self._name!r} stopped delivering audio"
                     ) from None
-                if self._overflows != reported:
+                if self._overflows != reported and time.monotonic() >= next_report:
                     log.warning("audio buffer overflowed %d times so far", self._overflows)
-                    reported = self._overflows
+                    reported, next_report = self._overflows, time.monotonic() + 60
                 yield self._resample(_mono(block))
 
 

@@ -155,10 +155,10 @@ def score(config: Config, model_path: Path | None, files: list[Path]) -> int:
     """Score files with the agent's pipeline; print one JSON line per window and per file."""
     model = load_model(config, model_path)
     rate = model.info.features.sample_rate
-    threshold = config.detection.threshold or model.info.threshold
     for path in files:
         source = FileSource(path, rate, realtime=False, block_seconds=1.0)
-        pipeline = Pipeline(model, config.detection, threshold)
+        pipeline = Pipeline(model, config.detection)
+        threshold = pipeline.detector.settings.threshold
         episodes: list[dict[str, float]] = []
         max_prob = 0.0
         results = (r for block in source.blocks() for r in pipeline.push(block))

@@ -43,7 +43,11 @@ def detector_settings(detection: DetectionConfig, threshold: float) -> DetectorS
 class Pipeline:
     """Scores the latest window every hop and runs the detector on the result."""
 
-    def __init__(self, model: CryModel, detection: DetectionConfig, threshold: float) -> None:
+    def __init__(
+        self, model: CryModel, detection: DetectionConfig, threshold: float | None = None
+    ) -> None:
+        """``threshold`` defaults to the configured one, else the model's own."""
+        threshold = threshold or detection.threshold or model.info.threshold
         self._model = model
         self._params = p = model.info.features
         self._frames = model.info.window_frames
