@@ -1,5 +1,6 @@
-"""Training recipe for the cry-mqtt default model: ``python -m training prepare|fit|export|evaluate``.
+"""Training recipe for the cry-mqtt default model.
 
-Needs the ``train`` extra (torch, fastai, PyAV, onnx). Features come from :mod:`cry_mqtt.features`
-so that training and the agent share one log-mel implementation.
+Run ``python -m training prepare|fit|export|evaluate`` (needs the ``train`` extra: torch,
+fastai, PyAV, onnx). Features come from :mod:`cry_mqtt.features`, so training and the agent
+share one log-mel implementation.
 """

@@ -38,6 +38,7 @@ def _fit(args: argparse.Namespace) -> None:
         args.lr,
         args.workers,
         args.seed,
+        lr_find_iters=args.lr_find_iters,
     )
     best = summary["best"]
     print(
@@ -51,7 +52,9 @@ def _fit(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from training.export import default_output, export
 
-    info = export(args.runs / "cache", args.runs / args.arch, args.out or default_output(args.arch))
+    info = export(
+        args.runs / "cache", args.runs / args.arch, args.out or default_output(args.arch, args.runs)
+    )
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
 
 
@@ -59,7 +62,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate
     from training.export import default_output
 
-    model = args.model or default_output(args.arch)
+    model = args.model or default_output(args.arch, args.runs)
     report = evaluate(args.runs / "cache", model, args.runs)
     print(report)
 
@@ -91,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     fit.add_argument("--epochs", type=int, default=30)
     fit.add_argument("--batch-size", type=int, default=64)
     fit.add_argument("--lr", type=float, help="max learning rate (default: lr_find)")
+    fit.add_argument("--lr-find-iters", type=int, default=60, help="lr_find mini-batches")
     fit.add_argument("--workers", type=int, default=1, help="data loader processes")
     fit.set_defaults(run=_fit)
 

@@ -6,6 +6,8 @@ level is subtracted, which makes scores independent of microphone gain, and the 
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torchvision
 from torch import nn
@@ -36,7 +38,7 @@ class CompactCNN(nn.Module):
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128, 128), dropout: float = 0.2):
         super().__init__()
         layers: list[nn.Module] = [Normalize(), conv_bn(1, widths[0], stride=2), nn.MaxPool2d(2)]
-        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+        for c_in, c_out in itertools.pairwise(widths):
             layers.append(conv_bn(c_in, c_out))
             if c_out != widths[-1] or c_in != c_out:
                 layers.append(nn.MaxPool2d(2))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
+import os
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ WINDOW_SAMPLES = round(WINDOW_SECONDS * PARAMS.sample_rate)
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".3gp", ".caf", ".aac", ".opus"}
 ESC50_CRYING_BABY = 20
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_DATA = Path(os.environ.get("CRY_MQTT_DATA", REPO_ROOT.parent / "shared" / "data"))
 DEFAULT_RUNS = REPO_ROOT / "runs"
 
 
@@ -139,18 +140,21 @@ def discover(
         items += esc50_items(esc50)
     for label, roots in ((1, positives), (0, negatives)):
         for root in roots:
-            items += manifest_items(root, label) if root.suffix == ".csv" else folder_items(root, label)
+            items += (
+                manifest_items(root, label) if root.suffix == ".csv" else folder_items(root, label)
+            )
     return items
 
 
 def limit_items(items: list[Item], per_stratum: int) -> list[Item]:
-    """The first ``per_stratum`` items of each (label, source, category): for quick runs."""
-    seen: Counter[tuple[int, str, str]] = Counter()
+    """One item from each of the first ``per_stratum`` groups of each (label, source, category),
+    for quick runs."""
+    groups: dict[tuple[int, str, str], set[str]] = defaultdict(set)
     kept = []
     for item in items:
-        key = (item.label, item.source, item.category)
-        if seen[key] < per_stratum:
-            seen[key] += 1
+        seen = groups[(item.label, item.source, item.category)]
+        if len(seen) < per_stratum and item.group not in seen:
+            seen.add(item.group)
             kept.append(item)
     return kept
 

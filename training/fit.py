@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from fastai.callback.mixup import MixUp
 from fastai.callback.progress import CSVLogger
-from fastai.callback.schedule import fit_one_cycle, lr_find  # noqa: F401  (patch Learner)
+from fastai.callback.schedule import minimum, steep, valley
 from fastai.callback.tracker import SaveModelCallback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
@@ -59,10 +59,12 @@ def fit(
     workers: int = 1,
     seed: int = 42,
     mixup: float = 0.4,
+    lr_find_iters: int = 60,
 ) -> dict[str, Any]:
     """Train ``arch`` on the prepared cache; writes the best weights and a summary to ``out``.
 
-    Without ``lr`` the learning rate is lr_find's "valley" suggestion (clipped to 3e-4..1e-2).
+    Without ``lr`` the learning rate is lr_find's "minimum" suggestion (the loss minimum / 10),
+    clipped to 1e-3..1e-2.
     """
     start = time.perf_counter()
     set_seed(seed, reproducible=True)
@@ -86,19 +88,24 @@ def fit(
         model_dir="checkpoints",
         cbs=[CSVLogger(fname="history.csv")],
     )
-    suggestion = learn.lr_find(num_it=40, show_plot=False)
+    suggestion = learn.lr_find(
+        num_it=lr_find_iters, show_plot=False, suggest_funcs=(minimum, steep, valley)
+    )
     learn.recorder.plot_lr_find()
     plt.gcf().savefig(out / "lr_find.png", dpi=80)
     plt.close("all")
-    lr_max = lr or float(np.clip(suggestion.valley, 3e-4, 1e-2))
-    print(f"lr_find valley {suggestion.valley:.2e}; training at lr_max {lr_max:.2e}")
+    lr_max = lr or float(np.clip(suggestion.minimum, 1e-3, 1e-2))
+    print(f"lr_find {suggestion}; training at lr_max {lr_max:.2e}")
     fit_start = time.perf_counter()
     learn.fit_one_cycle(
         epochs, lr_max, cbs=[MixUp(mixup), SaveModelCallback(monitor="valid_loss", fname="best")]
     )
     torch.save(learn.model.state_dict(), out / CHECKPOINT)
     names = ["epoch", *learn.recorder.metric_names[1:-1]]
-    history = [dict(zip(names, [i, *map(float, v)], strict=True)) for i, v in enumerate(learn.recorder.values)]
+    history = [
+        dict(zip(names, [i, *map(float, v)], strict=True))
+        for i, v in enumerate(learn.recorder.values)
+    ]
     best = min(history, key=lambda h: h["valid_loss"])
     summary = {
         "arch": arch,
@@ -108,7 +115,7 @@ def fit(
         "epochs": epochs,
         "batch_size": batch_size,
         "train_windows_per_epoch": len(dls.train_ds),
-        "lr_find_valley": float(suggestion.valley),
+        "lr_find": {k: float(v) for k, v in suggestion._asdict().items()},
         "lr_max": lr_max,
         "mixup_alpha": mixup,
         "seed": seed,

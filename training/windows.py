@@ -30,7 +30,9 @@ def recording_windows(samples: np.ndarray, hop: int = WINDOW_SAMPLES // 2) -> li
     """Windows at a fixed hop over a recording; a recording of at most one window is centred."""
     if len(samples) <= WINDOW_SAMPLES:
         return [fit_window(samples)]
-    return [samples[s : s + WINDOW_SAMPLES] for s in range(0, len(samples) - WINDOW_SAMPLES + 1, hop)]
+    return [
+        samples[s : s + WINDOW_SAMPLES] for s in range(0, len(samples) - WINDOW_SAMPLES + 1, hop)
+    ]
 
 
 def validation_windows(

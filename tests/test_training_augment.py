@@ -1,0 +1,50 @@
+"""Augmentation building blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cry_mqtt.features import logmel
+from training.augment import AugmentConfig, band_limit, fit_window, mix_at_snr, rms, spec_augment
+from training.data import PARAMS, WINDOW_SAMPLES
+
+
+def test_band_limit_removes_energy_above_4k_only() -> None:
+    noise = np.random.default_rng(0).normal(0, 0.1, WINDOW_SAMPLES).astype(np.float32)
+    mel = logmel(band_limit(noise), PARAMS)
+    full = logmel(noise, PARAMS)
+    top = mel[-20:].mean() - full[-20:].mean()
+    bottom = mel[10:60].mean() - full[10:60].mean()
+    assert top < -40
+    assert abs(bottom) < 1
+
+
+def test_fit_window_crops_pads_and_shifts() -> None:
+    rng = np.random.default_rng(0)
+    long = np.arange(3 * WINDOW_SAMPLES, dtype=np.float32)
+    assert len(fit_window(long)) == WINDOW_SAMPLES
+    crop = fit_window(long, rng)
+    assert np.all(np.diff(crop) == 1)  # a contiguous crop, no padding
+    short = np.ones(WINDOW_SAMPLES // 2, np.float32)
+    centred = fit_window(short)
+    assert centred.sum() == len(short)
+    assert centred[: WINDOW_SAMPLES // 4 - 1].sum() == 0
+    shifted = [fit_window(np.ones(WINDOW_SAMPLES, np.float32), rng, 16000).sum() for _ in range(20)]
+    assert min(shifted) < WINDOW_SAMPLES and min(shifted) >= WINDOW_SAMPLES - 16000
+
+
+def test_mix_at_snr() -> None:
+    rng = np.random.default_rng(1)
+    signal, noise = rng.normal(0, 0.2, 16000), rng.normal(0, 0.01, 16000)
+    mixed = mix_at_snr(signal, noise, 6.0)
+    assert abs(20 * np.log10(rms(signal) / rms(mixed - signal)) - 6.0) < 1e-6
+
+
+def test_spec_augment_masks_with_mean() -> None:
+    mel = np.random.default_rng(2).normal(-50, 10, (128, 215)).astype(np.float32)
+    cfg = AugmentConfig(freq_masks=1, max_freq_mask=20, time_masks=1, max_time_mask=30)
+    masked = spec_augment(mel, np.random.default_rng(3), cfg)
+    assert masked.shape == mel.shape
+    changed = masked != mel
+    assert changed.any()
+    assert np.allclose(masked[changed], mel.mean())

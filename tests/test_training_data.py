@@ -1,0 +1,108 @@
+"""Ingestion of each supported layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from training_fixtures import require_data, write_tone
+
+from training.data import (
+    Cache,
+    build_cache,
+    discover,
+    donateacry_items,
+    esc50_items,
+    folder_items,
+    load_audio,
+    manifest_items,
+)
+
+ESC50_CSV = """filename,fold,target,category,esc10,src_file,take
+1-100-A-20.wav,1,20,crying_baby,True,100,A
+1-100-B-20.wav,1,20,crying_baby,True,100,B
+1-200-A-0.wav,1,0,dog,True,200,A
+1-200-B-0.wav,1,0,dog,True,200,B
+2-300-A-40.wav,2,40,helicopter,False,300,A
+"""
+
+
+def make_esc50(root: Path) -> Path:
+    (root / "meta").mkdir(parents=True)
+    (root / "meta" / "esc50.csv").write_text(ESC50_CSV)
+    for line in ESC50_CSV.splitlines()[1:]:
+        write_tone(root / "audio" / line.split(",")[0], 5.0)
+    return root
+
+
+def test_esc50_layout_keeps_crying_baby_out_of_negatives(tmp_path: Path) -> None:
+    items = esc50_items(make_esc50(tmp_path / "ESC-50"))
+    assert len(items) == 5
+    negatives = {i.category for i in items if i.label == 0}
+    positives = {i.category for i in items if i.label == 1}
+    assert negatives == {"dog", "helicopter"}
+    assert positives == {"crying_baby"}
+    # clips cut from one freesound recording are one group
+    assert len({i.group for i in items if i.category == "dog"}) == 1
+    assert all(Path(i.path).is_file() for i in items)
+
+
+def test_manifest_paths_relative_to_data_root(tmp_path: Path) -> None:
+    write_tone(tmp_path / "negatives" / "fan" / "a.flac", 1.0, rate=16000)
+    manifest = tmp_path / "negatives" / "manifest.csv"
+    manifest.write_text("path,source,category\nnegatives/fan/a.flac,somewhere,household\n")
+    (item,) = manifest_items(manifest, 0)
+    assert Path(item.path).is_file()
+    assert (item.label, item.source, item.category) == (0, "somewhere", "household")
+
+
+def test_folder_layout_uses_subfolder_as_category(tmp_path: Path) -> None:
+    write_tone(tmp_path / "mine" / "tv" / "a.wav", 1.0)
+    write_tone(tmp_path / "mine" / "b.wav", 1.0)
+    (tmp_path / "mine" / "notes.txt").write_text("not audio")
+    items = folder_items(tmp_path / "mine", 0)
+    assert sorted(i.category for i in items) == ["mine", "tv"]
+    assert len({i.group for i in items}) == 2
+
+
+def test_donateacry_names_give_source_and_case_insensitive_uuid(tmp_path: Path) -> None:
+    uuid = "021DCB9F-2FC6-4247-859F-E58EDB682B79"
+    ios = tmp_path / "donateacry-ios-upload-bucket"
+    android = tmp_path / "donateacry-android-upload-bucket"
+    ios.mkdir()
+    android.mkdir()
+    (ios / f"{uuid}-1429977251-1.0-f-26-dk.caf").touch()
+    (android / f"{uuid.lower()}-1430218353124-1.7-f-26-hu.3gp").touch()
+    items = donateacry_items(tmp_path)
+    assert sorted(i.source for i in items) == ["android-8k", "ios-16k"]
+    assert {i.group for i in items} == {f"donateacry:{uuid.lower()}"}
+    assert all(i.label == 1 for i in items)
+
+
+def test_load_audio_resamples_to_16k_mono(tmp_path: Path) -> None:
+    samples = load_audio(write_tone(tmp_path / "a.wav", 2.0, rate=44100))
+    assert samples.dtype == np.float32
+    assert abs(len(samples) - 32000) < 200
+    assert 0.25 < np.abs(samples).max() < 0.35
+
+
+def test_real_donateacry_containers_decode() -> None:
+    data = require_data()
+    for pattern in ("*android*/*.3gp", "*ios*/*.caf"):
+        path = sorted((data / "donateacry-corpus").glob(pattern))[0]
+        samples = load_audio(path)
+        assert 5 * 16000 < len(samples) < 10 * 16000
+        assert np.abs(samples).max() > 0.01
+
+
+def test_cache_round_trip(tmp_path: Path) -> None:
+    root = make_esc50(tmp_path / "ESC-50")
+    items = discover(None, esc50=root)
+    for i, item in enumerate(items):
+        item.split = "valid" if i == 0 else "train"
+    summary = build_cache(items, tmp_path / "cache")
+    cache = Cache(tmp_path / "cache")
+    assert len(cache.items) == 5
+    assert summary["splits"]["train"]["negatives"] == 3
+    assert all(abs(len(cache.samples(i)) - 80000) < 200 for i in cache.items)
+    assert len(cache.split("train", 1)) == 1

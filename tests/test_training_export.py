@@ -1,0 +1,56 @@
+"""ONNX export: parity with PyTorch, metadata the agent accepts, threshold choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cry_mqtt.model import CryModel, ModelInfo
+from training.arch import build, count_macs, count_params
+from training.data import PARAMS, WINDOW_SECONDS
+from training.export import Scorer, check_parity, pick_threshold, torch_predict, write_onnx
+
+
+def random_scorer() -> Scorer:
+    torch.manual_seed(0)
+    model = build("cnn")
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return Scorer(model).eval()
+
+
+def test_default_architecture_budget() -> None:
+    model = build("cnn")
+    assert count_params(model) <= 1_000_000
+    assert count_macs(model, 128, 215) <= 30_000_000
+
+
+def test_onnx_matches_pytorch_and_loads_in_agent(tmp_path: Path) -> None:
+    scorer = random_scorer()
+    info = ModelInfo(PARAMS, WINDOW_SECONDS, 0.7, "test", {"arch": "cnn"})
+    frames = info.window_frames
+    mels = np.random.default_rng(0).normal(-60, 20, (9, PARAMS.n_mels, frames)).astype(np.float32)
+    path = tmp_path / "m.onnx"
+    write_onnx(scorer, info, mels[:2], path)
+    assert check_parity(path, scorer, mels) <= 1e-4
+    model = CryModel(path)
+    assert model.info.threshold == 0.7
+    assert model.info.details["arch"] == "cnn"
+    expected = torch_predict(scorer, mels)
+    for batch in (1, 4, 9):  # the batch axis is dynamic
+        probs = model.predict(mels[:batch])
+        assert probs.shape == (batch,)
+        np.testing.assert_allclose(probs, expected[:batch], atol=1e-4)
+    assert path.stat().st_size < 4_000_000
+
+
+def test_pick_threshold_allows_at_most_one_percent() -> None:
+    scores = np.linspace(0, 1, 1000, dtype=np.float32)
+    threshold = pick_threshold(scores)
+    assert np.mean(scores >= threshold) <= 0.01
+    assert np.mean(scores >= threshold - 0.002) > 0.01
+    assert pick_threshold(np.zeros(50, np.float32)) == 0.5

@@ -1,0 +1,51 @@
+"""End to end on a few real clips: prepare, a very short fit, export, evaluate, agent load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from training_fixtures import require_data
+
+from cry_mqtt.features import logmel
+from cry_mqtt.model import CryModel
+from training.__main__ import main
+from training.data import PARAMS, WINDOW_SAMPLES, load_audio
+
+
+def test_prepare_fit_export_evaluate(tmp_path: Path) -> None:
+    data = require_data()
+    runs = tmp_path / "runs"
+    main(["--runs", str(runs), "prepare", "--data", str(data), "--limit", "3"])
+    summary = json.loads((runs / "cache" / "summary.json").read_text())["splits"]
+    for split in ("train", "valid"):
+        assert summary[split]["positives_by_source"].keys() == {"android-8k", "ios-16k"}
+        assert summary[split]["negatives"] > 0
+
+    main(["--runs", str(runs), "fit", "--epochs", "1", "--batch-size", "4", "--workers", "0",
+          "--lr-find-iters", "12"])  # fmt: skip
+    fit = json.loads((runs / "cnn" / "fit_summary.json").read_text())
+    assert len(fit["history"]) == 1
+    assert (runs / "cnn" / "lr_find.png").is_file()
+
+    model_path = tmp_path / "model" / "cry-cnn.onnx"
+    main(["--runs", str(runs), "export", "--out", str(model_path)])
+    main(["--runs", str(runs), "evaluate", "--model", str(model_path)])
+    card = (model_path.parent / "MODEL_CARD.md").read_text()
+    assert "balanced_accuracy" in card and "ios-16k" in card
+    assert {p.name for p in model_path.parent.glob("*.png")} == {
+        "roc.png", "pr.png", "confusion.png", "scores.png"
+    }  # fmt: skip
+
+    model = CryModel(model_path)
+    assert model.info.features == PARAMS
+    assert model.info.window_frames == 215
+    assert 0.5 <= model.info.threshold < 1
+    assert model.info.details["validation"]["windows"]["positives"] > 0
+    clip = sorted((data / "donateacry-corpus").glob("*ios*/*.caf"))[-1]
+    window = logmel(load_audio(clip)[:WINDOW_SAMPLES], PARAMS)
+    if window.shape[1] < 215:
+        window = np.pad(window, ((0, 0), (0, 215 - window.shape[1])), constant_values=-100)
+    score = model.predict(window[None])
+    assert score.shape == (1,) and 0.0 <= float(score[0]) <= 1.0

@@ -1,0 +1,359 @@
+"""Validation metrics, plots and the Markdown model card."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+from cry_mqtt.model import CryModel
+from training.data import Cache
+from training.windows import Windows, validation_windows
+
+Predict = Callable[[np.ndarray], np.ndarray]
+TARGETS = {"balanced_accuracy": 0.98, "roc_auc": 0.995, "recall": 0.95, "recall_ios": 0.95}
+
+
+@dataclass
+class Scored:
+    """Scores of the validation windows and of the validation negatives low-passed at 4 kHz."""
+
+    windows: Windows
+    scores: np.ndarray
+    band_limited: Windows
+    band_limited_scores: np.ndarray
+
+
+def score_validation(cache: Cache, predict: Predict) -> Scored:
+    """Score the validation split, and its negatives band-limited to 4 kHz, with ``predict``."""
+    windows = validation_windows(cache)
+    band_limited = validation_windows(cache, labels=(0,), band_limited=True)
+    return Scored(windows, predict(windows.mels), band_limited, predict(band_limited.mels))
+
+
+def _rate(flags: np.ndarray) -> float:
+    return round(float(np.mean(flags)), 4) if len(flags) else float("nan")
+
+
+def _by(keys: list[str], flags: np.ndarray) -> dict[str, float]:
+    names = np.array(keys)
+    return {k: _rate(flags[names == k]) for k in sorted(set(keys))}
+
+
+def compute_metrics(scored: Scored, threshold: float) -> dict[str, Any]:
+    """Threshold-free and at-threshold metrics (``score >= threshold`` counts as crying)."""
+    labels, scores = scored.windows.labels, scored.scores
+    pos, neg = labels == 1, labels == 0
+    hit = scores >= threshold
+    band_hit = scored.band_limited_scores >= threshold
+    recall, fpr = _rate(hit[pos]), _rate(hit[neg])
+    sources = np.array(scored.windows.sources)
+    ios = pos & (sources == "ios-16k")
+    both = np.concatenate([scores[pos], scored.band_limited_scores])
+    both_labels = np.r_[np.ones(pos.sum()), np.zeros(len(scored.band_limited_scores))]
+    return {
+        "windows": {"positives": int(pos.sum()), "negatives": int(neg.sum())},
+        "threshold": threshold,
+        "accuracy": _rate(hit == pos),
+        "balanced_accuracy": round((recall + 1 - fpr) / 2, 4),
+        "roc_auc": round(float(roc_auc_score(labels, scores)), 4),
+        "pr_auc": round(float(average_precision_score(labels, scores)), 4),
+        "recall": recall,
+        "fpr": fpr,
+        "recall_ios": _rate(hit[ios]),
+        "roc_auc_ios": round(float(roc_auc_score(labels[ios | neg], scores[ios | neg])), 4)
+        if ios.any()
+        else float("nan"),
+        "recall_by_source": _by([s for s, p in zip(sources, pos, strict=True) if p], hit[pos]),
+        "fpr_by_category": _by(
+            [c for c, n in zip(scored.windows.categories, neg, strict=True) if n], hit[neg]
+        ),
+        "fpr_band_limited": _rate(band_hit),
+        "roc_auc_band_limited": round(float(roc_auc_score(both_labels, both)), 4),
+    }
+
+
+def ms_per_window(path: Path, repeats: int = 100) -> float:
+    """Median milliseconds to score one window with onnxruntime on one thread."""
+    model = CryModel(path, threads=1)
+    window = (
+        np.random.default_rng(0).normal(-60, 15, (1, *model_input_shape(model))).astype(np.float32)
+    )
+    times = []
+    for i in range(repeats + 10):
+        start = time.perf_counter()
+        model.predict(window)
+        if i >= 10:
+            times.append(time.perf_counter() - start)
+    return round(1000 * float(np.median(times)), 2)
+
+
+def model_input_shape(model: CryModel) -> tuple[int, int]:
+    return model.info.features.n_mels, model.info.window_frames
+
+
+def plot(scored: Scored, threshold: float, out: Path, prefix: str) -> list[Path]:
+    """ROC, PR, confusion matrix and per-category score histograms as small PNGs."""
+    labels, scores = scored.windows.labels, scored.scores
+    sources = np.array(scored.windows.sources)
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(4, 3.4))
+    curves = {
+        "all": (labels, scores),
+        "ios-16k only": (
+            labels[(labels == 0) | (sources == "ios-16k")],
+            scores[(labels == 0) | (sources == "ios-16k")],
+        ),
+        "negatives low-passed": (
+            np.r_[np.ones((labels == 1).sum()), np.zeros(len(scored.band_limited_scores))],
+            np.r_[scores[labels == 1], scored.band_limited_scores],
+        ),
+    }
+    for name, (y, s) in curves.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        ax.plot(fpr, tpr, label=name)
+    ax.set(xscale="log", xlim=(1e-3, 1), xlabel="false-positive rate", ylabel="recall", title="ROC")
+    ax.legend(fontsize=7)
+    paths.append(_save(fig, out / f"{prefix}roc.png"))
+
+    fig, ax = plt.subplots(figsize=(4, 3.4))
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    ax.plot(recall, precision)
+    ax.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
+    paths.append(_save(fig, out / f"{prefix}pr.png"))
+
+    fig, ax = plt.subplots(figsize=(3.4, 3))
+    hit = scores >= threshold
+    matrix = np.array([[np.sum(~hit & (labels == t)), np.sum(hit & (labels == t))] for t in (0, 1)])
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center", color="black")
+    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["other", "cry"], yticklabels=["other", "cry"])
+    ax.set(xlabel="predicted", ylabel="true", title=f"threshold {threshold:.3f}")
+    paths.append(_save(fig, out / f"{prefix}confusion.png"))
+
+    groups: dict[str, np.ndarray] = {}
+    for src in sorted(set(sources[labels == 1])):
+        groups[f"cry: {src}"] = scores[(labels == 1) & (sources == src)]
+    categories = np.array(scored.windows.categories)
+    for cat in sorted(set(categories[labels == 0])):
+        groups[cat] = scores[(labels == 0) & (categories == cat)]
+    groups["all negatives, low-passed 4 kHz"] = scored.band_limited_scores
+    cols = 4
+    rows = -(-len(groups) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(8, 1.5 * rows), sharex=True)
+    for ax, (name, values) in zip(axes.flat, groups.items(), strict=False):
+        ax.hist(values, bins=np.linspace(0, 1, 21), color="tab:red" if "cry" in name else None)
+        ax.axvline(threshold, color="k", lw=0.8)
+        ax.set_title(f"{name} (n={len(values)})", fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.axis("off")
+    fig.suptitle("validation scores per category (line: threshold)", fontsize=8)
+    paths.append(_save(fig, out / f"{prefix}scores.png"))
+    return paths
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return path
+
+
+def evaluate(cache_dir: Path, model_path: Path, runs: Path) -> str:
+    """Score the validation split with the ONNX file as the agent loads it; write plots, a model
+    card next to the model and ``runs/<arch>/evaluation.json``; return a short summary."""
+    model = CryModel(model_path)
+    arch = model.info.details.get("arch", "model")
+    scored = score_validation(Cache(cache_dir), model.predict)
+    threshold = model.info.threshold
+    metrics = compute_metrics(scored, threshold)
+    prefix = "" if model_path.name == "cry-cnn.onnx" else f"{arch}-"
+    plots = plot(scored, threshold, model_path.parent, prefix)
+    fit_summary = json.loads((runs / arch / "fit_summary.json").read_text())
+    evaluation = {
+        "arch": arch,
+        "model": str(model_path),
+        "version": model.info.version,
+        "file_mb": round(model_path.stat().st_size / 1e6, 3),
+        "params": fit_summary["params"],
+        "macs_per_window": fit_summary["macs_per_window"],
+        "ms_per_window": ms_per_window(model_path),
+        "fit_minutes": round(fit_summary["total_seconds"] / 60, 1),
+        "metrics": metrics,
+    }
+    (runs / arch / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+    others = [
+        json.loads(p.read_text())
+        for p in sorted(runs.glob("*/evaluation.json"))
+        if p.parent.name != arch
+    ]
+    card = model_card(evaluation, fit_summary, others, plots)
+    card_path = model_path.parent / ("MODEL_CARD.md" if not prefix else f"{arch}-MODEL_CARD.md")
+    card_path.write_text(card)
+    return (
+        f"{card_path} written\n"
+        + json.dumps({k: v for k, v in evaluation.items() if k != "metrics"}, indent=2)
+        + "\n"
+        + json.dumps(metrics, indent=2)
+    )
+
+
+def _check(metrics: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, target in TARGETS.items():
+        met = "yes" if metrics[name] >= target else "NO"
+        lines.append(f"| {name} | >= {target} | {metrics[name]:.4f} | {met} |")
+    fpr, band = metrics["fpr"], metrics["fpr_band_limited"]
+    ok = band <= max(2 * fpr, 1 / max(1, metrics["windows"]["negatives"]))
+    lines.append(
+        f"| fpr_band_limited | <= 2 x fpr ({2 * fpr:.4f}) | {band:.4f} | {'yes' if ok else 'NO'} |"
+    )
+    lines.append(f"| fpr | <= 0.01 | {fpr:.4f} | {'yes' if fpr <= 0.01 else 'NO'} |")
+    return lines
+
+
+def _row(e: dict[str, Any]) -> str:
+    m = e["metrics"]
+    return (
+        f"| {e['arch']} | {e['params']:,} | {e['macs_per_window'] / 1e6:,.1f} | {e['file_mb']:.2f} "
+        f"| {e['ms_per_window']:.2f} | {e['fit_minutes']:.1f} | {m['balanced_accuracy']:.4f} "
+        f"| {m['roc_auc']:.4f} | {m['pr_auc']:.4f} | {m['recall']:.4f} | {m['recall_ios']:.4f} "
+        f"| {m['fpr']:.4f} | {m['fpr_band_limited']:.4f} |"
+    )
+
+
+def model_card(
+    evaluation: dict[str, Any],
+    fit_summary: dict[str, Any],
+    others: list[dict[str, Any]],
+    plots: list[Path],
+) -> str:
+    """The Markdown model card."""
+    m = evaluation["metrics"]
+    data = fit_summary["data"]
+    history = fit_summary["history"]
+    lines = [
+        f"# Model card: {evaluation['model'].split('/')[-1]} ({evaluation['version']})",
+        "",
+        "Scores 7-second windows of 16 kHz audio for infant crying. Input: log-mel dB "
+        "`(batch, 128, 215)` from `cry_mqtt.features.logmel` (n_fft 2048, hop 512, 0-8 kHz, frames "
+        "not centred); output: P(cry) `(batch,)`. Per-window level normalisation and the sigmoid "
+        "are inside the graph; the ONNX metadata key `cry_mqtt` holds the feature parameters, "
+        "window length, default threshold, training-data summary and the metrics below.",
+        "",
+        "## Model",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| architecture | `{evaluation['arch']}` |",
+        f"| parameters | {evaluation['params']:,} |",
+        f"| MACs per 7-s window | {evaluation['macs_per_window'] / 1e6:,.1f} M |",
+        f"| ONNX file | {evaluation['file_mb']:.2f} MB |",
+        f"| onnxruntime, 1 thread, batch 1 | {evaluation['ms_per_window']:.2f} ms per window |",
+        f"| default threshold | {m['threshold']:.4f} (<= 1% FPR on validation negatives, >= 0.5) |",
+        f"| fit wall time | {fit_summary['total_seconds'] / 60:.1f} min in all "
+        f"({fit_summary['fit_seconds'] / 60:.1f} min one-cycle, rest lr_find and setup) on "
+        f"{os.cpu_count()} CPU cores, {fit_summary['torch_threads']} torch threads |",
+        f"| training | {fit_summary['epochs']} epochs one-cycle, lr_max "
+        f"{fit_summary['lr_max']:.2e}, batch {fit_summary['batch_size']}, "
+        f"{fit_summary['train_windows_per_epoch']} windows per epoch, mixup "
+        f"{fit_summary['mixup_alpha']}, seed {fit_summary['seed']}, best epoch "
+        f"{fit_summary['best_epoch']} (lowest valid loss) kept |",
+        "",
+        "## Data (split 90:10 grouped by Donate-a-cry app uuid / negative recording)",
+        "",
+        "| split | positives | by source | negatives | by category | minutes |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for split, part in data.items():
+        pos = ", ".join(f"{k} {v}" for k, v in part["positives_by_source"].items())
+        neg = ", ".join(f"{k} {v}" for k, v in part["negatives_by_category"].items())
+        lines.append(
+            f"| {split} | {part['positives']} | {pos} | {part['negatives']} | {neg} "
+            f"| {part['minutes']} |"
+        )
+    lines += [
+        "",
+        f"Validation windows: {m['windows']['positives']} positive clips (centred 7 s) and "
+        f"{m['windows']['negatives']} negative windows (7 s at a 3.5-s hop over each recording).",
+        "",
+        "Augmentation (training only): random crops of long recordings, time shifts of up to "
+        "1.5 s, crying mixed into negatives at -5..+30 dB SNR (80% of positives), negatives mixed "
+        "with other negatives (50%), random level -50..-12 dBFS, band-limiting to 4 kHz of "
+        "positives (45%) and negatives (50%) so that about half of each class has no energy "
+        "above 4 kHz, a random microphone noise floor, SpecAugment masks and mixup.",
+        "",
+        "## Validation metrics",
+        "",
+        "| metric | target | value | met |",
+        "| --- | --- | --- | --- |",
+        *_check(m),
+        "",
+        f"Accuracy {m['accuracy']:.4f}, PR-AUC {m['pr_auc']:.4f}, ROC-AUC on 16 kHz positives "
+        f"only {m['roc_auc_ios']:.4f}, ROC-AUC against low-passed negatives "
+        f"{m['roc_auc_band_limited']:.4f}.",
+        "",
+        "| recall by source | |",
+        "| --- | --- |",
+        *(f"| {k} | {v:.4f} |" for k, v in m["recall_by_source"].items()),
+        "",
+        "| FPR by negative category | |",
+        "| --- | --- |",
+        *(f"| {k} | {v:.4f} |" for k, v in m["fpr_by_category"].items()),
+        f"| all, low-passed at 4 kHz | {m['fpr_band_limited']:.4f} |",
+        "",
+        "## Architectures side by side (same split)",
+        "",
+        "| arch | params | MMAC | MB | ms/window | fit min | bal. acc | ROC-AUC | PR-AUC | recall "
+        "| recall 16k | FPR | FPR low-passed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        _row(evaluation),
+        *(_row(o) for o in others),
+        "",
+        "## Training log (per epoch; balanced accuracy at 0.5)",
+        "",
+        "| epoch | train loss | valid loss | bal. acc | ROC-AUC |",
+        "| --- | --- | --- | --- | --- |",
+        *(
+            f"| {h['epoch']} | {h['train_loss']:.4f} | {h['valid_loss']:.4f} "
+            f"| {h['balanced_acc']:.4f} | {h['roc_auc']:.4f} |"
+            for h in history
+        ),
+        "",
+        "## Plots",
+        "",
+        *(f"![{p.stem}]({p.name})" for p in plots),
+        "",
+        "## Limitations",
+        "",
+        "- The validation split is small (about a hundred positive clips, a few hundred negative "
+        "windows), and the threshold and the kept epoch were both chosen on it: expect a somewhat "
+        "higher false-positive rate in a real nursery. Tune `threshold` in the agent's config.",
+        "- No baby laughing or babbling, little conversational speech and no TV in the "
+        "negatives; a few Donate-a-cry uploads hold little or no crying.",
+        "- 8 kHz phone recordings make up most positives; band-limiting both classes in "
+        "training is what keeps the model from keying on missing high frequencies (see the "
+        "low-passed FPR above).",
+        "- Retrain on your own recordings: see `training/README.md`.",
+        "",
+    ]
+    return "\n".join(lines)

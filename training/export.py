@@ -1,0 +1,131 @@
+"""ONNX export: log-mel dB in, P(cry) out, with the metadata the agent configures itself from."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from cry_mqtt.model import ModelInfo, default_model_path
+from training.arch import build
+from training.data import PARAMS, WINDOW_SECONDS, Cache
+from training.evaluate import compute_metrics, score_validation
+from training.fit import CHECKPOINT, SUMMARY
+
+OPSET = 18
+MAX_FPR = 0.01
+MIN_THRESHOLD = 0.5
+PARITY_TOLERANCE = 1e-4
+
+
+class Scorer(nn.Module):
+    """A trained model plus the sigmoid: the exported graph."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model(logmel))
+
+
+def default_output(arch: str, runs: Path) -> Path:
+    """The packaged model for the default architecture, a file under ``runs/<arch>/`` otherwise."""
+    return default_model_path() if arch == "cnn" else runs / arch / f"cry-{arch}.onnx"
+
+
+def load_scorer(run_dir: Path) -> tuple[Scorer, dict[str, Any]]:
+    """The fitted model of ``run_dir`` in eval mode, and its fit summary."""
+    summary = json.loads((run_dir / SUMMARY).read_text())
+    model = build(summary["arch"])
+    model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu"))
+    return Scorer(model).eval(), summary
+
+
+def torch_predict(scorer: Scorer, mels: np.ndarray, batch: int = 128) -> np.ndarray:
+    """P(cry) from PyTorch for ``(n, n_mels, frames)`` windows."""
+    with torch.no_grad():
+        parts = [scorer(torch.from_numpy(mels[i : i + batch])) for i in range(0, len(mels), batch)]
+    return torch.cat(parts).numpy()
+
+
+def pick_threshold(negative_scores: np.ndarray, max_fpr: float = MAX_FPR) -> float:
+    """The lowest threshold (``score >= threshold`` is crying) with at most ``max_fpr`` of the
+    negatives above it, and at least :data:`MIN_THRESHOLD`."""
+    allowed = int(np.floor(max_fpr * len(negative_scores)))
+    highest_rejected = np.sort(negative_scores)[::-1][allowed]
+    threshold = max(MIN_THRESHOLD, float(np.nextafter(np.float32(highest_rejected), 1)))
+    return min(threshold, float(np.nextafter(np.float32(1.0), 0)))
+
+
+def data_summary(cache: Cache) -> dict[str, Any]:
+    """Compact training-data description for the metadata."""
+    return {
+        split: {k: v for k, v in part.items() if k != "groups"}
+        for split, part in cache.summary["splits"].items()
+    }
+
+
+def export(cache_dir: Path, run_dir: Path, out: Path) -> ModelInfo:
+    """Write ``out`` from the checkpoint in ``run_dir``; the threshold and the validation metrics
+    come from the validation split. Raises if ONNX and PyTorch disagree by more than 1e-4."""
+    scorer, summary = load_scorer(run_dir)
+    cache = Cache(cache_dir)
+    scored = score_validation(cache, lambda mels: torch_predict(scorer, mels))
+    negatives = scored.scores[scored.windows.labels == 0]
+    threshold = pick_threshold(negatives)
+    metrics = compute_metrics(scored, threshold)
+    info = ModelInfo(
+        features=PARAMS,
+        window_seconds=WINDOW_SECONDS,
+        threshold=threshold,
+        version=f"{summary['arch']}-{time.strftime('%Y%m%d')}",
+        details={
+            "arch": summary["arch"],
+            "params": summary["params"],
+            "macs_per_window": summary["macs_per_window"],
+            "training_data": data_summary(cache),
+            "validation": metrics,
+        },
+    )
+    write_onnx(scorer, info, scored.windows.mels[:2], out)
+    check_parity(out, scorer, scored.windows.mels[:64])
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), threshold {threshold:.4f}")
+    return info
+
+
+def write_onnx(scorer: Scorer, info: ModelInfo, example: np.ndarray, out: Path) -> None:
+    """Export ``scorer`` (dynamic batch) with ``info`` as metadata to ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    program = torch.onnx.export(
+        scorer,
+        (torch.from_numpy(example),),
+        input_names=["logmel"],
+        output_names=["p_cry"],
+        opset_version=OPSET,
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+        external_data=False,
+        dynamo=True,
+    )
+    proto = program.model_proto
+    onnx.helper.set_model_props(proto, info.to_metadata())
+    onnx.checker.check_model(proto)
+    onnx.save(proto, out)
+
+
+def check_parity(path: Path, scorer: Scorer, mels: np.ndarray) -> float:
+    """Max abs difference between onnxruntime and PyTorch on ``mels``; raises above 1e-4."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx_scores = session.run(None, {session.get_inputs()[0].name: mels})[0]
+    diff = float(np.max(np.abs(onnx_scores - torch_predict(scorer, mels))))
+    if not diff <= PARITY_TOLERANCE:
+        raise RuntimeError(f"ONNX and PyTorch differ by {diff:.2e} (> {PARITY_TOLERANCE})")
+    print(f"ONNX/PyTorch parity on {len(mels)} windows: max abs diff {diff:.2e}")
+    return diff
