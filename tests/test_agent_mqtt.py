@@ -221,3 +221,66 @@ def test_missing_microphone_is_one_line_and_exit_1(tmp_path, broker, fixture_mod
     _, err = run.communicate(timeout=30)
     assert run.returncode == 1
     assert err.strip().count("\n") == 0 and "no-such-mic" in err
+
+
+def test_after_a_broker_restart_the_current_state_comes_back_not_a_backlog(tmp_path, fixture_model):
+    first = Broker(tmp_path).start()
+    port = first.port
+    run = agent(
+        write_config(tmp_path, port, fixture_model),
+        "--input",
+        "-",
+        "--fast",
+        stdin=subprocess.PIPE,
+    )
+    try:
+        sub = Subscriber(port)
+        run.stdin.write(s16(quiet_noise(8)))
+        run.stdin.flush()
+        sub.wait_for(lambda m: m.topic == f"{BASE}/confidence")
+        sub.close()
+        first.stop()  # retained messages are gone with it (no persistence)
+
+        # While the broker is away the baby cries: many windows, many confidence values.
+        run.stdin.write(s16(cry_like(30)))
+        run.stdin.flush()
+        time.sleep(1)
+        second = Broker(tmp_path, port=port).start()
+        late = Subscriber(port)
+        try:
+            late.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON", timeout=10)
+            late.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+            late.wait_for(lambda m: m.topic == DISCOVERY.format("binary_sensor", "crying"))
+            time.sleep(1)
+            assert late.payloads(f"{BASE}/crying") == ["ON"]
+            assert len(late.payloads(f"{BASE}/confidence")) == 1
+        finally:
+            late.close()
+            run.stdin.close()
+            run.wait(10)
+            second.stop()
+    finally:
+        if run.poll() is None:
+            run.kill()
+
+
+def test_two_rooms_on_one_broker_do_not_collide(tmp_path, broker, subscriber, fixture_model):
+    wav = write_wav(tmp_path / "cry.wav", np.concatenate([cry_like(10), quiet_noise(4)]))
+    runs = []
+    for room in ("nursery", "bedroom"):
+        folder = tmp_path / room
+        folder.mkdir()
+        extra = f"device: {{instance_id: {room}, entity_prefix: {room}}}\n"
+        config = write_config(folder, broker.port, fixture_model, extra)
+        runs.append(agent(config, "--input", str(wav)))  # real time: both connected at once
+    for run in runs:
+        _, err = run.communicate(timeout=90)
+        assert run.returncode == 0, err
+        assert "disconnected" not in err
+    for room in ("nursery", "bedroom"):
+        assert subscriber.payloads(f"cry_mqtt/{room}/availability") == ["online", "offline"]
+        assert subscriber.payloads(f"cry_mqtt/{room}/crying") == ["OFF", "ON", "OFF"]
+        crying = json.loads(
+            subscriber.payloads(f"homeassistant/binary_sensor/cry_mqtt_{room}/crying/config")[0]
+        )
+        assert crying["default_entity_id"] == f"binary_sensor.{room}_crying"
