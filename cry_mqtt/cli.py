@@ -26,7 +26,7 @@ from cry_mqtt.audio import (
 from cry_mqtt.config import Config, ConfigError, load_config
 from cry_mqtt.model import CryModel, ModelError, default_model_path
 from cry_mqtt.mqtt import MqttError, check_connection
-from cry_mqtt.pipeline import Pipeline
+from cry_mqtt.pipeline import Pipeline, episodes
 
 log = logging.getLogger("cry_mqtt")
 
@@ -159,11 +159,8 @@ def score(config: Config, model_path: Path | None, files: list[Path]) -> int:
         source = FileSource(path, rate, realtime=False, block_seconds=1.0)
         pipeline = Pipeline(model, config.detection)
         threshold = pipeline.detector.settings.threshold
-        episodes: list[dict[str, float]] = []
-        max_prob = 0.0
-        results = (r for block in source.blocks() for r in pipeline.push(block))
-        for result in [*results, *pipeline.finish()]:
-            max_prob = max(max_prob, result.prob)
+        results = list(pipeline.run(source.blocks()))
+        for result in results:
             _emit(
                 file=str(path),
                 t=round(result.t, 3),
@@ -172,19 +169,17 @@ def score(config: Config, model_path: Path | None, files: list[Path]) -> int:
                 state="ON" if result.on else "OFF",
                 gated=result.gated,
             )
-            if result.changed is not None and result.changed.end is None:
-                episodes.append({"start": round(result.t, 3)})
-            elif result.changed is not None:
-                episodes[-1]["end"] = round(result.t, 3)
-        if episodes and "end" not in episodes[-1]:
-            episodes[-1]["end"] = round(pipeline.now, 3)
+        max_prob = max((r.prob for r in results), default=0.0)
         _emit(
             file=str(path),
             summary=True,
             max_prob=round(max_prob, 4),
             threshold=threshold,
             detected=max_prob >= threshold,
-            episodes=episodes,
+            episodes=[
+                {"start": round(start, 3), "end": round(end, 3)}
+                for start, end in episodes(results, pipeline.now)
+            ],
         )
     return 0
 

@@ -6,6 +6,7 @@ the detector. It knows nothing of sources or MQTT.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +86,12 @@ class Pipeline:
             results.extend(self._push_chunk(samples[start : start + chunk]))
         return results
 
+    def run(self, blocks: Iterable[np.ndarray]) -> Iterator[WindowResult]:
+        """Every window of a finite stream: :meth:`push` each block, then :meth:`finish`."""
+        for block in blocks:
+            yield from self.push(block)
+        yield from self.finish()
+
     def finish(self) -> list[WindowResult]:
         """End of input: a stream shorter than one window is scored once, padded with silence."""
         if self._total_frames >= self._frames or self._total_samples == 0:
@@ -126,3 +133,20 @@ class Pipeline:
         prob = 0.0 if gated else float(self._model.predict(window[None])[0])
         changed = self.detector.reset(t) if self.paused else self.detector.update(t, prob)
         return WindowResult(t, prob, level, gated, self.detector.on, changed)
+
+
+def episodes(results: Iterable[WindowResult], end: float) -> list[tuple[float, float]]:
+    """(ON time, OFF time) of every episode in ``results``; one still open ends at ``end``."""
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    for result in results:
+        if result.changed is None:
+            continue
+        if result.changed.end is None:
+            start = result.t
+        elif start is not None:
+            spans.append((start, result.t))
+            start = None
+    if start is not None:
+        spans.append((start, end))
+    return spans

@@ -8,7 +8,7 @@ from cry_mqtt.cli import main
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.features import logmel
 from cry_mqtt.model import CryModel
-from cry_mqtt.pipeline import Pipeline
+from cry_mqtt.pipeline import Pipeline, episodes
 
 
 class RecordingModel(CryModel):
@@ -28,7 +28,7 @@ def pipeline(model, **detection) -> Pipeline:
 
 
 def push_all(p: Pipeline, x: np.ndarray, chunk: int):
-    return [r for i in range(0, len(x), chunk) for r in p.push(x[i : i + chunk])] + p.finish()
+    return list(p.run(x[i : i + chunk] for i in range(0, len(x), chunk)))
 
 
 @pytest.mark.parametrize(("hop", "frames"), [(1.0, 31), (0.25, 8), (2.0, 62), (7.0, 219)])
@@ -74,6 +74,14 @@ def test_loud_cry_turns_on_and_off(fixture_model):
     start, end = changes[0].changed.start, changes[1].changed.end
     assert 10 < start < 20 and 30 < end < 45
     assert changes[1].changed.peak > 0.9
+    assert episodes(results, 60.0) == [(changes[0].t, changes[1].t)]
+
+
+def test_an_episode_still_open_at_the_end_closes_there(fixture_model):
+    p = pipeline(CryModel(fixture_model))
+    results = push_all(p, np.concatenate([quiet_noise(8), cry_like(12)]), chunk=1600)
+    [(start, end)] = episodes(results, p.now)
+    assert 8 < start < 15 and end == p.now == 20.0
 
 
 def test_paused_pipeline_never_scores_or_turns_on(fixture_model):
