@@ -12,11 +12,12 @@ import logging
 import os
 import queue
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cry_mqtt.audio import AudioSource
+from cry_mqtt.audio import AudioError, AudioSource
 from cry_mqtt.config import Config
 from cry_mqtt.detector import Episode
 from cry_mqtt.homeassistant import (
@@ -35,6 +36,10 @@ from cry_mqtt.mqtt import MqttLink
 from cry_mqtt.pipeline import Pipeline, WindowResult
 
 log = logging.getLogger(__name__)
+
+BACKOFF_RESET_SECONDS = 60.0
+"""A source that ran this long before failing is retried after the shortest back-off again."""
+HEARTBEAT_SECONDS = 5.0
 
 
 class AgentError(Exception):
@@ -95,35 +100,108 @@ class Agent:
         self._peak_dbfs = -float("inf")
         self._refresh_due = time.monotonic() + config.mqtt.state_refresh_seconds
         self._episode_started: datetime | None = None
+        self._audio_error: str | None = None
+        self._heartbeat = config.heartbeat_path()
+        self._heartbeat_due = 0.0
+        self._repaired_reported = 0
+        self._repaired_due = 0.0
 
-    def run(self, source: AudioSource, wait_for_broker: float = 0.0) -> None:
+    def run(
+        self,
+        source: AudioSource,
+        reopen: Callable[[], AudioSource] | None = None,
+        wait_for_broker: float = 0.0,
+    ) -> None:
         """Process ``source`` until it ends or :class:`Shutdown`; always leaves HA consistent.
 
-        ``wait_for_broker`` holds the audio back until the first connection (for recorded
-        input, so that subscribers see every change); live audio never waits.
+        With ``reopen``, a failing source is reported as an audio problem and replaced with back-off
+        (live audio); without it, an :class:`AudioError` ends the run. ``wait_for_broker`` holds
+        recorded input back until the first connection, so that subscribers see every change.
         """
         self._publish_settings()
         self._publish_crying(None)
+        self._publish_audio_problem(None)
         self.link.start()
         try:
             if wait_for_broker and not self.link.wait_connected(wait_for_broker):
                 log.warning("no MQTT connection after %.0f s; going on", wait_for_broker)
-            with contextlib.closing(source.blocks()) as blocks:
-                for block in blocks:
-                    self._apply_commands()
-                    if self.link.fatal:
-                        raise AgentError(self.link.fatal)
-                    for result in self.pipeline.push(block):
-                        self._report(result)
-                    self._refresh()
-            for result in self.pipeline.finish():
-                self._report(result)
-            log.info("end of input")
+            self._supervise(source, reopen)
         except Shutdown as stop:
             log.info("stopping (%s)", stop)
         finally:
             self._end_episode()
             self.link.stop()
+
+    def _supervise(self, source: AudioSource, reopen: Callable[[], AudioSource] | None) -> None:
+        backoff = 1.0
+        while True:
+            started = time.monotonic()
+            try:
+                self._listen(source)
+                return
+            except AudioError as exc:
+                if reopen is None:
+                    raise
+                self._audio_failed(exc)
+            if time.monotonic() - started > BACKOFF_RESET_SECONDS:
+                backoff = 1.0
+            while True:
+                log.info("reopening the audio source in %.0f s", backoff)
+                self._idle(backoff)
+                backoff = min(2 * backoff, self._config.audio.restart_max_seconds)
+                try:
+                    source = reopen()
+                    break
+                except AudioError as exc:
+                    self._audio_failed(exc)
+
+    def _listen(self, source: AudioSource) -> None:
+        with contextlib.closing(source.blocks()) as blocks:
+            for block in blocks:
+                if self._audio_error is not None:
+                    log.info("audio is back")
+                    self._publish_audio_problem(None)
+                self._tick()
+                for result in self.pipeline.push(block):
+                    self._report(result)
+        for result in self.pipeline.finish():
+            self._report(result)
+        log.info("end of input")
+
+    def _idle(self, seconds: float) -> None:
+        """Wait while keeping MQTT commands, state refreshes and the heartbeat going."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._tick()
+            time.sleep(min(left, 0.2))
+
+    def _tick(self) -> None:
+        """Housekeeping between audio blocks."""
+        self._apply_commands()
+        if self.link.fatal:
+            raise AgentError(self.link.fatal)
+        now = time.monotonic()
+        if now >= self._refresh_due:
+            self.link.refresh()
+            self._refresh_due = now + self._config.mqtt.state_refresh_seconds
+        if self._heartbeat is not None and now >= self._heartbeat_due:
+            self._heartbeat_due = now + HEARTBEAT_SECONDS
+            try:
+                self._heartbeat.touch()
+            except OSError as exc:
+                log.error("cannot touch heartbeat file %s: %s", self._heartbeat, exc.strerror)
+        repaired = self.pipeline.repaired_samples
+        if repaired > self._repaired_reported and now >= self._repaired_due:
+            log.warning("replaced %d invalid audio samples (NaN, inf or clipped) so far", repaired)
+            self._repaired_reported, self._repaired_due = repaired, now + 60
+
+    def _audio_failed(self, error: AudioError) -> None:
+        """The source failed: never leave a stale ON; tell Home Assistant there is a problem."""
+        log.error("audio source failed: %s", error)
+        ended = self.pipeline.restart()
+        if ended is not None:
+            self._publish_crying(ended)
+        self._publish_audio_problem(str(error))
 
     def _end_episode(self) -> None:
         ended = self.pipeline.detector.reset(self.pipeline.now)
@@ -172,12 +250,6 @@ class Agent:
             self._peak_prob, self._peak_dbfs = 0.0, -float("inf")
             self._telemetry_due = result.t + self._config.mqtt.telemetry_seconds
 
-    def _refresh(self) -> None:
-        now = time.monotonic()
-        if now >= self._refresh_due:
-            self.link.refresh()
-            self._refresh_due = now + self._config.mqtt.state_refresh_seconds
-
     def _publish_settings(self) -> None:
         self.link.publish_state(self._topics.state("threshold"), percent(self._threshold))
         self.link.publish_state(self._topics.state("paused"), switch(self.pipeline.paused))
@@ -198,9 +270,19 @@ class Agent:
                 "episode_duration_s": round(episode.duration(episode.end or episode.start), 1),
                 "peak_confidence": float(percent(episode.peak)),
             }
-        self.link.publish_state(self._topics.attributes, json.dumps(attributes, sort_keys=True))
+        self._publish_attributes("crying", attributes)
         on = episode is not None and episode.end is None
         self.link.publish_state(self._topics.state("crying"), ON if on else OFF)
+
+    def _publish_audio_problem(self, error: str | None) -> None:
+        self._audio_error = error
+        self._publish_attributes("audio_problem", {"error": error})
+        self.link.publish_state(self._topics.state("audio_problem"), ON if error else OFF)
+
+    def _publish_attributes(self, key: str, attributes: dict[str, Any]) -> None:
+        self.link.publish_state(
+            self._topics.attributes(key), json.dumps(attributes, sort_keys=True)
+        )
 
 
 def _valid_threshold(value: Any) -> float | None:

@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
-import shlex
+import select
 import subprocess
 import time
 from collections.abc import Iterator
@@ -99,6 +100,19 @@ class FileSource:
                     return
 
 
+class _S16Decoder:
+    """Raw signed 16-bit little-endian bytes to float32, keeping an odd byte for the next read."""
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def __call__(self, chunk: bytes) -> np.ndarray:
+        data = self._carry + chunk
+        whole = len(data) - len(data) % 2
+        self._carry = data[whole:]
+        return np.frombuffer(data[:whole], dtype="<i2").astype(np.float32) / 32768.0
+
+
 class RawSource:
     """Raw signed 16-bit little-endian mono at the target rate from a binary stream."""
 
@@ -108,49 +122,52 @@ class RawSource:
         self._pace = _Pacer(rate, realtime)
 
     def blocks(self) -> Iterator[np.ndarray]:
-        carry = b""
+        decode = _S16Decoder()
         while chunk := self._stream.read(self._bytes):
-            data = carry + chunk
-            whole = len(data) - len(data) % 2
-            carry = data[whole:]
-            block = np.frombuffer(data[:whole], dtype="<i2").astype(np.float32) / 32768.0
+            block = decode(chunk)
             self._pace(len(block))
             yield block
 
 
 class CommandSource:
-    """A command whose stdout is raw s16le mono at the target rate, restarted when it dies."""
+    """A command whose stdout is raw s16le mono at the target rate (ffmpeg reading a camera).
 
-    def __init__(self, command: list[str], rate: int, max_backoff: float, block_seconds: float):
-        self._command = command
-        self._rate = rate
-        self._max_backoff = max_backoff
-        self._block_seconds = block_seconds
+    The command runs once: when it exits, or sends nothing for ``stall_seconds``, the source
+    fails with :class:`AudioError` and the agent starts a new one after a back-off.
+    """
+
+    def __init__(
+        self, command: list[str], rate: int, block_seconds: float, stall_seconds: float
+    ) -> None:
+        try:
+            self._process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+            )
+        except OSError as exc:
+            raise AudioError(f"cannot run audio command {command[0]}: {exc}") from exc
+        log.info("audio command %s started", command[0])  # its arguments may hold passwords
+        self._bytes = 2 * max(1, round(block_seconds * rate))
+        self._stall = stall_seconds
 
     def blocks(self) -> Iterator[np.ndarray]:
-        backoff = 1.0
-        while True:
-            started = time.monotonic()
-            try:
-                process = subprocess.Popen(
-                    self._command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
-                )
-            except OSError as exc:
-                raise AudioError(f"cannot run audio command {self._command[0]}: {exc}") from exc
-            log.info("audio command started: %s", shlex.join(self._command))
-            try:
-                yield from RawSource(
-                    process.stdout, self._rate, False, self._block_seconds
-                ).blocks()
-            finally:
-                if process.poll() is None:
-                    process.terminate()
-                code = process.wait()
-            if time.monotonic() - started > 60:
-                backoff = 1.0
-            log.warning("audio command exited with status %s; restarting in %.0f s", code, backoff)
-            time.sleep(backoff)
-            backoff = min(backoff * 2, self._max_backoff)
+        assert self._process.stdout is not None
+        fd = self._process.stdout.fileno()
+        decode = _S16Decoder()
+        try:
+            while True:
+                ready, _, _ = select.select([fd], [], [], self._stall)
+                if not ready:
+                    raise AudioError(f"audio command sent nothing for {self._stall:.0f} s")
+                chunk = os.read(fd, self._bytes)
+                if not chunk:
+                    code = self._process.wait()
+                    raise AudioError(f"audio command exited with status {code}")
+                yield decode(chunk)
+        finally:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait()
+            self._process.stdout.close()
 
 
 class MicrophoneSource:
@@ -164,8 +181,11 @@ class MicrophoneSource:
         channels: int,
         block_seconds: float,
         buffer_seconds: float,
+        stall_seconds: float,
     ) -> None:
         sd = import_sounddevice()
+        self._sd = sd
+        self._stall = stall_seconds
         info = find_input_device(device)
         try:
             self._device_rate = int(samplerate or info["default_samplerate"])
@@ -197,18 +217,22 @@ class MicrophoneSource:
     def blocks(self) -> Iterator[np.ndarray]:
         log.info("listening on %r at %d Hz", self._name, self._device_rate)
         reported, next_report = 0, 0.0
-        with self._stream:
+        try:
+            self._stream.start()
+        except self._sd.PortAudioError as exc:
+            raise AudioError(f"cannot start input device {self._name!r}: {exc}") from exc
+        try:
             while True:
                 try:
-                    block = self._queue.get(timeout=2.0)
+                    block = self._queue.get(timeout=self._stall)
                 except queue.Empty:
-                    raise AudioError(
-                        f"input device {self._name!r} stopped delivering audio"
-                    ) from None
+                    raise AudioError(f"input device {self._name!r} stopped sending audio") from None
                 if self._overflows != reported and time.monotonic() >= next_report:
                     log.warning("audio buffer overflowed %d times so far", self._overflows)
                     reported, next_report = self._overflows, time.monotonic() + 60
                 yield self._resample(_mono(block))
+        finally:
+            self._stream.close(ignore_errors=True)
 
 
 def import_sounddevice():
@@ -216,9 +240,7 @@ def import_sounddevice():
     try:
         import sounddevice
     except OSError as exc:
-        raise AudioError(
-            f"sounddevice cannot load PortAudio ({exc}); install libportaudio2"
-        ) from exc
+        raise AudioError(f"cannot load PortAudio ({exc}); install libportaudio2") from exc
     return sounddevice
 
 

@@ -118,7 +118,7 @@ def open_source(config: Config, rate: int, input_path: str | None, fast: bool) -
         return FileSource(audio.file, rate, True, audio.block_seconds)
     if audio.source == "command":
         assert audio.command is not None
-        return CommandSource(audio.command, rate, audio.restart_max_seconds, audio.block_seconds)
+        return CommandSource(audio.command, rate, audio.block_seconds, audio.stall_seconds)
     return MicrophoneSource(
         audio.device,
         rate,
@@ -126,13 +126,15 @@ def open_source(config: Config, rate: int, input_path: str | None, fast: bool) -
         audio.channels,
         audio.block_seconds,
         audio.buffer_seconds,
+        audio.stall_seconds,
     )
 
 
 def run(config: Config, input_path: str | None, fast: bool) -> int:
     """Run the agent until its input ends or a signal arrives."""
     model = load_model(config)
-    source = open_source(config, model.info.features.sample_rate, input_path, fast)
+    rate = model.info.features.sample_rate
+    source = open_source(config, rate, input_path, fast)
     agent = Agent(config, model, config.mqtt_password())
     log.info(
         "model %s (version %s), threshold %s, hop %.3f s",
@@ -147,7 +149,10 @@ def run(config: Config, input_path: str | None, fast: bool) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    agent.run(source, wait_for_broker=INPUT_BROKER_WAIT if input_path else 0.0)
+    if input_path is not None or config.audio.source == "file":
+        agent.run(source, wait_for_broker=INPUT_BROKER_WAIT if input_path else 0.0)
+    else:
+        agent.run(source, reopen=lambda: open_source(config, rate, None, False))
     return 0
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 PASSWORD_ENV = "CRY_MQTT_PASSWORD"
+HEARTBEAT_ENV = "CRY_MQTT_HEARTBEAT_FILE"
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
@@ -52,6 +53,7 @@ class AudioConfig:
     command: list[str] | None = None
     block_seconds: float = _range(0.1, 0.01, 1.0)
     buffer_seconds: float = _range(10.0, 1.0, 600.0)
+    stall_seconds: float = _range(5.0, 1.0, 600.0)
     restart_max_seconds: float = _range(60.0, 1.0, 3600.0)
 
 
@@ -103,7 +105,7 @@ class MqttConfig:
     base_topic: str = "cry_mqtt"
     telemetry_seconds: float = _range(5.0, 0.25, 3600.0)
     state_refresh_seconds: float = _range(60.0, 5.0, 3600.0)
-    reconnect_max_seconds: float = _range(30.0, 1.0, 600.0)
+    reconnect_max_seconds: float = _range(5.0, 1.0, 600.0)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class Config:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     state_file: Path | None = None
+    heartbeat_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def mqtt_password(self) -> str | None:
@@ -126,6 +129,13 @@ class Config:
             except OSError as exc:
                 raise ConfigError(f"mqtt.password_file: cannot read: {exc.strerror}") from exc
         return os.environ.get(PASSWORD_ENV) or self.mqtt.password
+
+    def heartbeat_path(self) -> Path | None:
+        """The file touched while the audio loop runs (for container health checks)."""
+        if self.heartbeat_file is not None:
+            return self.heartbeat_file
+        env = os.environ.get(HEARTBEAT_ENV)
+        return Path(env) if env else None
 
     def state_path(self) -> Path:
         """Where settings changed from Home Assistant are kept across restarts."""

@@ -34,6 +34,11 @@ class Entity:
     entity_suffix: str
     options: dict[str, Any] = field(default_factory=dict)
     command: bool = False
+    """It has a command topic."""
+    attributes: bool = False
+    """It has a JSON attributes topic."""
+    needs_audio: bool = False
+    """It is unavailable while the audio source has a problem."""
 
 
 ENTITIES = (
@@ -43,6 +48,8 @@ ENTITIES = (
         "Crying",
         "crying",
         {"device_class": "sound", "payload_on": ON, "payload_off": OFF, "icon": "mdi:baby-face"},
+        attributes=True,
+        needs_audio=True,
     ),
     Entity(
         "sensor",
@@ -56,6 +63,7 @@ ENTITIES = (
             "suggested_display_precision": 0,
             "icon": "mdi:percent",
         },
+        needs_audio=True,
     ),
     Entity(
         "sensor",
@@ -69,6 +77,7 @@ ENTITIES = (
             "suggested_display_precision": 0,
             "icon": "mdi:volume-high",
         },
+        needs_audio=True,
     ),
     Entity(
         "number",
@@ -94,6 +103,19 @@ ENTITIES = (
         {"payload_on": ON, "payload_off": OFF, "entity_category": "config", "icon": "mdi:pause"},
         command=True,
     ),
+    Entity(
+        "binary_sensor",
+        "audio_problem",
+        "Audio problem",
+        "audio_problem",
+        {
+            "device_class": "problem",
+            "payload_on": ON,
+            "payload_off": OFF,
+            "entity_category": "diagnostic",
+        },
+        attributes=True,
+    ),
 )
 
 
@@ -118,9 +140,8 @@ class Topics:
     def availability(self) -> str:
         return f"{self.base}/availability"
 
-    @property
-    def attributes(self) -> str:
-        return f"{self.base}/crying/attributes"
+    def attributes(self, key: str) -> str:
+        return f"{self.base}/{key}/attributes"
 
     @property
     def homeassistant_status(self) -> str:
@@ -151,6 +172,19 @@ def discovery_messages(config: Config, model_version: str, expire_after: int) ->
         "sw_version": __version__,
         "support_url": "https://github.com/cry-mqtt/cry-mqtt",
     }
+    availability = [
+        {
+            "topic": topics.availability,
+            "payload_available": ONLINE,
+            "payload_not_available": OFFLINE,
+        },
+        # The audio problem sensor doubles as availability for what needs audio.
+        {
+            "topic": topics.state("audio_problem"),
+            "payload_available": OFF,
+            "payload_not_available": ON,
+        },
+    ]
     messages = {}
     for entity in ENTITIES:
         object_id = f"{config.device.entity_prefix}_{entity.entity_suffix}"
@@ -160,17 +194,17 @@ def discovery_messages(config: Config, model_version: str, expire_after: int) ->
             "object_id": object_id,
             "default_entity_id": f"{entity.component}.{object_id}",
             "state_topic": topics.state(entity.key),
-            "availability_topic": topics.availability,
-            "payload_available": ONLINE,
-            "payload_not_available": OFFLINE,
+            "availability": availability[: 2 if entity.needs_audio else 1],
+            "availability_mode": "all",
             "device": device,
             "origin": origin,
             **entity.options,
         }
         if entity.command:
             payload["command_topic"] = topics.command(entity.key)
+        if entity.attributes:
+            payload["json_attributes_topic"] = topics.attributes(entity.key)
         if entity.key == "crying":
-            payload["json_attributes_topic"] = topics.attributes
             payload["expire_after"] = expire_after
         messages[topics.discovery(entity)] = json.dumps(payload, sort_keys=True)
     return messages

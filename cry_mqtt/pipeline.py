@@ -64,8 +64,11 @@ class Pipeline:
         self._next = 0
         self._samples = np.zeros(self._window_samples + p.n_fft, dtype=np.float32)
         self._total_samples = 0
-        self._total_frames = 0
+        self._origin = 0  # sample where the frame grid starts (moves on restart)
+        self._filled = 0
         self._since_score = 0
+        self.repaired_samples = 0
+        """Count of non-finite or out-of-range input samples, replaced before processing."""
 
     @property
     def hop_seconds(self) -> float:
@@ -79,7 +82,7 @@ class Pipeline:
 
     def push(self, samples: np.ndarray) -> list[WindowResult]:
         """Feed mono float32 samples at the model's rate; returns the windows they complete."""
-        samples = np.asarray(samples, dtype=np.float32)
+        samples = self._repair(np.asarray(samples, dtype=np.float32))
         chunk = self._params.n_fft
         results = []
         for start in range(0, len(samples), chunk):
@@ -92,9 +95,20 @@ class Pipeline:
             yield from self.push(block)
         yield from self.finish()
 
+    def restart(self) -> Episode | None:
+        """After a gap in the audio: the next window is scored once it is whole again.
+
+        Ends an episode under way and returns it.
+        """
+        self._features.reset()
+        self._origin = self._total_samples
+        self._filled = 0
+        self._since_score = 0
+        return self.detector.reset(self.now)
+
     def finish(self) -> list[WindowResult]:
         """End of input: a stream shorter than one window is scored once, padded with silence."""
-        if self._total_frames >= self._frames or self._total_samples == 0:
+        if self._filled >= self._frames or self._origin > 0 or self._total_samples == 0:
             return []
         real = self._samples[-self._total_samples :]
         padded = np.zeros(self._window_samples, dtype=np.float32)
@@ -111,16 +125,25 @@ class Pipeline:
         for column in columns.T:
             self._ring[:, self._next] = column
             self._next = (self._next + 1) % self._frames
-            self._total_frames += 1
+            self._filled += 1
             self._since_score += 1
-            if self._total_frames >= self._frames and self._since_score >= self.hop_frames:
+            if self._filled >= self._frames and self._since_score >= self.hop_frames:
                 self._since_score = 0
-                end = (self._total_frames - 1) * self._params.hop_length + self._params.n_fft
+                p = self._params
+                end = self._origin + (self._filled - 1) * p.hop_length + p.n_fft
                 window = np.concatenate(
                     [self._ring[:, self._next :], self._ring[:, : self._next]], 1
                 )
                 results.append(self._score(end, window, self._level(end)))
         return results
+
+    def _repair(self, samples: np.ndarray) -> np.ndarray:
+        """Replace NaN and infinities, clip to full scale (a broken device must not break us)."""
+        bad = np.count_nonzero(~np.isfinite(samples) | (np.abs(samples) > 1.0))
+        if bad:
+            self.repaired_samples += bad
+            samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
+        return samples
 
     def _level(self, end: int) -> float:
         """dBFS of the window that ends at sample ``end`` of the stream."""

@@ -57,10 +57,11 @@ def test_recording_with_crying_end_to_end(tmp_path, broker, subscriber, fixture_
         ("sensor", "sound_level"),
         ("number", "threshold"),
         ("switch", "paused"),
+        ("binary_sensor", "audio_problem"),
     ]:
         config = json.loads(subscriber.payloads(DISCOVERY.format(component, key))[0])
         assert config["unique_id"] == f"cry_mqtt_nursery_{key}"
-        assert config["availability_topic"] == f"{BASE}/availability"
+        assert config["availability"][0]["topic"] == f"{BASE}/availability"
         assert config["state_topic"] == f"{BASE}/{key}"
     assert states(subscriber, "availability") == ["online", "offline"]
     assert states(subscriber, "crying") == ["OFF", "ON", "OFF"]

@@ -58,19 +58,34 @@ def test_raw_source_keeps_samples_across_odd_reads():
     assert np.array_equal(out, samples.astype(np.float32) / 32768)
 
 
-def test_command_source_is_restarted_when_it_dies():
-    script = "import sys; sys.stdout.buffer.write(b'\\x00\\x40' * 1600)"
-    source = CommandSource([sys.executable, "-c", script], RATE, 1.0, 0.1)
-    blocks = source.blocks()
+def test_command_source_fails_when_the_command_exits():
+    script = "import sys; sys.stdout.buffer.write(b'\\x00\\x40' * 1600); sys.exit(3)"
+    blocks = CommandSource([sys.executable, "-c", script], RATE, 0.1, 5.0).blocks()
     received = 0
+    with pytest.raises(AudioError, match="exited with status 3"):
+        for block in blocks:
+            assert np.all(block == 0.5)
+            received += len(block)
+    assert received == 1600
+
+
+def test_command_source_fails_when_the_command_stalls():
+    script = "import os, time; os.write(1, b'0' * 320); time.sleep(60)"
+    source = CommandSource([sys.executable, "-c", script], RATE, 0.1, 1.0)
     start = time.monotonic()
-    while received < 3 * 1600:  # three runs of the command
-        received += len(next(blocks))
-    blocks.close()
-    assert time.monotonic() - start >= 2.0  # back-off of 1 s, then 2 s
-    assert received == 3 * 1600
+    with pytest.raises(AudioError, match="sent nothing for 1 s"):
+        list(source.blocks())
+    assert time.monotonic() - start < 10
 
 
 def test_missing_command_is_an_audio_error():
     with pytest.raises(AudioError, match="cannot run audio command"):
-        next(CommandSource(["/nonexistent/ffmpeg"], RATE, 1.0, 0.1).blocks())
+        CommandSource(["/nonexistent/ffmpeg"], RATE, 0.1, 5.0)
+
+
+def test_odd_rate_and_many_channels(tmp_path):
+    path = tmp_path / "odd.wav"
+    soundfile.write(str(path), 0.1 * np.ones((11025, 3), dtype=np.float32), 11025)
+    out = np.concatenate(list(FileSource(path, RATE, realtime=False).blocks()))
+    assert abs(len(out) - RATE) <= 2
+    assert np.allclose(out[2000:-2000], 0.1, atol=0.01)

@@ -25,6 +25,7 @@ def by_component(messages: dict[str, dict]) -> dict[str, dict]:
 def test_one_retained_config_per_entity_under_the_discovery_prefix():
     messages = payloads()
     assert sorted(messages) == [
+        "homeassistant/binary_sensor/cry_mqtt_nursery/audio_problem/config",
         "homeassistant/binary_sensor/cry_mqtt_nursery/crying/config",
         "homeassistant/number/cry_mqtt_nursery/threshold/config",
         "homeassistant/sensor/cry_mqtt_nursery/confidence/config",
@@ -46,17 +47,34 @@ def test_binary_sensor_is_baby_crying_on_old_and_new_releases():
 
 def test_every_entity_shares_device_availability_and_origin():
     for payload in payloads().values():
-        assert payload["availability_topic"] == "cry_mqtt/nursery/availability"
-        assert (payload["payload_available"], payload["payload_not_available"]) == (
-            "online",
-            "offline",
-        )
+        assert payload["availability"][0] == {
+            "topic": "cry_mqtt/nursery/availability",
+            "payload_available": "online",
+            "payload_not_available": "offline",
+        }
+        assert payload["availability_mode"] == "all"
         assert payload["device"]["identifiers"] == ["cry_mqtt_nursery"]
         assert payload["device"]["name"] == "Baby monitor"
         assert payload["origin"]["name"] == "cry-mqtt"
         assert payload["unique_id"].startswith("cry_mqtt_nursery_")
         assert payload["state_topic"].startswith("cry_mqtt/nursery/")
         assert "Baby monitor" not in payload["name"]
+
+
+def test_what_needs_audio_is_unavailable_during_an_audio_problem():
+    entities = by_component(payloads())
+    problem = entities["binary_sensor/audio_problem"]
+    assert problem["device_class"] == "problem" and problem["entity_category"] == "diagnostic"
+    assert problem["state_topic"] == "cry_mqtt/nursery/audio_problem"
+    audio = {
+        "topic": "cry_mqtt/nursery/audio_problem",
+        "payload_available": "OFF",
+        "payload_not_available": "ON",
+    }
+    for key in ("binary_sensor/crying", "sensor/confidence", "sensor/sound_level"):
+        assert entities[key]["availability"][1] == audio
+    for key in ("number/threshold", "switch/paused", "binary_sensor/audio_problem"):
+        assert len(entities[key]["availability"]) == 1
 
 
 def test_sensors_and_settings():
