@@ -1,0 +1,285 @@
+"""Faults a monitor must survive, each against a real Mosquitto started by the test."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from support import Broker, Subscriber, cry_like, quiet_noise, write_wav
+from test_agent_mqtt import BASE, agent, s16, states, write_config
+
+FLAKY_CAMERA = textwrap.dedent(
+    """
+    # An ffmpeg stand-in: run 1 cries then dies, run 2 stalls, run 3 streams quietly.
+    import os, pathlib, sys, time
+    import numpy as np
+    count = pathlib.Path(sys.argv[1])
+    run = int(count.read_text()) + 1 if count.exists() else 1
+    count.write_text(str(run))
+    t = np.arange(16000 * 12) / 16000
+    cry = (0.3 * np.sin(2 * np.pi * 450 * t) * ((t % 1.5) < 1.2) * 32767).astype("<i2")
+    quiet = (np.random.default_rng(0).normal(0, 100, 1600)).astype("<i2")
+    if run == 1:
+        os.write(1, cry.tobytes())
+        sys.exit(1)
+    if run == 2:
+        os.write(1, quiet.tobytes())
+        time.sleep(600)
+    while True:
+        os.write(1, quiet.tobytes())
+        time.sleep(0.1)
+    """
+)
+
+
+def test_audio_source_failure_is_reported_and_recovered(
+    tmp_path, broker, subscriber, fixture_model
+):
+    script = tmp_path / "camera.py"
+    script.write_text(FLAKY_CAMERA)
+    extra = (
+        f"audio: {{source: command, command: [{sys.executable}, {script}, {tmp_path / 'runs'}],"
+        " stall_seconds: 2, restart_max_seconds: 2}\n"
+        f"heartbeat_file: {tmp_path / 'heartbeat'}\n"
+    )
+    run = agent(write_config(tmp_path, broker.port, fixture_model, extra))
+    try:
+        problem = f"{BASE}/audio_problem"
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON")
+        subscriber.wait_for(lambda m: m.topic == problem and m.payload == "ON", timeout=10)
+        recovered = subscriber.wait_for(
+            lambda m: (
+                m.topic == problem and m.payload == "OFF" and (tmp_path / "runs").read_text() == "3"
+            ),
+            timeout=30,
+        )
+        assert recovered
+        # The crying sensor went OFF before the problem was raised: never a stale ON.
+        sequence = [
+            (m.topic.rsplit("/", 1)[1], m.payload)
+            for m in subscriber.messages
+            if m.topic in (f"{BASE}/crying", problem)
+        ]
+        assert sequence[sequence.index(("crying", "ON")) + 1] == ("crying", "OFF")
+        assert ("audio_problem", "ON") in sequence[sequence.index(("crying", "ON")) :]
+        errors = [json.loads(p)["error"] for p in subscriber.payloads(f"{problem}/attributes")]
+        assert any("exited with status 1" in (e or "") for e in errors)
+        assert any("sent nothing for 2 s" in (e or "") for e in errors)
+        assert time.time() - os.path.getmtime(tmp_path / "heartbeat") < 10
+    finally:
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=10)
+    assert run.returncode == 0, err
+    assert str(tmp_path / "runs") not in err  # command arguments (camera passwords) stay private
+
+
+def test_states_are_refreshed_for_expire_after(tmp_path, broker, subscriber, fixture_model):
+    extra = f"mqtt: {{host: 127.0.0.1, port: {broker.port}, state_refresh_seconds: 5}}\n"
+    config = write_config(tmp_path, broker.port, fixture_model)
+    config.write_text(config.read_text().split("\n", 1)[1] + extra)
+    run = agent(config, "--input", "-", stdin=subprocess.PIPE)
+    try:
+        for _ in range(12):
+            run.stdin.write(s16(quiet_noise(1)))
+            run.stdin.flush()
+            time.sleep(1)
+        crying_config = json.loads(
+            subscriber.payloads("homeassistant/binary_sensor/cry_mqtt_nursery/crying/config")[0]
+        )
+        assert crying_config["expire_after"] == 15
+        assert len(states(subscriber, "crying")) >= 3  # first publish and two refreshes
+    finally:
+        run.stdin.close()
+        run.wait(10)
+
+
+def test_sigint_goes_offline_within_two_seconds(tmp_path, broker, subscriber, fixture_model):
+    run = agent(
+        write_config(tmp_path, broker.port, fixture_model), "--input", "-", stdin=subprocess.PIPE
+    )
+    run.stdin.write(s16(quiet_noise(2)))
+    run.stdin.flush()
+    subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+    start = time.monotonic()
+    run.send_signal(signal.SIGINT)
+    run.wait(5)
+    assert time.monotonic() - start < 2.0
+    assert run.returncode == 0
+    subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "offline")
+
+
+def test_invalid_samples_are_repaired_not_fatal(tmp_path, broker, subscriber, fixture_model):
+    audio = quiet_noise(20).astype(np.float64)
+    audio[16000:20000] = np.nan
+    audio[40000:41000] = np.inf
+    audio[60000:90000] = 4.0  # far beyond full scale
+    audio[100000:200000] = 0.0  # digital silence
+    path = tmp_path / "broken.wav"
+    soundfile.write(str(path), audio, 16000, subtype="DOUBLE")
+    run = agent(write_config(tmp_path, broker.port, fixture_model), "--input", str(path), "--fast")
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert "invalid audio samples (NaN, inf or clipped)" in err
+    levels = [float(p) for p in states(subscriber, "sound_level")]
+    assert levels and all(np.isfinite(levels))
+
+
+def test_oversize_and_binary_commands_change_nothing(tmp_path, broker, subscriber, fixture_model):
+    run = agent(
+        write_config(tmp_path, broker.port, fixture_model), "--input", "-", stdin=subprocess.PIPE
+    )
+    try:
+        run.stdin.write(s16(quiet_noise(2)))
+        run.stdin.flush()
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/threshold")
+        subscriber.publish(f"{BASE}/threshold/set", b"7" * 1_000_000)
+        subscriber.publish(f"{BASE}/paused/set", bytes(range(256)))
+        subscriber.publish(f"{BASE}/threshold/set", "60")
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/threshold" and m.payload == "60")
+        assert states(subscriber, "threshold") == ["50", "60"]
+        assert states(subscriber, "paused") == ["OFF"]
+    finally:
+        _, err = run.communicate(timeout=10)
+    assert err.decode().count("rejected MQTT command") == 2
+
+
+def _make_certificates(folder):
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    for name, cn in (("server", "127.0.0.1"), ("client", "cry-mqtt")):
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={cn}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+        )
+        extensions = folder / f"{name}.ext"
+        extensions.write_text(f"subjectAltName=IP:{cn}\n" if name == "server" else "")
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            f"{name}.crt",
+            "-extfile",
+            str(extensions),
+        )
+
+
+def test_tls_with_client_certificates(tmp_path, fixture_model):
+    _make_certificates(tmp_path)
+    broker = Broker(tmp_path)
+    from support import free_port
+
+    tls_port = free_port()
+    broker.extra_config = (
+        f"listener {tls_port} 127.0.0.1\ncafile {tmp_path / 'ca.crt'}\n"
+        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"
+        "require_certificate true\n"
+    )
+    broker.start()
+    sub = Subscriber(broker.port)  # the plain listener, for the test's own eyes
+    try:
+        config = tmp_path / "tls.yaml"
+        config.write_text(
+            f"model: {{path: {fixture_model}}}\nstate_file: {tmp_path / 'state.json'}\n"
+            f"mqtt: {{host: 127.0.0.1, port: {tls_port}, tls: {{ca_certs: ca.crt, "
+            "certfile: client.crt, keyfile: client.key}}\n"
+        )
+        wav = write_wav(tmp_path / "a.wav", quiet_noise(8))
+        run = agent(config, "--input", str(wav), "--fast")
+        _, err = run.communicate(timeout=60)
+        assert run.returncode == 0, err
+        assert sub.payloads(f"{BASE}/availability") == ["online", "offline"]
+        # Without the client certificate the broker refuses the handshake.
+        config.write_text(
+            config.read_text().replace(", certfile: client.crt, keyfile: client.key", "")
+        )
+        check = subprocess.run(
+            [sys.executable, "-m", "cry_mqtt", "check", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert check.returncode == 1
+        assert "mqtt: FAILED" in check.stdout
+    finally:
+        sub.close()
+        broker.stop()
+
+
+def _rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+@pytest.mark.slow
+def test_soak_twelve_hours_of_audio(tmp_path, broker, subscriber, fixture_model):
+    hours = float(os.environ.get("CRY_MQTT_SOAK_HOURS", "12"))
+    hour = np.concatenate([quiet_noise(1500), cry_like(60), quiet_noise(2040)])
+    hour_bytes = s16(hour)
+    run = agent(
+        write_config(tmp_path, broker.port, fixture_model),
+        "--input",
+        "-",
+        "--fast",
+        stdin=subprocess.PIPE,
+    )
+    samples: list[tuple[int, int]] = []
+
+    def sample():
+        samples.append((_rss_kb(run.pid), len(os.listdir(f"/proc/{run.pid}/task"))))
+
+    try:
+        for i in range(int(hours)):
+            run.stdin.write(hour_bytes)
+            run.stdin.flush()
+            if i in (1, int(hours) - 1):
+                time.sleep(0.5)
+                sample()
+        _, err = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err
+    (rss_early, threads_early), (rss_late, threads_late) = samples
+    assert rss_late - rss_early < 5 * 1024, (rss_early, rss_late)
+    assert threads_late == threads_early
+    assert states(subscriber, "crying").count("ON") == int(hours)
