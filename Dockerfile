@@ -13,8 +13,11 @@ COPY cry_mqtt ./cry_mqtt
 RUN pip install --no-cache-dir .
 
 USER cry
-# Settings changed from Home Assistant persist here (mount a volume).
-ENV XDG_STATE_HOME=/data
+# Settings changed from Home Assistant persist in /data (mount a volume); the audio loop touches
+# the heartbeat file every few seconds, and the health check fails when it stops.
+ENV XDG_STATE_HOME=/data CRY_MQTT_HEARTBEAT_FILE=/tmp/cry-mqtt.heartbeat
 VOLUME /data
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD test -n "$(find /tmp/cry-mqtt.heartbeat -mmin -1 2>/dev/null)"
 ENTRYPOINT ["cry-mqtt"]
 CMD ["--config", "/config/config.yaml"]

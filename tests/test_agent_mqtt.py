@@ -19,7 +19,7 @@ def write_config(tmp_path: Path, port: int, model: Path | None, extra: str = "")
     path = tmp_path / "config.yaml"
     model_line = f"model: {{path: {model}}}\n" if model else ""
     path.write_text(
-        f"mqtt: {{host: 127.0.0.1, port: {port}, reconnect_max_seconds: 2}}\n"
+        f"mqtt: {{host: 127.0.0.1, port: {port}}}\n"
         f"state_file: {tmp_path / 'state.json'}\n{model_line}{extra}"
     )
     return path
@@ -247,11 +247,13 @@ def test_after_a_broker_restart_the_current_state_comes_back_not_a_backlog(tmp_p
         run.stdin.flush()
         time.sleep(1)
         second = Broker(tmp_path, port=port).start()
+        back = time.monotonic()
         late = Subscriber(port)
         try:
             late.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON", timeout=10)
             late.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
             late.wait_for(lambda m: m.topic == DISCOVERY.format("binary_sensor", "crying"))
+            assert time.monotonic() - back < 5.0  # with the default reconnect back-off
             time.sleep(1)
             assert late.payloads(f"{BASE}/crying") == ["ON"]
             assert len(late.payloads(f"{BASE}/confidence")) == 1

@@ -31,3 +31,26 @@ def test_dockerfile_copies_what_exists_and_runs_the_console_script():
     assert 'ENTRYPOINT ["cry-mqtt"]' in dockerfile
     assert "torch" not in dockerfile
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
+
+
+def test_healthcheck_watches_the_heartbeat_the_agent_touches():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    heartbeat = re.search(r"CRY_MQTT_HEARTBEAT_FILE=(\S+)", dockerfile).group(1)
+    healthcheck = dockerfile[dockerfile.index("HEALTHCHECK") :]
+    assert heartbeat in healthcheck and "-mmin -1" in healthcheck
+    assert "XDG_STATE_HOME=/data" in dockerfile
+
+
+def test_compose_and_systemd_examples_run_the_console_script():
+    import yaml
+
+    compose = yaml.safe_load((REPO / "deploy" / "docker-compose.yml").read_text())
+    agent = compose["services"]["cry-mqtt"]
+    assert agent["build"] == ".."
+    assert "/dev/snd:/dev/snd" in agent["devices"]
+    assert "./config.yaml:/config/config.yaml:ro" in agent["volumes"]
+    assert "mosquitto" in compose["services"]
+    assert (REPO / "deploy" / "mosquitto.conf").exists()
+    unit = (REPO / "deploy" / "cry-mqtt.service").read_text()
+    assert "ExecStart=/opt/cry-mqtt/bin/cry-mqtt --config /etc/cry-mqtt/config.yaml" in unit
+    assert "User=cry-mqtt" in unit and "SupplementaryGroups=audio" in unit
