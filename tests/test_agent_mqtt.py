@@ -131,23 +131,41 @@ def test_live_commands_pause_and_shutdown(tmp_path, broker, subscriber, fixture_
         again.close()
 
 
-def test_broker_down_at_start(tmp_path, fixture_model):
+CRY_THEN_QUIET = """
+import os, sys, time
+import numpy as np
+t = np.arange(16000 * 12) / 16000
+cry = 0.3 * np.sin(2 * np.pi * 450 * t) * ((t % 1.5) < 1.2)
+quiet = np.random.default_rng(0).normal(0, 0.003, 16000 * 3)
+os.write(1, (np.concatenate([quiet, cry]) * 32767).astype("<i2").tobytes())
+while True:
+    os.write(1, (quiet[:1600] * 32767).astype("<i2").tobytes())
+    time.sleep(0.1)
+"""
+
+
+def test_broker_down_at_start(tmp_path, fixture_model, record_property):
+    """The agent keeps listening while the broker is away and reports the present once it is up."""
+    script = tmp_path / "mic.py"
+    script.write_text(CRY_THEN_QUIET)
     port = free_port()
-    run = agent(write_config(tmp_path, port, fixture_model), "--input", "-", stdin=subprocess.PIPE)
+    extra = f"audio: {{source: command, command: [{sys.executable}, {script}]}}\n"
+    run = agent(write_config(tmp_path, port, fixture_model, extra))
     try:
-        run.stdin.write(s16(quiet_noise(3)))
-        run.stdin.flush()
-        time.sleep(2)
+        time.sleep(3)  # the crying is detected meanwhile, with nobody to tell
         assert run.poll() is None
         broker = Broker(tmp_path, port=port).start()
+        up = time.monotonic()
         sub = Subscriber(port)
         try:
             sub.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
             sub.wait_for(lambda m: m.topic == DISCOVERY.format("binary_sensor", "crying"))
-            sub.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "OFF")
+            sub.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON")
+            record_property("recovery_s", round(time.monotonic() - up, 2))
+            assert time.monotonic() - up < 5.0
         finally:
             sub.close()
-            run.stdin.close()
+            run.send_signal(signal.SIGTERM)
             run.wait(10)
             broker.stop()
     finally:
