@@ -77,7 +77,9 @@ def test_recording_with_crying_end_to_end(tmp_path, broker, subscriber, fixture_
         assert message.topic.startswith((BASE, "homeassistant/"))
 
 
-def test_live_commands_pause_and_shutdown(tmp_path, broker, subscriber, fixture_model):
+def test_live_commands_pause_and_shutdown(
+    tmp_path, broker, subscriber, fixture_model, record_property
+):
     config = write_config(tmp_path, broker.port, fixture_model)
     run = agent(config, "--input", "-", stdin=subprocess.PIPE)
     run.stdin.write(s16(quiet_noise(8)))
@@ -97,11 +99,13 @@ def test_live_commands_pause_and_shutdown(tmp_path, broker, subscriber, fixture_
 
     # Home Assistant restarts: configs and states come again.
     before = len(subscriber.payloads(DISCOVERY.format("binary_sensor", "crying")))
+    restarted = time.monotonic()
     subscriber.publish("homeassistant/status", "online")
     subscriber.wait_for(
         lambda m: len(subscriber.payloads(DISCOVERY.format("binary_sensor", "crying"))) > before,
         timeout=10,
     )
+    record_property("reannounce_s", round(time.monotonic() - restarted, 2))
 
     # Paused: a loud cry does not turn the sensor on.
     run.stdin.write(s16(cry_like(12)))
@@ -112,6 +116,7 @@ def test_live_commands_pause_and_shutdown(tmp_path, broker, subscriber, fixture_
     stopped = time.monotonic()
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=10)
+    record_property("sigterm_exit_s", round(time.monotonic() - stopped, 2))
     assert time.monotonic() - stopped < 2.0
     assert run.returncode == 0
     assert states(subscriber, "availability")[-1] == "offline"
@@ -242,7 +247,9 @@ def test_missing_microphone_is_one_line_and_exit_1(tmp_path, broker, fixture_mod
     assert err.strip().count("\n") == 0 and "no-such-mic" in err
 
 
-def test_after_a_broker_restart_the_current_state_comes_back_not_a_backlog(tmp_path, fixture_model):
+def test_after_a_broker_restart_the_current_state_comes_back_not_a_backlog(
+    tmp_path, fixture_model, record_property
+):
     first = Broker(tmp_path).start()
     port = first.port
     run = agent(
@@ -271,6 +278,7 @@ def test_after_a_broker_restart_the_current_state_comes_back_not_a_backlog(tmp_p
             late.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON", timeout=10)
             late.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
             late.wait_for(lambda m: m.topic == DISCOVERY.format("binary_sensor", "crying"))
+            record_property("recovery_s", round(time.monotonic() - back, 2))
             assert time.monotonic() - back < 5.0  # with the default reconnect back-off
             time.sleep(1)
             assert late.payloads(f"{BASE}/crying") == ["ON"]
