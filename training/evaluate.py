@@ -269,7 +269,8 @@ def model_card(
         f"| MACs per 7-s window | {evaluation['macs_per_window'] / 1e6:,.1f} M |",
         f"| ONNX file | {evaluation['file_mb']:.2f} MB |",
         f"| onnxruntime, 1 thread, batch 1 | {evaluation['ms_per_window']:.2f} ms per window |",
-        f"| default threshold | {m['threshold']:.4f} (<= 1% FPR on validation negatives, >= 0.5) |",
+        f"| default threshold | {m['threshold']:.4f} (lowest with <= 1% FPR on validation "
+        "negatives, within 0.5..0.99) |",
         f"| fit wall time | {fit_summary['total_seconds'] / 60:.1f} min in all "
         f"({fit_summary['fit_seconds'] / 60:.1f} min one-cycle, rest lr_find and setup) on "
         f"{os.cpu_count()} CPU cores, {fit_summary['torch_threads']} torch threads |",

@@ -22,6 +22,7 @@ from training.fit import CHECKPOINT, SUMMARY
 OPSET = 18
 MAX_FPR = 0.01
 MIN_THRESHOLD = 0.5
+MAX_THRESHOLD = 0.99  # the agent's configurable range is 0.01..0.99
 PARITY_TOLERANCE = 1e-4
 
 
@@ -58,11 +59,11 @@ def torch_predict(scorer: Scorer, mels: np.ndarray, batch: int = 128) -> np.ndar
 
 def pick_threshold(negative_scores: np.ndarray, max_fpr: float = MAX_FPR) -> float:
     """The lowest threshold (``score >= threshold`` is crying) with at most ``max_fpr`` of the
-    negatives above it, and at least :data:`MIN_THRESHOLD`."""
+    negatives above it, clipped to :data:`MIN_THRESHOLD`..:data:`MAX_THRESHOLD`."""
     allowed = int(np.floor(max_fpr * len(negative_scores)))
     highest_rejected = np.sort(negative_scores)[::-1][allowed]
-    threshold = max(MIN_THRESHOLD, float(np.nextafter(np.float32(highest_rejected), 1)))
-    return min(threshold, float(np.nextafter(np.float32(1.0), 0)))
+    threshold = float(np.nextafter(np.float32(highest_rejected), np.float32(1)))
+    return float(np.clip(threshold, MIN_THRESHOLD, MAX_THRESHOLD))
 
 
 def data_summary(cache: Cache) -> dict[str, Any]:

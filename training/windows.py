@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -88,6 +90,7 @@ class TrainSet(Dataset):
         weights = np.clip(seconds, 2.0, 30.0)
         self.weights = weights / weights.sum()
         self.logmel = LogMel(PARAMS)
+        self._limited_pid = 0
 
     def __len__(self) -> int:
         return 2 * len(self.positives)
@@ -97,6 +100,10 @@ class TrainSet(Dataset):
         return fit_window(self.cache.samples(item), rng)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._limited_pid != os.getpid():
+            # NumPy's BLAS threads would compete with torch's for the cores: one per loader.
+            threadpool_limits(1, user_api="blas")
+            self._limited_pid = os.getpid()
         # Seeded from torch's generator, which fastai/torch seed per worker: reproducible runs.
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
         cfg = self.cfg
