@@ -123,7 +123,7 @@ class Agent:
         self._publish_audio_problem(None)
         self.link.start()
         try:
-            if wait_for_broker and not self.link.wait_connected(wait_for_broker):
+            if wait_for_broker and not self.link.wait_for_broker(wait_for_broker):
                 log.warning("no MQTT connection after %.0f s; going on", wait_for_broker)
             self._supervise(source, reopen)
         except Shutdown as stop:

@@ -102,7 +102,7 @@ class MqttLink:
         self._on_command = on_command
         self._states: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._connected = threading.Event()
+        self._answered = threading.Event()
         self.fatal: str | None = None
         """Set when the broker refuses us for good (credentials); the agent then exits."""
         self._commands = {self._topics.command(key): key for key in command_keys()}
@@ -121,9 +121,9 @@ class MqttLink:
         self._client.connect_async(m.host, m.port, keepalive=m.keepalive)
         self._client.loop_start()
 
-    def wait_connected(self, timeout: float) -> bool:
-        """Block until the first successful connection or ``timeout`` seconds."""
-        return self._connected.wait(timeout)
+    def wait_for_broker(self, timeout: float) -> bool:
+        """Block until the broker answered a first connection attempt, or ``timeout`` seconds."""
+        return self._answered.wait(timeout)
 
     def publish_state(self, topic: str, payload: str) -> None:
         """Remember ``payload`` as the current retained value of ``topic`` and publish it."""
@@ -167,12 +167,13 @@ class MqttLink:
             log.error("MQTT broker refused the connection: %s", reason_code)
             if str(reason_code) in _REFUSED_CREDENTIALS:
                 self.fatal = f"MQTT broker refused the credentials: {reason_code}"
+            self._answered.set()
             return
         log.info("connected to MQTT broker")
         client.subscribe([(topic, 1) for topic in self._commands])
         client.subscribe(self._topics.homeassistant_status, 1)
         self.announce()
-        self._connected.set()
+        self._answered.set()
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

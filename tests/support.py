@@ -134,9 +134,12 @@ class Broker:
         raise RuntimeError("mosquitto did not start")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(5)
+        self.process.stderr.close()
 
 
 @dataclass

@@ -131,8 +131,7 @@ def test_live_commands_pause_and_shutdown(
         again.wait_for(lambda m: m.topic == f"{BASE}/threshold" and m.payload == "80")
         again.wait_for(lambda m: m.topic == f"{BASE}/paused" and m.payload == "ON")
     finally:
-        run.stdin.close()
-        run.wait(10)
+        run.communicate(timeout=10)
         again.close()
 
 
@@ -171,7 +170,7 @@ def test_broker_down_at_start(tmp_path, fixture_model, record_property):
         finally:
             sub.close()
             run.send_signal(signal.SIGTERM)
-            run.wait(10)
+            run.communicate(timeout=10)
             broker.stop()
     finally:
         if run.poll() is None:
@@ -285,8 +284,7 @@ def test_after_a_broker_restart_the_current_state_comes_back_not_a_backlog(
             assert len(late.payloads(f"{BASE}/confidence")) == 1
         finally:
             late.close()
-            run.stdin.close()
-            run.wait(10)
+            run.communicate(timeout=10)
             second.stop()
     finally:
         if run.poll() is None:

@@ -98,8 +98,7 @@ def test_states_are_refreshed_for_expire_after(tmp_path, broker, subscriber, fix
         assert crying_config["expire_after"] == 15
         assert len(states(subscriber, "crying")) >= 3  # first publish and two refreshes
     finally:
-        run.stdin.close()
-        run.wait(10)
+        run.communicate(timeout=10)
 
 
 def test_sigint_goes_offline_within_two_seconds(
@@ -113,7 +112,7 @@ def test_sigint_goes_offline_within_two_seconds(
     subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
     start = time.monotonic()
     run.send_signal(signal.SIGINT)
-    run.wait(5)
+    run.communicate(timeout=5)
     record_property("exit_s", round(time.monotonic() - start, 2))
     assert time.monotonic() - start < 2.0
     assert run.returncode == 0
