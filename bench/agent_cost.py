@@ -49,8 +49,6 @@ def build_recording(data: Path, minutes: float, quiet_share: float, path: Path) 
 
 def measure(wav: Path, model_path: Path | None, hop: float, gate: float) -> dict:
     """Runs in its own process: the pipeline over ``wav``, as the agent would."""
-    import resource
-
     started = time.perf_counter()
     from cry_mqtt import agent  # noqa: F401  (the agent's imports count towards its memory)
     from cry_mqtt.audio import FileSource
@@ -63,14 +61,17 @@ def measure(wav: Path, model_path: Path | None, hop: float, gate: float) -> dict
     startup = time.perf_counter() - started
     cpu0, wall0 = time.process_time(), time.perf_counter()
     windows = scored = 0
+    first_score = None
     for block in FileSource(wav, RATE, realtime=False, block_seconds=0.1).blocks():
         for result in pipeline.push(block):
             windows += 1
             scored += not result.gated
+            if first_score is None:
+                first_score = (time.perf_counter() - started, result.t)
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - wall0
     audio_s = pipeline.now
-    model_ms = _model_ms(model)
+    model_ms = model_ms_per_window(model)
     return {
         "hop_s": round(pipeline.hop_seconds, 3),
         "gate_dbfs": gate,
@@ -82,11 +83,25 @@ def measure(wav: Path, model_path: Path | None, hop: float, gate: float) -> dict
         "realtime_factor": round(audio_s / wall, 1),
         "model_ms_per_window": round(model_ms, 3),
         "startup_s": round(startup, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "first_score_s": round(first_score[0], 2),
+        "first_score_audio_s": round(first_score[1], 2),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
-def _model_ms(model) -> float:
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process image (VmHWM: unlike ``ru_maxrss``, not inherited
+    from the parent of a fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def model_ms_per_window(model) -> float:
+    """CPU milliseconds the model takes per window (batch of one)."""
     window = np.random.default_rng(0).normal(-40, 15, (1, 128, model.info.window_frames))
     window = window.astype(np.float32)
     model.predict(window)
@@ -134,7 +149,7 @@ def main() -> None:
             runs.append(result)
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "recording": f"{args.minutes} min of shared negatives, {args.quiet_share:.0%} quiet",
         "runs": runs,
     }
@@ -143,7 +158,7 @@ def main() -> None:
     print(f"written to {args.out}")
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -1,4 +1,4 @@
-"""Command line: ``python -m training prepare|fit|export|evaluate``."""
+"""Command line: ``python -m training prepare|fit|export|evaluate|night``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from training.data import DEFAULT_DATA, DEFAULT_RUNS
+from training.night import add_parser as add_night_parser
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     evaluate = steps.add_parser("evaluate", help="metrics, plots and model card")
     evaluate.add_argument("--model", type=Path, help="ONNX file (default: the packaged model)")
     evaluate.set_defaults(run=_evaluate)
+
+    add_night_parser(steps)
 
     args = parser.parse_args(argv)
     args.run(args)

@@ -1,0 +1,62 @@
+"""The cost benchmark's measurements on a few seconds of audio."""
+
+import sys
+
+import numpy as np
+import pytest
+from support import REPO, cry_like, quiet_noise, write_wav
+
+from cry_mqtt.features import FeatureParams, logmel
+
+sys.path.insert(0, str(REPO / "bench"))
+import agent_cost
+import cost
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory):
+    audio = np.concatenate(
+        [quiet_noise(3, level=0.0001), cry_like(6), quiet_noise(10, level=0.0001)]
+    )
+    return write_wav(tmp_path_factory.mktemp("cost") / "short.wav", audio)
+
+
+def test_seed_features_equal_the_agent_features():
+    params = FeatureParams()
+    window = cry_like(7.0)[: params.samples_for(215)]
+    seed = cost.seed_logmel(window, params)
+    assert seed.shape == (128, 215)
+    assert np.abs(seed - logmel(window, params)).max() < 0.05
+
+
+def test_agent_and_seed_measure_the_same_windows(wav, fixture_model):
+    agent = agent_cost.measure(wav, fixture_model, 1.0, cost.NO_GATE)
+    seed = cost.measure_seed(wav, fixture_model, 1.0)
+    for result in (agent, seed):
+        assert result["audio_s"] == 19.0
+        assert result["cpu_s_per_audio_hour"] > 0
+        assert result["model_ms_per_window"] > 0
+        assert result["peak_rss_mb"] > 10
+        assert result["first_score_audio_s"] == pytest.approx(6.98, abs=0.01)
+        assert result["first_score_s"] >= result["startup_s"]
+    assert agent["hop_s"] == seed["hop_s"] == 0.992
+    assert agent["windows"] == seed["windows"] == 13
+    gated = agent_cost.measure(wav, fixture_model, 1.0, cost.AGENT_GATE)
+    assert gated["scored"] < gated["windows"] == 13
+
+
+def test_ratios_per_hop():
+    runs = [
+        {"way": way, "hop_s": hop, "cpu_s_per_audio_hour": cpu * (2 if hop == 0.5 else 1)}
+        for hop in (0.5, 1.0)
+        for way, cpu in (
+            ("a_agent", 5),
+            ("a_agent_no_gate", 10),
+            ("b_seed", 50),
+            ("c_resnet34", 80),
+        )
+    ]
+    assert cost.ratios(runs) == [
+        {"hop_s": hop, "b_over_a": 10.0, "b_over_a_no_gate": 5.0, "c_over_a": 16.0}
+        for hop in (0.5, 1.0)
+    ]

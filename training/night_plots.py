@@ -1,0 +1,89 @@
+"""Plots of the night test: a timeline (probability, state, truth) and the sweep's trade-off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from cry_mqtt.pipeline import WindowResult
+from training.night import SNRS, TARGETS, Truth
+
+SNR_COLOURS = dict(zip(SNRS, ("tab:red", "tab:orange", "tab:green", "tab:blue"), strict=True))
+
+
+def timeline(
+    results: list[WindowResult],
+    truth: list[Truth],
+    threshold: float,
+    span: tuple[float, float],
+    out: Path,
+) -> Path:
+    """Probability and detector state over ``span`` seconds, episodes shaded by SNR."""
+    lo, hi = span
+    shown = [r for r in results if lo <= r.t <= hi]
+    minutes = [r.t / 60 for r in shown]
+    fig, ax = plt.subplots(figsize=(11, 3.2), dpi=80)
+    for t in truth:
+        if t.end >= lo and t.start <= hi:
+            ax.axvspan(t.start / 60, t.end / 60, color=SNR_COLOURS[t.snr_db], alpha=0.25, lw=0)
+            ax.text(t.start / 60, 1.04, f"{t.snr_db:+g}", fontsize=7, color=SNR_COLOURS[t.snr_db])
+    ax.plot(minutes, [r.prob for r in shown], lw=0.6, color="black", label="P(cry)")
+    ax.fill_between(
+        minutes, 0, [0.5 * r.on for r in shown], step="post", color="tab:purple", alpha=0.5,
+        label="detector ON",
+    )  # fmt: skip
+    ax.axhline(threshold, ls="--", lw=0.8, color="grey", label=f"threshold {threshold:.2f}")
+    ax.set(xlim=(lo / 60, hi / 60), ylim=(0, 1.1), xlabel="minutes", ylabel="P(cry)")
+    ax.set_title("night test: shaded = inserted crying (label: SNR dB)", fontsize=9)
+    ax.legend(loc="upper right", fontsize=7, ncol=3)
+    return _save(fig, out)
+
+
+def tradeoff(rows: list[dict[str, Any]], chosen: dict[str, Any], out: Path) -> Path:
+    """Recall at SNR >= 0 dB and median latency against false alarms per hour, one line per hop
+    and k-of-n across thresholds (hold as chosen)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=80)
+    lines = sorted({(r["hop_s"], r["trigger"], r["window"]) for r in rows})
+    for hop, k, n in lines:
+        line = sorted(
+            (
+                r
+                for r in rows
+                if (r["hop_s"], r["trigger"], r["window"]) == (hop, k, n)
+                and r["hold_seconds"] == chosen["hold_seconds"]
+            ),
+            key=lambda r: r["threshold"],
+        )
+        fa = [max(r["false_alarms_per_hour"], 0.01) for r in line]
+        style = "-" if hop == chosen["hop_s"] else ":"
+        label = f"hop {hop:g} s, {k} of {n}"
+        left.plot(fa, [r["recall_snr_ge_0"] for r in line], style, marker=".", label=label)
+        right.plot(fa, [r["latency_median_s"] for r in line], style, marker=".", label=label)
+    for ax, key in ((left, "recall_snr_ge_0"), (right, "latency_median_s")):
+        ax.plot(max(chosen["false_alarms_per_hour"], 0.01), chosen[key], "k*", ms=14)
+        ax.axvline(TARGETS["false_alarms_per_hour"], ls="--", lw=0.8, color="grey")
+        ax.axhline(TARGETS[key], ls="--", lw=0.8, color="grey")
+        ax.set_xscale("log")
+        ax.set_xlabel("false alarms per hour (0 drawn at 0.01)")
+    left.set_ylabel("episode recall, SNR >= 0 dB")
+    right.set_ylabel("median latency onset -> ON (s)")
+    left.legend(fontsize=6, ncol=2)
+    fig.suptitle(
+        f"detector sweep (threshold varies along each line; hold {chosen['hold_seconds']:g} s; "
+        "star = chosen)",
+        fontsize=9,
+    )
+    return _save(fig, out)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
