@@ -41,7 +41,7 @@ def timeline(
     ax.set(xlim=(lo / 60, hi / 60), ylim=(0, 1.1), xlabel="minutes", ylabel="P(cry)")
     ax.set_title("night test: shaded = inserted crying (label: SNR dB)", fontsize=9)
     ax.legend(loc="upper right", fontsize=7, ncol=3)
-    return _save(fig, out)
+    return save(fig, out)
 
 
 def tradeoff(rows: list[dict[str, Any]], chosen: dict[str, Any], out: Path) -> Path:
@@ -78,10 +78,10 @@ def tradeoff(rows: list[dict[str, Any]], chosen: dict[str, Any], out: Path) -> P
         "star = chosen)",
         fontsize=9,
     )
-    return _save(fig, out)
+    return save(fig, out)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path)
