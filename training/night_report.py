@@ -120,6 +120,25 @@ def _sweep_table(night: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _budget_table(night: dict[str, Any]) -> list[str]:
+    """The best recall the sweep found within each false-alarm budget."""
+    lines = [
+        "| FA/h budget | best setting | recall >= 0 dB | recall -5 dB | FA/h | latency median s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for budget in (0.1, 0.5, 1.0, 2.0, 5.0):
+        within = [r for r in night["sweep"] if r["false_alarms_per_hour"] <= budget]
+        if not within:
+            continue
+        r = max(within, key=lambda r: (r["recall_snr_ge_0"], -r["latency_median_s"]))
+        lines.append(
+            f"| {budget:g} | {_setting(r)} | {_pct(r['recall_snr_ge_0'])} | "
+            f"{_pct(r['recall_by_snr_db']['-5'])} | {r['false_alarms_per_hour']:.2f} | "
+            f"{r['latency_median_s']:.1f} |"
+        )
+    return lines
+
+
 def _cost_tables(cost: dict[str, Any]) -> list[str]:
     lines = [
         "| way | hop s | CPU s per audio hour | % of one core | windows scored | model ms/window "
@@ -211,6 +230,10 @@ def render(night: dict[str, Any], cost: dict[str, Any]) -> str:
         f"current defaults. **Chosen: {_setting(chosen['setting'])}.**",
         "",
         "![trade-off](night-tradeoff.png)",
+        "",
+        "The best recall within each false-alarm budget (same night):",
+        "",
+        *_budget_table(night),
         "",
         "Best settings (within the false-alarm target first):",
         "",
