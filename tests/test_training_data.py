@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 from training_fixtures import require_data, write_tone
 
+from cry_mqtt.features import logmel
 from training.data import (
+    PARAMS,
+    WINDOW_SAMPLES,
     Cache,
     build_cache,
     discover,
@@ -16,6 +19,7 @@ from training.data import (
     folder_items,
     load_audio,
     manifest_items,
+    phone_codec,
 )
 
 ESC50_CSV = """filename,fold,target,category,esc10,src_file,take
@@ -106,3 +110,26 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     assert summary["splits"]["train"]["negatives"] == 3
     assert all(abs(len(cache.samples(i)) - 80000) < 200 for i in cache.items)
     assert len(cache.split("train", 1)) == 1
+
+
+def test_phone_codec_is_8k_amr_of_the_same_audio() -> None:
+    t = np.arange(WINDOW_SAMPLES) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 500 * t)).astype(np.float32)
+    hiss = np.random.default_rng(0).normal(0, 0.05, WINDOW_SAMPLES).astype(np.float32)
+    coded = phone_codec(tone + hiss)
+    assert coded.shape == tone.shape
+    mel_in, mel_out = logmel(tone + hiss, PARAMS), logmel(coded, PARAMS)
+    assert mel_out[-20:].mean() < mel_in[-20:].mean() - 30  # nothing left above 4 kHz
+    assert abs(mel_out[20:30].mean() - mel_in[20:30].mean()) < 6  # the tone survives
+
+
+def test_cache_keeps_a_phone_codec_twin(tmp_path: Path) -> None:
+    items = discover(None, esc50=make_esc50(tmp_path / "ESC-50"))
+    for item in items:
+        item.split = "train"
+    build_cache(items, tmp_path / "cache")
+    cache = Cache(tmp_path / "cache")
+    item = cache.items[0]
+    clean, phone = cache.samples(item), cache.samples(item, phone=True)
+    assert clean.shape == phone.shape
+    assert not np.allclose(clean, phone)

@@ -1,7 +1,8 @@
 """Waveform and spectrogram augmentation.
 
-Band-limiting is applied to both classes at matched rates, so that "nothing above 4 kHz" carries
-no information about the label (most positives are 8 kHz phone recordings).
+Most positives are 8 kHz AMR-NB phone recordings. Both classes are passed through that codec
+(cached at ``prepare``) and band-limited at matched rates, so that neither "nothing above 4 kHz"
+nor the codec's sound carries information about the label.
 """
 
 from __future__ import annotations
@@ -57,10 +58,11 @@ class AugmentConfig:
     max_shift_seconds: float = 1.5
     p_background_positive: float = 0.8
     p_background_negative: float = 0.5
+    p_phone: float = 0.4
     snr_db: tuple[float, float] = (-5.0, 30.0)
     level_dbfs: tuple[float, float] = (-50.0, -12.0)
-    p_band_limit_positive: float = 0.45
-    p_band_limit_negative: float = 0.5
+    p_band_limit_positive: float = 0.2
+    p_band_limit_negative: float = 0.3
     p_noise_floor: float = 0.8
     noise_floor_dbfs: tuple[float, float] = (-90.0, -55.0)
     freq_masks: int = 2

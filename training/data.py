@@ -10,6 +10,7 @@ columns) and plain folders of audio files.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections import defaultdict
@@ -19,6 +20,7 @@ from typing import Any
 
 import av
 import numpy as np
+import soxr
 from tqdm import tqdm
 
 from cry_mqtt.features import FeatureParams
@@ -45,6 +47,8 @@ class Item:
     split: str = ""
     offset: int = 0
     length: int = 0
+    phone_offset: int = 0
+    """Where the same recording passed through the phone codec starts."""
 
 
 def load_audio(path: Path, sample_rate: int = PARAMS.sample_rate) -> np.ndarray:
@@ -57,6 +61,27 @@ def load_audio(path: Path, sample_rate: int = PARAMS.sample_rate) -> np.ndarray:
             chunks.extend(out.to_ndarray()[0] for out in resampler.resample(frame))
         chunks.extend(out.to_ndarray()[0] for out in resampler.resample(None))
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+def phone_codec(samples: np.ndarray, bit_rate: int = 12200) -> np.ndarray:
+    """Pass 16 kHz audio through 8 kHz AMR-NB, the codec of the Android Donate-a-cry uploads."""
+    rate = 8000
+    pcm = np.clip(soxr.resample(samples, PARAMS.sample_rate, rate) * 32767, -32768, 32767)
+    frame = av.AudioFrame.from_ndarray(pcm.astype(np.int16)[None], format="s16", layout="mono")
+    frame.sample_rate = rate
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="amr") as out:
+        stream = out.add_stream("libopencore_amrnb", rate=rate, layout="mono")
+        stream.bit_rate = bit_rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    buffer.seek(0)
+    with av.open(buffer, format="amr") as inp:
+        decoded = np.concatenate([f.to_ndarray().reshape(-1) for f in inp.decode(audio=0)])
+    coded = soxr.resample(decoded.astype(np.float32), rate, PARAMS.sample_rate)
+    out_samples = np.zeros(len(samples), np.float32)
+    out_samples[: min(len(coded), len(samples))] = coded[: len(samples)]
+    return out_samples
 
 
 def donateacry_uuid(path: Path) -> str:
@@ -192,17 +217,23 @@ class Cache:
         self.audio = np.load(root / "audio.npy", mmap_mode="r")
         self.summary = json.loads((root / "summary.json").read_text())
 
-    def samples(self, item: Item) -> np.ndarray:
-        """The decoded 16 kHz samples of one item."""
-        return np.asarray(self.audio[item.offset : item.offset + item.length], dtype=np.float32)
+    def samples(self, item: Item, phone: bool = False) -> np.ndarray:
+        """The decoded 16 kHz samples of one item, or their phone-codec version."""
+        start = item.phone_offset if phone else item.offset
+        return np.asarray(self.audio[start : start + item.length], dtype=np.float32)
 
     def split(self, name: str, label: int | None = None) -> list[Item]:
         """Items of one split, optionally of one class."""
         return [i for i in self.items if i.split == name and label in (None, i.label)]
 
 
+def is_phone_recording(item: Item) -> bool:
+    return item.source == "android-8k"
+
+
 def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
-    """Decode ``items`` (their ``split`` already set) into ``root``; returns the summary."""
+    """Decode ``items`` (their ``split`` already set) into ``root``, plus a phone-codec version
+    of each recording that is not already one; returns the summary."""
     root.mkdir(parents=True, exist_ok=True)
     decoded, kept, offset, failed = [], [], 0, []
     for item in tqdm(items, desc="decode", unit="file"):
@@ -217,6 +248,12 @@ def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
         item.offset, item.length = offset, len(samples)
         offset += len(samples)
         decoded.append(samples)
+        if is_phone_recording(item):
+            item.phone_offset = item.offset
+        else:
+            item.phone_offset = offset
+            offset += len(samples)
+            decoded.append(phone_codec(samples))
         kept.append(item)
     np.save(root / "audio.npy", np.concatenate(decoded))
     (root / "items.json").write_text(json.dumps([asdict(i) for i in kept]))

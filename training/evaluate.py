@@ -32,19 +32,28 @@ TARGETS = {"balanced_accuracy": 0.98, "roc_auc": 0.995, "recall": 0.95, "recall_
 
 @dataclass
 class Scored:
-    """Scores of the validation windows and of the validation negatives low-passed at 4 kHz."""
+    """Scores of the validation windows, and of the validation negatives low-passed at 4 kHz and
+    passed through the phone codec."""
 
     windows: Windows
     scores: np.ndarray
     band_limited: Windows
     band_limited_scores: np.ndarray
+    phone_scores: np.ndarray
 
 
 def score_validation(cache: Cache, predict: Predict) -> Scored:
-    """Score the validation split, and its negatives band-limited to 4 kHz, with ``predict``."""
+    """Score the validation split, and its negatives band-limited to 4 kHz and phone-coded."""
     windows = validation_windows(cache)
     band_limited = validation_windows(cache, labels=(0,), band_limited=True)
-    return Scored(windows, predict(windows.mels), band_limited, predict(band_limited.mels))
+    phone = validation_windows(cache, labels=(0,), phone=True)
+    return Scored(
+        windows,
+        predict(windows.mels),
+        band_limited,
+        predict(band_limited.mels),
+        predict(phone.mels),
+    )
 
 
 def _rate(flags: np.ndarray) -> float:
@@ -85,6 +94,7 @@ def compute_metrics(scored: Scored, threshold: float) -> dict[str, Any]:
             [c for c, n in zip(scored.windows.categories, neg, strict=True) if n], hit[neg]
         ),
         "fpr_band_limited": _rate(band_hit),
+        "fpr_phone_codec": _rate(scored.phone_scores >= threshold),
         "roc_auc_band_limited": round(float(roc_auc_score(both_labels, both)), 4),
     }
 
@@ -156,6 +166,7 @@ def plot(scored: Scored, threshold: float, out: Path, prefix: str) -> list[Path]
     for cat in sorted(set(categories[labels == 0])):
         groups[cat] = scores[(labels == 0) & (categories == cat)]
     groups["all negatives, low-passed 4 kHz"] = scored.band_limited_scores
+    groups["all negatives, AMR-NB 8 kHz"] = scored.phone_scores
     cols = 4
     rows = -(-len(groups) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(8, 1.5 * rows), sharex=True)
@@ -218,17 +229,18 @@ def evaluate(cache_dir: Path, model_path: Path, runs: Path) -> str:
 
 
 def _check(metrics: dict[str, Any]) -> list[str]:
-    lines = []
-    for name, target in TARGETS.items():
-        met = "yes" if metrics[name] >= target else "NO"
-        lines.append(f"| {name} | >= {target} | {metrics[name]:.4f} | {met} |")
-    fpr, band = metrics["fpr"], metrics["fpr_band_limited"]
-    ok = band <= max(2 * fpr, 1 / max(1, metrics["windows"]["negatives"]))
-    lines.append(
-        f"| fpr_band_limited | <= 2 x fpr ({2 * fpr:.4f}) | {band:.4f} | {'yes' if ok else 'NO'} |"
-    )
-    lines.append(f"| fpr | <= 0.01 | {fpr:.4f} | {'yes' if fpr <= 0.01 else 'NO'} |")
-    return lines
+    """Rows of the targets table: metric, target, value, met."""
+    fpr, negatives = metrics["fpr"], metrics["windows"]["negatives"]
+    rows = [(name, f">= {target}", metrics[name] >= target) for name, target in TARGETS.items()]
+    for name in ("fpr_band_limited", "fpr_phone_codec"):
+        # within 2x the full-band rate (or one window, when that rate is zero)
+        ok = metrics[name] <= max(2 * fpr, 1 / max(1, negatives))
+        rows.append((name, f"<= 2 x fpr ({2 * fpr:.4f})", ok))
+    rows.append(("fpr", "<= 0.01", fpr <= 0.01))
+    return [
+        f"| {name} | {target} | {metrics[name]:.4f} | {'yes' if ok else 'NO'} |"
+        for name, target, ok in rows
+    ]
 
 
 def _row(e: dict[str, Any]) -> str:
@@ -299,9 +311,10 @@ def model_card(
         "",
         "Augmentation (training only): random crops of long recordings, time shifts of up to "
         "1.5 s, crying mixed into negatives at -5..+30 dB SNR (80% of positives), negatives mixed "
-        "with other negatives (50%), random level -50..-12 dBFS, band-limiting to 4 kHz of "
-        "positives (45%) and negatives (50%) so that about half of each class has no energy "
-        "above 4 kHz, a random microphone noise floor, SpecAugment masks and mixup.",
+        "with other negatives (50%), random level -50..-12 dBFS, the whole window passed through "
+        "the Android uploads' 8 kHz AMR-NB codec (40% of both classes), band-limiting to 4 kHz "
+        "(20% of positives, 30% of negatives) so that both classes lack energy above 4 kHz about "
+        "equally often, a random microphone noise floor, SpecAugment masks and mixup.",
         "",
         "## Validation metrics",
         "",
@@ -321,6 +334,7 @@ def model_card(
         "| --- | --- |",
         *(f"| {k} | {v:.4f} |" for k, v in m["fpr_by_category"].items()),
         f"| all, low-passed at 4 kHz | {m['fpr_band_limited']:.4f} |",
+        f"| all, through the 8 kHz AMR-NB phone codec | {m['fpr_phone_codec']:.4f} |",
         "",
         "## Architectures side by side (same split)",
         "",
@@ -351,9 +365,9 @@ def model_card(
         "higher false-positive rate in a real nursery. Tune `threshold` in the agent's config.",
         "- No baby laughing or babbling, little conversational speech and no TV in the "
         "negatives; a few Donate-a-cry uploads hold little or no crying.",
-        "- 8 kHz phone recordings make up most positives; band-limiting both classes in "
-        "training is what keeps the model from keying on missing high frequencies (see the "
-        "low-passed FPR above).",
+        "- 8 kHz AMR-NB phone recordings make up most positives; phone-coding and "
+        "band-limiting both classes in training is what keeps the model from keying on missing "
+        "high frequencies or on the codec (see the low-passed and phone-codec FPR above).",
         "- Retrain on your own recordings: see `training/README.md`.",
         "",
     ]

@@ -38,17 +38,18 @@ def recording_windows(samples: np.ndarray, hop: int = WINDOW_SAMPLES // 2) -> li
 
 
 def validation_windows(
-    cache: Cache, labels: tuple[int, ...] = (0, 1), band_limited: bool = False
+    cache: Cache, labels: tuple[int, ...] = (0, 1), band_limited: bool = False, phone: bool = False
 ) -> Windows:
     """Validation windows: each positive clip centred, negatives at a half-window hop.
 
-    With ``band_limited`` every window is low-passed at 4 kHz first.
+    With ``band_limited`` every window is low-passed at 4 kHz first; with ``phone`` it is taken
+    from the recording's phone-codec (8 kHz AMR-NB) version.
     """
     logmel = LogMel(PARAMS)
     mels, out_labels, sources, categories = [], [], [], []
     items = [i for i in cache.split("valid") if i.label in labels]
     for item in tqdm(items, desc="validation windows", unit="file", leave=False):
-        samples = cache.samples(item)
+        samples = cache.samples(item, phone)
         chunks = [fit_window(samples)] if item.label else recording_windows(samples)
         for chunk in chunks:
             mels.append(logmel(band_limit(chunk) if band_limited else chunk))
@@ -95,9 +96,9 @@ class TrainSet(Dataset):
     def __len__(self) -> int:
         return 2 * len(self.positives)
 
-    def negative_window(self, rng: np.random.Generator) -> np.ndarray:
+    def negative_window(self, rng: np.random.Generator, phone: bool) -> np.ndarray:
         item = self.negatives[rng.choice(len(self.negatives), p=self.weights)]
-        return fit_window(self.cache.samples(item), rng)
+        return fit_window(self.cache.samples(item, phone), rng)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self._limited_pid != os.getpid():
@@ -108,14 +109,17 @@ class TrainSet(Dataset):
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
         cfg = self.cfg
         label = int(index < len(self.positives))
+        # Everything in a window went through the phone codec, or nothing but a phone positive.
+        phone = rng.random() < cfg.p_phone
         if label:
             item = self.positives[index]
-            foreground = fit_window(self.cache.samples(item), rng, MAX_SHIFT)
+            foreground = fit_window(self.cache.samples(item, phone), rng, MAX_SHIFT)
             p_background = cfg.p_background_positive
         else:
-            foreground = self.negative_window(rng)
+            foreground = self.negative_window(rng, phone)
             p_background = cfg.p_background_negative
-        background = self.negative_window(rng) if rng.random() < p_background else None
+        use_background = rng.random() < p_background
+        background = self.negative_window(rng, phone) if use_background else None
         samples = augment_window(foreground, background, label, rng, cfg)
         mel = spec_augment(self.logmel(samples), rng, cfg)
         return torch.from_numpy(mel), torch.tensor(float(label))
