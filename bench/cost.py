@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -28,9 +29,13 @@ from agent_cost import (
     measure,
     model_ms_per_window,
     peak_rss_mb,
+    read_cpu_s,
 )
 
-HOPS = (0.5, 1.0, 2.0)
+HOPS = (0.25, 0.5, 1.0, 2.0)
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Every configuration does its work on one thread (BLAS too), as the agent's one ONNX thread:
+spinning BLAS threads on a busy machine would otherwise bill the ways unevenly."""
 AGENT_GATE = -65.0
 NO_GATE = -100.0
 
@@ -81,6 +86,9 @@ def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
                 first_score = (time.perf_counter() - started, next_end / RATE)
             next_end += hop_samples
     cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    read = read_cpu_s(wav)
+    cpu -= read
     audio_s = total / RATE
     return {
         "hop_s": round(hop_samples / RATE, 3),
@@ -88,8 +96,9 @@ def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
         "windows": windows,
         "scored": windows,
         "cpu_s_per_audio_hour": round(cpu / audio_s * 3600, 2),
+        "read_cpu_s_per_audio_hour": round(read / audio_s * 3600, 2),
         "core_percent": round(100 * cpu / audio_s, 3),
-        "realtime_factor": round(audio_s / (time.perf_counter() - wall0), 1),
+        "realtime_factor": round(audio_s / wall, 1),
         "model_ms_per_window": round(model_ms_per_window(model), 3),
         "startup_s": round(startup, 2),
         "first_score_s": round(first_score[0], 2),
@@ -138,7 +147,8 @@ def run_way(way: str, wav: Path, hop: float, model: Path | None, resnet: Path) -
     chosen = resnet if way == "c_resnet34" else model
     if chosen is not None:
         command += ["--model", str(chosen)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    env = {**os.environ, **ONE_THREAD}
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return {"way": way, **json.loads(done.stdout)}
 
 
@@ -192,7 +202,7 @@ def main() -> None:
                 print(json.dumps(runs[-1]), flush=True)
     report = {
         "machine": f"{cpu_name()}, {platform.machine()}, {platform.system()}, "
-        f"Python {platform.python_version()}, 1 onnxruntime thread",
+        f"Python {platform.python_version()}, one thread per configuration (ONNX and BLAS)",
         "recording": f"{args.minutes} min of shared negatives, {args.quiet_share:.0%} quiet",
         "ways": WAYS,
         "resnet34": resnet_note,
