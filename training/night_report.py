@@ -225,6 +225,16 @@ def render(night: dict[str, Any], cost: dict[str, Any]) -> str:
         "The full pipeline pass at the chosen setting reproduced the sweep's replayed numbers: "
         f"{'yes' if chosen['replay_matches_pipeline'] else 'NO'}.",
         "",
+        f"Limits of this test: the validation side holds only {n['validation_negatives']} "
+        f"negative recordings ({n['validation_negative_minutes']} minutes, most of them 2-s "
+        "speech clips), so the false-alarm rate is measured against few distinct sounds heard "
+        f"many times, and in {chosen['non_crying_hours']:.1f} hours one false alarm more is "
+        f"{1 / chosen['non_crying_hours']:.2f} per hour. The lowest median latency of any swept "
+        "setting is "
+        f"{min(r['latency_median_s'] for r in night['sweep']):.1f} s: the model needs several "
+        "seconds of crying inside its 7-s window, so latency is set by the model, not the "
+        "detector.",
+        "",
         "![timeline](night-timeline.png)",
         "",
         "## Detector sweep",
