@@ -404,7 +404,7 @@ def command(args: Any) -> dict[str, Any]:
     if args.report:
         from training.night_report import write_report
 
-        write_report(report, out, args.docs, args.cost_minutes)
+        write_report(report, out, args.docs, args.cost_minutes, args.model)
     return report
 
 

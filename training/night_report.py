@@ -44,9 +44,15 @@ def cost_plot(cost: dict[str, Any], out: Path) -> Path:
     return save(fig, out)
 
 
-def write_report(night: dict[str, Any], runs: Path, docs: Path, cost_minutes: float) -> Path:
+def write_report(
+    night: dict[str, Any],
+    runs: Path,
+    docs: Path,
+    cost_minutes: float,
+    model: Path | None = None,
+) -> Path:
     """Run the cost benchmark, copy the plots to ``docs`` and write ``performance.md``."""
-    cost = run_cost(runs / "cost.json", cost_minutes, None)
+    cost = run_cost(runs / "cost.json", cost_minutes, model)
     cost_plot(cost, docs / "cost-hop.png")
     for name in ("night-timeline.png", "night-tradeoff.png"):
         shutil.copy(runs / name, docs / name)
