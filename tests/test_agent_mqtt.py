@@ -71,10 +71,31 @@ def test_recording_with_crying_end_to_end(tmp_path, broker, subscriber, fixture_
     assert max(float(p) for p in states(subscriber, "confidence")) > 90
     assert min(float(p) for p in states(subscriber, "sound_level")) < -45
     assert states(subscriber, "threshold") == ["50"]
-    # Privacy: only short states, numbers and JSON settings ever leave the agent.
+    assert_no_audio_leaves(subscriber)
+
+
+def assert_no_audio_leaves(subscriber: Subscriber) -> None:
+    """Privacy: every payload is a state word, a number, or a small JSON object of known keys."""
+    allowed_json = {
+        "model_version",
+        "episode_start",
+        "episode_duration_s",
+        "peak_confidence",
+        "error",
+    }
     for message in subscriber.messages:
-        assert len(message.payload) < 2000
-        assert message.topic.startswith((BASE, "homeassistant/"))
+        payload = message.payload
+        if message.topic.endswith("/set") or message.topic == "homeassistant/status":
+            continue  # sent by the test, playing Home Assistant
+        assert message.topic.startswith((f"{BASE}/", "homeassistant/")), message.topic
+        if message.topic.startswith("homeassistant/"):
+            assert len(payload) < 2000 and "state_topic" in json.loads(payload)
+        elif payload in ("ON", "OFF", "online", "offline"):
+            continue
+        elif payload.startswith("{"):
+            assert set(json.loads(payload)) <= allowed_json, payload
+        else:
+            assert len(payload) <= 6 and np.isfinite(float(payload)), payload
 
 
 def test_live_commands_pause_and_shutdown(
@@ -121,6 +142,7 @@ def test_live_commands_pause_and_shutdown(
     assert run.returncode == 0
     assert states(subscriber, "availability")[-1] == "offline"
     assert "rejected MQTT command" in err.decode()
+    assert_no_audio_leaves(subscriber)
     assert err.decode().count("rejected MQTT command") == 5
 
     # Settings survive a restart.

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 from support import Broker, Subscriber, cry_like, quiet_noise, write_wav
-from test_agent_mqtt import BASE, agent, s16, states, write_config
+from test_agent_mqtt import BASE, agent, assert_no_audio_leaves, s16, states, write_config
 
 FLAKY_CAMERA = textwrap.dedent(
     """
@@ -80,6 +80,7 @@ def test_audio_source_failure_is_reported_and_recovered(
         _, err = run.communicate(timeout=10)
     assert run.returncode == 0, err
     assert str(tmp_path / "runs") not in err  # command arguments (camera passwords) stay private
+    assert_no_audio_leaves(subscriber)
 
 
 def test_states_are_refreshed_for_expire_after(tmp_path, broker, subscriber, fixture_model):
