@@ -109,8 +109,9 @@ class LogMel:
     def frames(self, frames: np.ndarray) -> np.ndarray:
         """Log-mel (dB) of ``frames`` (shape ``(k, n_fft)``), shape ``(n_mels, k)``."""
         spectrum = np.fft.rfft(frames * self._window, axis=1)
-        power = spectrum.real**2 + spectrum.imag**2
-        mel = self._mel @ power.T.astype(np.float32, copy=False)
+        power = np.square(spectrum.real)
+        power += np.square(spectrum.imag)
+        mel = self._mel @ power.T
         return (10.0 * np.log10(np.maximum(mel, AMIN))).astype(np.float32, copy=False)
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
@@ -154,8 +155,8 @@ class StreamingLogMel:
 
 
 def dbfs(samples: np.ndarray) -> float:
-    """RMS level of float samples in dB relative to full scale (1.0)."""
+    """RMS level of float32 samples in dB relative to full scale (1.0)."""
     if len(samples) == 0:
         return SILENCE_DBFS
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return max(SILENCE_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_DBFS
+    mean_square = float(np.dot(samples, samples)) / len(samples)
+    return max(SILENCE_DBFS, 10.0 * math.log10(mean_square)) if mean_square > 0 else SILENCE_DBFS

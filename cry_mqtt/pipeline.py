@@ -58,15 +58,18 @@ class Pipeline:
         self.detector = Detector(detector_settings(detection, threshold))
         self.paused = False
         self._features = StreamingLogMel(p)
-        # Log-mel columns in a ring (oldest at _next) and the newest samples, enough to cover
-        # the window plus one chunk of input, for the gate's level.
+        # Input waits in _waiting until the next score is due; then exactly the samples up to
+        # that point go through the features in one batch (one FFT call per hop, not per block).
+        self._waiting: list[np.ndarray] = []
+        self._waiting_len = 0
+        # Log-mel columns in a ring (oldest at _next) and the window's samples for the gate.
         self._ring = np.zeros((p.n_mels, self._frames), dtype=np.float32)
         self._next = 0
-        self._samples = np.zeros(self._window_samples + p.n_fft, dtype=np.float32)
-        self._total_samples = 0
+        self._samples = np.zeros(self._window_samples, dtype=np.float32)
+        self._done_samples = 0  # samples that went through the features
         self._origin = 0  # sample where the frame grid starts (moves on restart)
-        self._filled = 0
-        self._since_score = 0
+        self._filled = 0  # frames since the origin
+        self._score_at = self._frames  # frame count since the origin of the next score
         self.repaired_samples = 0
         """Count of non-finite or out-of-range input samples, replaced before processing."""
 
@@ -78,15 +81,16 @@ class Pipeline:
     @property
     def now(self) -> float:
         """Seconds of audio received so far."""
-        return self._total_samples / self._params.sample_rate
+        return (self._done_samples + self._waiting_len) / self._params.sample_rate
 
     def push(self, samples: np.ndarray) -> list[WindowResult]:
         """Feed mono float32 samples at the model's rate; returns the windows they complete."""
         samples = self._repair(np.asarray(samples, dtype=np.float32))
-        chunk = self._params.n_fft
+        self._waiting.append(samples)
+        self._waiting_len += len(samples)
         results = []
-        for start in range(0, len(samples), chunk):
-            results.extend(self._push_chunk(samples[start : start + chunk]))
+        while self._waiting_len >= (due := self._score_sample() - self._done_samples):
+            results.append(self._advance(self._take(due)))
         return results
 
     def run(self, blocks: Iterable[np.ndarray]) -> Iterator[WindowResult]:
@@ -100,55 +104,59 @@ class Pipeline:
 
         Ends an episode under way and returns it.
         """
+        self._done_samples += self._waiting_len
+        self._waiting, self._waiting_len = [], 0
         self._features.reset()
-        self._origin = self._total_samples
+        self._origin = self._done_samples
         self._filled = 0
-        self._since_score = 0
+        self._score_at = self._frames
         return self.detector.reset(self.now)
 
     def finish(self) -> list[WindowResult]:
         """End of input: a stream shorter than one window is scored once, padded with silence."""
-        if self._filled >= self._frames or self._origin > 0 or self._total_samples == 0:
+        if self._filled >= self._frames or self._origin > 0 or self.now == 0:
             return []
-        real = self._samples[-self._total_samples :]
+        done = self._samples[len(self._samples) - self._done_samples :]
+        real = np.concatenate([done, *self._waiting])
         padded = np.zeros(self._window_samples, dtype=np.float32)
         padded[: len(real)] = real
         return [self._score(self._window_samples, logmel(padded, self._params), dbfs(real))]
 
-    def _push_chunk(self, samples: np.ndarray) -> list[WindowResult]:
-        n = len(samples)
-        self._samples[:-n] = self._samples[n:]
-        self._samples[-n:] = samples
-        self._total_samples += n
-        results = []
+    def _score_sample(self) -> int:
+        """The stream sample at which the frame of the next score is complete."""
+        p = self._params
+        return self._origin + (self._score_at - 1) * p.hop_length + p.n_fft
+
+    def _take(self, n: int) -> np.ndarray:
+        """The first ``n`` waiting samples, removed from the wait."""
+        joined = np.concatenate(self._waiting) if len(self._waiting) > 1 else self._waiting[0]
+        rest = joined[n:]
+        self._waiting = [rest] if len(rest) else []
+        self._waiting_len = len(rest)
+        return joined[:n]
+
+    def _advance(self, samples: np.ndarray) -> WindowResult:
+        """Run ``samples`` through the features, up to the next score, and score."""
+        n = min(len(samples), len(self._samples))
+        self._samples[: len(self._samples) - n] = self._samples[n:]
+        self._samples[-n:] = samples[-n:]
+        self._done_samples += len(samples)
         columns = self._features.push(samples)
-        for column in columns.T:
-            self._ring[:, self._next] = column
-            self._next = (self._next + 1) % self._frames
-            self._filled += 1
-            self._since_score += 1
-            if self._filled >= self._frames and self._since_score >= self.hop_frames:
-                self._since_score = 0
-                p = self._params
-                end = self._origin + (self._filled - 1) * p.hop_length + p.n_fft
-                window = np.concatenate(
-                    [self._ring[:, self._next :], self._ring[:, : self._next]], 1
-                )
-                results.append(self._score(end, window, self._level(end)))
-        return results
+        k = columns.shape[1]
+        self._ring[:, (self._next + np.arange(k)) % self._frames] = columns
+        self._next = (self._next + k) % self._frames
+        self._filled += k
+        self._score_at = self._filled + self.hop_frames
+        ring, cut = self._ring, self._next
+        window = np.concatenate([ring[:, cut:], ring[:, :cut]], axis=1)
+        return self._score(self._done_samples, window, dbfs(self._samples))
 
     def _repair(self, samples: np.ndarray) -> np.ndarray:
         """Replace NaN and infinities, clip to full scale (a broken device must not break us)."""
-        bad = np.count_nonzero(~np.isfinite(samples) | (np.abs(samples) > 1.0))
-        if bad:
-            self.repaired_samples += bad
-            samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
-        return samples
-
-    def _level(self, end: int) -> float:
-        """dBFS of the window that ends at sample ``end`` of the stream."""
-        stop = len(self._samples) - (self._total_samples - end)
-        return dbfs(self._samples[stop - self._window_samples : stop])
+        if len(samples) == 0 or (samples.min() >= -1.0 and samples.max() <= 1.0):
+            return samples  # the common case, and NaN fails these comparisons
+        self.repaired_samples += np.count_nonzero(~(np.abs(samples) <= 1.0))
+        return np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
 
     def _score(self, end: int, window: np.ndarray, level: float) -> WindowResult:
         t = end / self._params.sample_rate

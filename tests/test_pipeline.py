@@ -125,3 +125,31 @@ def test_score_unreadable_file_is_one_line_and_exit_1(fixture_model, tmp_path, c
     assert main(["score", "--model", str(fixture_model), str(bad)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("cry-mqtt: cannot read audio file") and "\n" not in err
+
+
+def test_after_a_restart_the_next_window_is_whole_again(fixture_model):
+    model = RecordingModel(fixture_model)
+    p = pipeline(model, gate_dbfs=-100.0, hold_seconds=60.0)
+    before = [r for i in range(0, 160000, 1600) for r in p.push(cry_like(10.0)[i : i + 1600])]
+    assert before[-1].on
+    ended = p.restart()
+    assert ended is not None and not p.detector.on
+    x = cry_like(10.0, seed=5)
+    model.windows.clear()
+    after = [r for i in range(0, len(x), 1600) for r in p.push(x[i : i + 1600])]
+    assert after[0].t == pytest.approx(10.0 + 6.976)
+    end = round(after[0].t * 16000) - 160000
+    assert (
+        np.abs(model.windows[0] - logmel(x[end - 111616 : end], model.info.features)).max() < 0.01
+    )
+
+
+def test_invalid_samples_are_counted_and_repaired(fixture_model):
+    p = pipeline(CryModel(fixture_model), gate_dbfs=-100.0)
+    x = quiet_noise(8.0)
+    x[100:110] = np.nan
+    x[200:205] = np.inf
+    x[300:303] = -7.0
+    results = push_all(p, x, chunk=1600)
+    assert p.repaired_samples == 18
+    assert results and all(np.isfinite(r.prob) and np.isfinite(r.dbfs) for r in results)
