@@ -291,6 +291,7 @@ def model_card(
         f"{fit_summary['train_windows_per_epoch']} windows per epoch, mixup "
         f"{fit_summary['mixup_alpha']}, seed {fit_summary['seed']}, best epoch "
         f"{fit_summary['best_epoch']} (lowest valid loss) kept |",
+        *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
         "",
         "## Data (split 90:10 grouped by Donate-a-cry app uuid / negative recording)",
         "",
