@@ -213,7 +213,7 @@ def evaluate(cache_dir: Path, model_path: Path, runs: Path) -> str:
     }
     (runs / arch / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
     others = [
-        json.loads(p.read_text())
+        {**json.loads(p.read_text()), "run": p.parent.name}
         for p in sorted(runs.glob("*/evaluation.json"))
         if p.parent.name != arch
     ]
@@ -244,9 +244,9 @@ def _check(metrics: dict[str, Any]) -> list[str]:
 
 
 def _row(e: dict[str, Any]) -> str:
-    m = e["metrics"]
+    m, run = e["metrics"], e.get("run", e["arch"])
     return (
-        f"| {e['arch']} | {e['params']:,} | {e['macs_per_window'] / 1e6:,.1f} | {e['file_mb']:.2f} "
+        f"| {run} | {e['params']:,} | {e['macs_per_window'] / 1e6:,.1f} | {e['file_mb']:.2f} "
         f"| {e['ms_per_window']:.2f} | {e['fit_minutes']:.1f} | {m['balanced_accuracy']:.4f} "
         f"| {m['roc_auc']:.4f} | {m['pr_auc']:.4f} | {m['recall']:.4f} | {m['recall_ios']:.4f} "
         f"| {m['fpr']:.4f} | {m['fpr_band_limited']:.4f} |"
@@ -339,7 +339,7 @@ def model_card(
         "",
         "## Architectures side by side (same split)",
         "",
-        "| arch | params | MMAC | MB | ms/window | fit min | bal. acc | ROC-AUC | PR-AUC | recall "
+        "| run | params | MMAC | MB | ms/window | fit min | bal. acc | ROC-AUC | PR-AUC | recall "
         "| recall 16k | FPR | FPR low-passed |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         _row(evaluation),
