@@ -209,6 +209,7 @@ def evaluate(cache_dir: Path, model_path: Path, runs: Path) -> str:
         "macs_per_window": fit_summary["macs_per_window"],
         "ms_per_window": ms_per_window(model_path),
         "fit_minutes": round(fit_summary["total_seconds"] / 60, 1),
+        "epochs": fit_summary["epochs"],
         "metrics": metrics,
     }
     (runs / arch / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
@@ -247,7 +248,8 @@ def _row(e: dict[str, Any]) -> str:
     m, run = e["metrics"], e.get("run", e["arch"])
     return (
         f"| {run} | {e['params']:,} | {e['macs_per_window'] / 1e6:,.1f} | {e['file_mb']:.2f} "
-        f"| {e['ms_per_window']:.2f} | {e['fit_minutes']:.1f} | {m['balanced_accuracy']:.4f} "
+        f"| {e['ms_per_window']:.2f} | {e['fit_minutes']:.1f} ({e.get('epochs', '?')} ep.) "
+        f"| {m['balanced_accuracy']:.4f} "
         f"| {m['roc_auc']:.4f} | {m['pr_auc']:.4f} | {m['recall']:.4f} | {m['recall_ios']:.4f} "
         f"| {m['fpr']:.4f} | {m['fpr_band_limited']:.4f} |"
     )
