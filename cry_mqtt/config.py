@@ -72,8 +72,8 @@ class DetectionConfig:
     threshold: float | None = _range(None, 0.01, 0.99)
     hop_seconds: float = _range(1.0, 0.25, 7.0)
     gate_dbfs: float = _range(-65.0, -100.0, 0.0)
-    trigger_windows: int = _range(2, 1, 50)
-    of_windows: int = _range(3, 1, 50)
+    trigger_windows: int = _range(3, 1, 50)
+    of_windows: int = _range(5, 1, 50)
     hold_seconds: float = _range(10.0, 0.0, 3600.0)
     cooldown_seconds: float = _range(0.0, 0.0, 3600.0)
 

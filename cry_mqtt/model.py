@@ -44,6 +44,9 @@ class ModelInfo:
 
     def to_metadata(self) -> dict[str, str]:
         """The ONNX ``metadata_props`` entries that describe this model."""
+        clash = {"schema", "features", "window_seconds", "threshold", "version"} & set(self.details)
+        if clash:
+            raise ValueError(f"details must not redefine {sorted(clash)}")
         body = {
             "schema": SCHEMA_VERSION,
             "features": self.features.to_dict(),
@@ -107,8 +110,9 @@ class CryModel:
             raise ModelError(f"{path}: expected one input of shape (batch, n_mels, frames)")
         _, mels, frames = inputs[0].shape
         expected = (self.info.features.n_mels, self.info.window_frames)
-        if (mels, frames) != expected and not (isinstance(mels, str) or isinstance(frames, str)):
-            raise ModelError(f"{path}: input is {mels}x{frames}, metadata says {expected}")
+        for size, want in zip((mels, frames), expected, strict=True):
+            if isinstance(size, int) and size != want:  # a named (symbolic) size takes any
+                raise ModelError(f"{path}: input is {mels}x{frames}, metadata says {expected}")
         self._input = inputs[0].name
 
     def predict(self, windows: np.ndarray) -> np.ndarray:

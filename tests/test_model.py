@@ -20,6 +20,11 @@ def test_fixture_model_describes_itself(fixture_model):
     assert probs.shape == (3,)
 
 
+def test_details_cannot_redefine_the_contract():
+    with pytest.raises(ValueError, match="threshold"):
+        ModelInfo(FeatureParams(), 7.0, 0.42, "2", {"threshold": 0.9}).to_metadata()
+
+
 def test_metadata_round_trip():
     info = ModelInfo(FeatureParams(), 7.0, 0.42, "2", {"metrics": {"auc": 0.99}})
     assert ModelInfo.from_metadata(info.to_metadata()) == info

@@ -54,7 +54,10 @@ def _export(args: argparse.Namespace) -> None:
     from training.export import default_output, export
 
     info = export(
-        args.runs / "cache", args.runs / args.arch, args.out or default_output(args.arch, args.runs)
+        args.runs / "cache",
+        args.runs / args.arch,
+        args.out or default_output(args.arch, args.runs),
+        args.threshold,
     )
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
 
@@ -101,6 +104,12 @@ def main(argv: list[str] | None = None) -> None:
 
     export = steps.add_parser("export", help="ONNX with metadata, parity check")
     export.add_argument("--out", type=Path, help="ONNX file (default: the packaged model)")
+    export.add_argument(
+        "--threshold",
+        type=float,
+        help="default threshold to ship (e.g. the night sweep's pick); "
+        "default: the lowest with <= 1%% false positives on validation negatives",
+    )
     export.set_defaults(run=_export)
 
     evaluate = steps.add_parser("evaluate", help="metrics, plots and model card")

@@ -74,26 +74,29 @@ def data_summary(cache: Cache) -> dict[str, Any]:
     }
 
 
-def export(cache_dir: Path, run_dir: Path, out: Path) -> ModelInfo:
-    """Write ``out`` from the checkpoint in ``run_dir``; the threshold and the validation metrics
-    come from the validation split. Raises if ONNX and PyTorch disagree by more than 1e-4."""
+def export(cache_dir: Path, run_dir: Path, out: Path, threshold: float | None = None) -> ModelInfo:
+    """Write ``out`` from the checkpoint in ``run_dir``; the threshold (unless given) and the
+    validation metrics come from the validation split. Raises if ONNX and PyTorch disagree by
+    more than 1e-4."""
     scorer, summary = load_scorer(run_dir)
     cache = Cache(cache_dir)
     scored = score_validation(cache, lambda mels: torch_predict(scorer, mels))
     negatives = scored.scores[scored.windows.labels == 0]
-    threshold = pick_threshold(negatives)
+    fpr_threshold = pick_threshold(negatives)
+    threshold = fpr_threshold if threshold is None else threshold
     metrics = compute_metrics(scored, threshold)
     info = ModelInfo(
         features=PARAMS,
         window_seconds=WINDOW_SECONDS,
         threshold=threshold,
-        version=f"{summary['arch']}-{time.strftime('%Y%m%d')}",
+        version=f"{summary['arch']}-{time.strftime('%Y%m%d.%H%M')}",
         details={
             "arch": summary["arch"],
             "params": summary["params"],
             "macs_per_window": summary["macs_per_window"],
             "training_data": data_summary(cache),
             "validation": metrics,
+            "threshold_at_1pct_fpr": fpr_threshold,
         },
     )
     write_onnx(scorer, info, scored.windows.mels[:2], out)

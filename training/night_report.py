@@ -250,10 +250,13 @@ def render(night: dict[str, Any], cost: dict[str, Any]) -> str:
         f"{grid.thresholds[0]:g}-{grid.thresholds[-1]:g}, k of n in "
         f"{', '.join(f'{k}/{m}' for k, m in grid.k_of_n)} and holds "
         f"{', '.join(f'{h:g}' for h in grid.holds)} s ({len(night['sweep'])} settings). The pick: "
-        "among settings with at most 0.1 false alarms per hour (or, if none, those with the "
-        "fewest), one that meets every target if any does, then the highest recall at SNR >= 0 "
-        "dB, then at -5 dB, then the lowest median latency, fewest false alarms, closest to the "
-        f"current defaults. **Chosen: {_setting(chosen['setting'])}.**",
+        "at the agent's default hop of 1 s (fixed by the agent's specification; a 2-s hop also "
+        "misses the 5x cost target below), among settings with at most 0.1 false alarms per "
+        "hour or one false alarm in the whole night, whichever is more (the night cannot "
+        "resolve less; if none qualifies, those with the fewest), one that meets every target "
+        "if any does, then the highest recall at SNR >= 0 dB, then at -5 dB, then the lowest "
+        "median latency, fewest false alarms, closest to the current defaults. "
+        f"**Chosen: {_setting(chosen['setting'])}.**",
         "",
         "![trade-off](night-tradeoff.png)",
         "",
