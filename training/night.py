@@ -285,10 +285,13 @@ def pick(rows: list[dict[str, Any]], current: dict[str, Any]) -> dict[str, Any]:
     the fewest false alarms, and the closest to ``current``."""
     if "hop_s" in current:
         rows = [r for r in rows if r["hop_s"] == current["hop_s"]]
-    one_alarm = 1.0 / min(r["non_crying_hours"] for r in rows)
-    limit = max(TARGETS["false_alarms_per_hour"], one_alarm)
-    fewest = min(r["false_alarms_per_hour"] for r in rows)
-    candidates = [r for r in rows if r["false_alarms_per_hour"] <= max(limit, fewest)]
+    fewest = min(r["false_alarms"] for r in rows)
+    candidates = [
+        r
+        for r in rows
+        if r["false_alarms_per_hour"] <= TARGETS["false_alarms_per_hour"]
+        or r["false_alarms"] <= max(1, fewest)
+    ]
 
     def key(r: dict[str, Any]) -> tuple:
         distance = sum(r[k] != v for k, v in current.items())
