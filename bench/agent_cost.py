@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -23,6 +24,9 @@ import soundfile
 
 REPO = Path(__file__).resolve().parent.parent
 RATE = 16000
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Measurements run on one thread (BLAS too), as the agent ships (Docker, systemd, and its own
+default): spinning BLAS threads on a busy machine would otherwise bill CPU that does no work."""
 
 
 def build_recording(data: Path, minutes: float, quiet_share: float, path: Path) -> None:
@@ -160,7 +164,13 @@ def main() -> None:
             if args.model:
                 command += ["--model", str(args.model)]
             result = json.loads(
-                subprocess.run(command, check=True, capture_output=True, text=True).stdout
+                subprocess.run(
+                    command,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, **ONE_THREAD},
+                ).stdout
             )
             print(json.dumps(result))
             runs.append(result)

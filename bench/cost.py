@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from agent_cost import (
+    ONE_THREAD,
     RATE,
     REPO,
     build_recording,
@@ -33,9 +34,6 @@ from agent_cost import (
 )
 
 HOPS = (0.25, 0.5, 1.0, 2.0)
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-"""Every configuration does its work on one thread (BLAS too), as the agent's one ONNX thread:
-spinning BLAS threads on a busy machine would otherwise bill the ways unevenly."""
 AGENT_GATE = -65.0
 NO_GATE = -100.0
 
