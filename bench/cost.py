@@ -28,9 +28,7 @@ from agent_cost import (
     build_recording,
     cpu_name,
     measure,
-    model_ms_per_window,
-    peak_rss_mb,
-    read_cpu_s,
+    result_row,
 )
 
 HOPS = (0.25, 0.5, 1.0, 2.0)
@@ -83,26 +81,18 @@ def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
             if first_score is None:
                 first_score = (time.perf_counter() - started, next_end / RATE)
             next_end += hop_samples
-    cpu = time.process_time() - cpu0
-    wall = time.perf_counter() - wall0
-    read = read_cpu_s(wav)
-    cpu -= read
-    audio_s = total / RATE
-    return {
-        "hop_s": round(hop_samples / RATE, 3),
-        "audio_s": round(audio_s, 1),
-        "windows": windows,
-        "scored": windows,
-        "cpu_s_per_audio_hour": round(cpu / audio_s * 3600, 2),
-        "read_cpu_s_per_audio_hour": round(read / audio_s * 3600, 2),
-        "core_percent": round(100 * cpu / audio_s, 3),
-        "realtime_factor": round(audio_s / wall, 1),
-        "model_ms_per_window": round(model_ms_per_window(model), 3),
-        "startup_s": round(startup, 2),
-        "first_score_s": round(first_score[0], 2),
-        "first_score_audio_s": round(first_score[1], 2),
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    return result_row(
+        wav,
+        model,
+        hop_samples / RATE,
+        total / RATE,
+        windows,
+        windows,
+        cpu0,
+        wall0,
+        startup,
+        first_score,
+    )
 
 
 def export_resnet34(out: Path) -> Path:
