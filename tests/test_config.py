@@ -52,7 +52,7 @@ def test_values_are_typed_and_paths_relative_to_the_file(tmp_path):
         ("mqtt: {tls: {insecure: 1}}", "mqtt.tls.insecure: expected true or false"),
         ("detection: {hop_seconds: 0.1}", "detection.hop_seconds: must be >= 0.25"),
         ("detection: {threshold: yes}", "detection.threshold: expected a number"),
-        ("detection: {trigger_windows: 4}", "must not exceed detection.of_windows"),
+        ("detection: {trigger_windows: 6}", "must not exceed detection.of_windows"),
         ("audio: {source: usb}", "audio.source: must be one of microphone, file, command"),
         ("audio: {source: command}", "audio.command: required"),
         ("audio: {command: [ffmpeg, 3]}", "audio.command[1]: expected a string"),
