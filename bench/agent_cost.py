@@ -1,21 +1,15 @@
-"""CPU and memory of the agent's processing path (features, gate, model, detector).
+"""Measuring the agent's processing path (features, gate, model, detector).
 
-Builds a recording from the shared negatives with quiet stretches between them (a nursery is
-mostly quiet), then, in a fresh process per configuration, streams it through the pipeline in
-0.1-s blocks exactly as the agent does and reports CPU seconds per hour of audio, peak RSS and
-start-up time. Run: ``python bench/agent_cost.py [--minutes 20] [--model PATH]``.
+The recording (shared negatives with quiet stretches between them: a nursery is mostly quiet)
+and the measurement of one configuration in its own process, streaming 0.1-s blocks through the
+pipeline exactly as the agent does. ``bench/cost.py`` is the command that runs them, beside the
+seed recipe and ResNet34.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
-import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -161,59 +155,6 @@ def model_ms_per_window(model) -> float:
     return (time.process_time() - start) / 200 * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--quiet-share", type=float, default=0.5)
-    parser.add_argument("--model", type=Path)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "agent_cost.json")
-    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--hop", type=float, default=1.0)
-    parser.add_argument("--gate", type=float, default=-65.0)
-    args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(args.measure, args.model, args.hop, args.gate)))
-        return
-    runs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "night.wav"
-        build_recording(args.data, args.minutes, args.quiet_share, wav)
-        for hop, gate in [(1.0, -65.0), (1.0, -100.0), (0.5, -65.0), (0.25, -65.0)]:
-            command = [
-                sys.executable,
-                __file__,
-                "--measure",
-                str(wav),
-                "--hop",
-                str(hop),
-                "--gate",
-                str(gate),
-            ]
-            if args.model:
-                command += ["--model", str(args.model)]
-            result = json.loads(
-                subprocess.run(
-                    command,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                    env={**os.environ, **ONE_THREAD},
-                ).stdout
-            )
-            print(json.dumps(result))
-            runs.append(result)
-    report = {
-        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-        "cpu": cpu_name(),
-        "recording": f"{args.minutes} min of shared negatives, {args.quiet_share:.0%} quiet",
-        "runs": runs,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {args.out}")
-
-
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -222,7 +163,3 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor()
-
-
-if __name__ == "__main__":
-    main()
