@@ -20,6 +20,7 @@ from training.data import (
     load_audio,
     manifest_items,
     phone_codec,
+    trim_silence,
 )
 
 ESC50_CSV = """filename,fold,target,category,esc10,src_file,take
@@ -133,3 +134,14 @@ def test_cache_keeps_a_phone_codec_twin(tmp_path: Path) -> None:
     clean, phone = cache.samples(item), cache.samples(item, phone=True)
     assert clean.shape == phone.shape
     assert not np.allclose(clean, phone)
+
+
+def test_trim_silence_drops_dead_lead_in_and_tail_only() -> None:
+    t = np.arange(16000) / 16000
+    tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    quiet = np.full(4000, 1e-3, np.float32)  # -60 dBFS: room noise, kept
+    padded = np.concatenate([np.zeros(5000, np.float32), quiet, tone, np.zeros(3000, np.float32)])
+    trimmed = trim_silence(padded)
+    assert len(quiet) + len(tone) <= len(trimmed) <= len(quiet) + len(tone) + 2 * 512
+    assert np.sqrt(np.mean(trimmed[:512] ** 2)) > 1e-4 and np.abs(trimmed[-512:]).max() > 0.01
+    assert len(trim_silence(np.zeros(8000, np.float32))) == 0

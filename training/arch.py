@@ -1,7 +1,9 @@
 """Model architectures: log-mel dB ``(batch, n_mels, frames)`` in, one cry logit per window out.
 
-Input normalisation is part of every model (and so of the exported graph): each window's mean
-level is subtracted, which makes scores independent of microphone gain, and the dB range scaled.
+Input normalisation is part of every model (and so of the exported graph), as two channels: the
+log-mel less the window's mean level, which makes scores independent of microphone gain, and the
+log-mel less each band's mean over the window, which takes out what is steady (a fan's hum, a
+microphone's colour) and leaves what changes, as crying does.
 """
 
 from __future__ import annotations
@@ -17,11 +19,16 @@ DB_SCALE = 20.0
 
 
 class Normalize(nn.Module):
-    """Per-window mean removal and fixed scaling of log-mel dB; adds the channel axis."""
+    """Log-mel dB ``(batch, n_mels, frames)`` to two scaled channels: less the window's mean,
+    and less each band's mean over time."""
+
+    channels = 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.unsqueeze(1)
-        return (x - x.mean(dim=(2, 3), keepdim=True)) / DB_SCALE
+        level = x - x.mean(dim=(2, 3), keepdim=True)
+        change = x - x.mean(dim=3, keepdim=True)
+        return torch.cat([level, change], dim=1) / DB_SCALE
 
 
 def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -37,7 +44,11 @@ class CompactCNN(nn.Module):
 
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128, 128), dropout: float = 0.2):
         super().__init__()
-        layers: list[nn.Module] = [Normalize(), conv_bn(1, widths[0], stride=2), nn.MaxPool2d(2)]
+        layers: list[nn.Module] = [
+            Normalize(),
+            conv_bn(Normalize.channels, widths[0], stride=2),
+            nn.MaxPool2d(2),
+        ]
         for c_in, c_out in itertools.pairwise(widths):
             layers.append(conv_bn(c_in, c_out))
             if c_out != widths[-1] or c_in != c_out:
@@ -52,13 +63,13 @@ class CompactCNN(nn.Module):
 
 
 class ResNet34(nn.Module):
-    """torchvision ResNet34 (random init) on one input channel: the 2019 write-up's model."""
+    """torchvision ResNet34 (random init) on the normalised channels: the 2019 write-up's model."""
 
     def __init__(self) -> None:
         super().__init__()
         self.normalize = Normalize()
         self.net = torchvision.models.resnet34(weights=None, num_classes=1)
-        self.net.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
+        self.net.conv1 = nn.Conv2d(Normalize.channels, 64, 7, stride=2, padding=3, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalize(x)).squeeze(1)

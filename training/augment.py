@@ -1,8 +1,9 @@
 """Waveform and spectrogram augmentation.
 
-Most positives are 8 kHz AMR-NB phone recordings. Both classes are passed through that codec
-(cached at ``prepare``) and band-limited at matched rates, so that neither "nothing above 4 kHz"
-nor the codec's sound carries information about the label.
+Most positives are 8 kHz AMR-NB phone recordings. Negatives are passed through that codec (cached
+at ``prepare``) exactly as often as positive windows come out of it, and both classes are
+band-limited at one rate, so that neither "nothing above 4 kHz" nor the codec's sound carries
+information about the label (see :class:`training.windows.TrainSet`).
 """
 
 from __future__ import annotations
@@ -58,11 +59,11 @@ class AugmentConfig:
     max_shift_seconds: float = 1.5
     p_background_positive: float = 0.8
     p_background_negative: float = 0.5
-    p_phone: float = 0.4
+    p_phone: float = 0.2
+    """Phone-codec probability of a full-band positive (negatives' rate is derived to match)."""
     snr_db: tuple[float, float] = (-5.0, 30.0)
     level_dbfs: tuple[float, float] = (-50.0, -12.0)
-    p_band_limit_positive: float = 0.2
-    p_band_limit_negative: float = 0.3
+    p_band_limit: float = 0.2
     p_noise_floor: float = 0.8
     noise_floor_dbfs: tuple[float, float] = (-90.0, -55.0)
     freq_masks: int = 2
@@ -74,7 +75,6 @@ class AugmentConfig:
 def augment_window(
     foreground: np.ndarray,
     background: np.ndarray | None,
-    label: int,
     rng: np.random.Generator,
     cfg: AugmentConfig,
 ) -> np.ndarray:
@@ -87,8 +87,7 @@ def augment_window(
         x = mix_at_snr(x, background, rng.uniform(*cfg.snr_db))
     if rms(x) > 1e-5:
         x = x * (10 ** (rng.uniform(*cfg.level_dbfs) / 20) / rms(x))
-    p_band = cfg.p_band_limit_positive if label else cfg.p_band_limit_negative
-    if rng.random() < p_band:
+    if rng.random() < cfg.p_band_limit:
         x = band_limit(x)
     if rng.random() < cfg.p_noise_floor:
         level = 10 ** (rng.uniform(*cfg.noise_floor_dbfs) / 20)

@@ -23,9 +23,10 @@ import numpy as np
 import soxr
 from tqdm import tqdm
 
-from cry_mqtt.features import FeatureParams
+from cry_mqtt.features import AMIN, FeatureParams, logmel
 
 PARAMS = FeatureParams()
+AMIN_DB = 10 * np.log10(AMIN)
 WINDOW_SECONDS = 7.0
 WINDOW_SAMPLES = round(WINDOW_SECONDS * PARAMS.sample_rate)
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".3gp", ".caf", ".aac", ".opus"}
@@ -61,6 +62,22 @@ def load_audio(path: Path, sample_rate: int = PARAMS.sample_rate) -> np.ndarray:
             chunks.extend(out.to_ndarray()[0] for out in resampler.resample(frame))
         chunks.extend(out.to_ndarray()[0] for out in resampler.resample(None))
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+def trim_silence(samples: np.ndarray, floor_dbfs: float = -90.0, frame: int = 512) -> np.ndarray:
+    """Drop leading and trailing frames of digital silence (RMS below ``floor_dbfs``).
+
+    The Android Donate-a-cry uploads start with about 0.3 s of it, while the recorder starts; left
+    in, "a window that begins in dead silence" would be a cue for crying that no live microphone
+    ever gives.
+    """
+    usable = len(samples) // frame * frame
+    power = np.mean(np.square(samples[:usable].reshape(-1, frame), dtype=np.float64), axis=1)
+    loud = np.flatnonzero(power >= 10 ** (floor_dbfs / 10))
+    if len(loud) == 0:
+        return samples[:0]
+    end = len(samples) if loud[-1] == len(power) - 1 else (loud[-1] + 1) * frame
+    return samples[loud[0] * frame : end]
 
 
 def phone_codec(samples: np.ndarray, bit_rate: int = 12200) -> np.ndarray:
@@ -231,6 +248,28 @@ def is_phone_recording(item: Item) -> bool:
     return item.source == "android-8k"
 
 
+QUIET_DBFS = -20.0
+FLAT_CONTRAST_DB = 12.0
+
+
+def event_contrast_db(samples: np.ndarray) -> float:
+    """How far a recording's loud frames rise above its noise floor: the 95th minus the 10th
+    percentile of log-mel frame energy in dB (digital silence left out)."""
+    mel = logmel(samples, PARAMS)
+    energy = 10 * np.log10(np.mean(10 ** (mel / 10), axis=0))
+    energy = energy[energy > AMIN_DB + 1]
+    if len(energy) == 0:
+        return 0.0
+    return float(np.percentile(energy, 95) - np.percentile(energy, 10))
+
+
+def holds_events(samples: np.ndarray) -> bool:
+    """False for a quiet, flat recording: below -20 dBFS with nothing rising 12 dB above its
+    steady noise. Some Donate-a-cry uploads are like that and hold no audible crying."""
+    level = 10 * np.log10(np.mean(np.square(samples, dtype=np.float64)) + 1e-20)
+    return level >= QUIET_DBFS or event_contrast_db(samples) >= FLAT_CONTRAST_DB
+
+
 def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
     """Decode ``items`` (their ``split`` already set) into ``root``, plus a phone-codec version
     of each recording that is not already one; returns the summary."""
@@ -238,7 +277,7 @@ def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
     decoded, kept, offset, failed = [], [], 0, []
     for item in tqdm(items, desc="decode", unit="file"):
         try:
-            samples = load_audio(Path(item.path))
+            samples = trim_silence(load_audio(Path(item.path)))
         except (av.error.FFmpegError, IndexError) as exc:
             failed.append(f"{item.path}: {exc}")
             continue

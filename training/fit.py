@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +72,9 @@ def fit(
     out.mkdir(parents=True, exist_ok=True)
     cache = Cache(cache_dir)
     valid = validation_windows(cache)
+    train = TrainSet(cache)
     dls = DataLoaders(
-        DataLoader(
-            TrainSet(cache), bs=batch_size, shuffle=True, drop_last=True, num_workers=workers
-        ),
+        DataLoader(train, bs=batch_size, shuffle=True, drop_last=True, num_workers=workers),
         DataLoader(ValidSet(valid), bs=128),
         device=torch.device("cpu"),
     )
@@ -118,6 +118,9 @@ def fit(
         "lr_find": {k: float(v) for k, v in suggestion._asdict().items()},
         "lr_max": lr_max,
         "mixup_alpha": mixup,
+        "augment": asdict(train.cfg),
+        "p_phone_negative": round(train.p_phone_negative, 4),
+        "positives_without_events": train.left_out,
         "seed": seed,
         "best_epoch": best["epoch"],
         "best": best,

@@ -25,7 +25,7 @@ from cry_mqtt.detector import Detector, DetectorSettings
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline, WindowResult, detector_settings, episodes
 from training.augment import rms
-from training.data import PARAMS, discover, load_audio
+from training.data import PARAMS, discover, load_audio, trim_silence
 from training.split import grouped_split
 
 RATE = PARAMS.sample_rate
@@ -76,7 +76,8 @@ class Scene:
 
 def load_validation(data: Path, valid_fraction: float = 0.1, seed: int = 42) -> Corpus:
     """The validation side of training's grouped split of ``data`` (same fraction and seed as
-    ``python -m training prepare``), decoded; undecodable or too-short files are skipped."""
+    ``python -m training prepare``), decoded and trimmed of digital silence as there; undecodable
+    or too-short files are skipped."""
     items = discover(data)
     grouped_split(items, valid_fraction, seed)
     corpus = Corpus([], [])
@@ -84,7 +85,7 @@ def load_validation(data: Path, valid_fraction: float = 0.1, seed: int = 42) -> 
         if item.split != "valid":
             continue
         try:
-            samples = load_audio(Path(item.path))
+            samples = trim_silence(load_audio(Path(item.path)))
         except (av.error.FFmpegError, IndexError):
             continue
         if len(samples) >= PARAMS.n_fft:

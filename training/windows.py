@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,19 +14,21 @@ from tqdm import tqdm
 
 from cry_mqtt.features import LogMel
 from training.augment import AugmentConfig, augment_window, band_limit, fit_window, spec_augment
-from training.data import PARAMS, WINDOW_SAMPLES, Cache
+from training.data import PARAMS, WINDOW_SAMPLES, Cache, holds_events, is_phone_recording
 
 MAX_SHIFT = PARAMS.sample_rate * 3 // 2
 
 
 @dataclass
 class Windows:
-    """Log-mel windows ``(n, n_mels, frames)`` with a label, source and category for each."""
+    """Log-mel windows ``(n, n_mels, frames)`` with a label, source and category for each;
+    ``events`` is False for windows of a positive clip that holds no sound events."""
 
     mels: np.ndarray
     labels: np.ndarray
     sources: list[str]
     categories: list[str]
+    events: np.ndarray
 
 
 def recording_windows(samples: np.ndarray, hop: int = WINDOW_SAMPLES // 2) -> list[np.ndarray]:
@@ -46,17 +49,19 @@ def validation_windows(
     from the recording's phone-codec (8 kHz AMR-NB) version.
     """
     logmel = LogMel(PARAMS)
-    mels, out_labels, sources, categories = [], [], [], []
+    mels, out_labels, sources, categories, events = [], [], [], [], []
     items = [i for i in cache.split("valid") if i.label in labels]
     for item in tqdm(items, desc="validation windows", unit="file", leave=False):
         samples = cache.samples(item, phone)
         chunks = [fit_window(samples)] if item.label else recording_windows(samples)
+        audible = not item.label or holds_events(cache.samples(item))
         for chunk in chunks:
             mels.append(logmel(band_limit(chunk) if band_limited else chunk))
             out_labels.append(item.label)
             sources.append(item.source)
             categories.append(item.category)
-    return Windows(np.stack(mels), np.array(out_labels), sources, categories)
+            events.append(audible)
+    return Windows(np.stack(mels), np.array(out_labels), sources, categories, np.array(events))
 
 
 class ValidSet(Dataset):
@@ -76,20 +81,38 @@ class ValidSet(Dataset):
 class TrainSet(Dataset):
     """Class-balanced, freshly augmented training windows.
 
-    An epoch holds each training positive once and as many negative windows, drawn from the
-    negative recordings with weights proportional to their length (clipped to 2-30 s).
+    An epoch holds as many positive windows as there are training positives, drawn with equal
+    weight per source (8 kHz Android, 16 kHz iOS, ...), and as many negative windows, drawn from
+    the negative recordings with weights proportional to their length (clipped to 2-30 s).
+    Positives that hold no sound events (:func:`holds_events`) are left out.
+
+    Phone recordings always come with their background through the phone codec too; other
+    positives take it with probability ``p_phone``, and negatives at the rate that makes
+    P(phone codec | crying) = P(phone codec | not crying), so that neither the codec nor the
+    missing band above 4 kHz says anything about the label.
     """
 
     def __init__(self, cache: Cache, cfg: AugmentConfig | None = None) -> None:
         self.cache = cache
         self.cfg = cfg or AugmentConfig()
-        self.positives = cache.split("train", 1)
+        positives = cache.split("train", 1)
+        self.positives = [i for i in positives if holds_events(cache.samples(i))]
+        self.left_out = len(positives) - len(self.positives)
         self.negatives = cache.split("train", 0)
         if not self.positives or not self.negatives:
             raise ValueError("training needs positives and negatives in the train split")
+        per_source = Counter(i.source for i in self.positives)
+        weights = np.array([1.0 / per_source[i.source] for i in self.positives])
+        self.positive_weights = weights / weights.sum()
+        phone_share = sum(
+            w
+            for i, w in zip(self.positives, self.positive_weights, strict=True)
+            if is_phone_recording(i)
+        )
+        self.p_phone_negative = phone_share + (1 - phone_share) * self.cfg.p_phone
         seconds = np.array([i.length for i in self.negatives]) / PARAMS.sample_rate
         weights = np.clip(seconds, 2.0, 30.0)
-        self.weights = weights / weights.sum()
+        self.negative_weights = weights / weights.sum()
         self.logmel = LogMel(PARAMS)
         self._limited_pid = 0
 
@@ -97,7 +120,7 @@ class TrainSet(Dataset):
         return 2 * len(self.positives)
 
     def negative_window(self, rng: np.random.Generator, phone: bool) -> np.ndarray:
-        item = self.negatives[rng.choice(len(self.negatives), p=self.weights)]
+        item = self.negatives[rng.choice(len(self.negatives), p=self.negative_weights)]
         return fit_window(self.cache.samples(item, phone), rng)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,17 +132,17 @@ class TrainSet(Dataset):
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
         cfg = self.cfg
         label = int(index < len(self.positives))
-        # Everything in a window went through the phone codec, or nothing but a phone positive.
-        phone = rng.random() < cfg.p_phone
         if label:
-            item = self.positives[index]
+            item = self.positives[rng.choice(len(self.positives), p=self.positive_weights)]
+            phone = is_phone_recording(item) or rng.random() < cfg.p_phone
             foreground = fit_window(self.cache.samples(item, phone), rng, MAX_SHIFT)
             p_background = cfg.p_background_positive
         else:
+            phone = rng.random() < self.p_phone_negative
             foreground = self.negative_window(rng, phone)
             p_background = cfg.p_background_negative
         use_background = rng.random() < p_background
         background = self.negative_window(rng, phone) if use_background else None
-        samples = augment_window(foreground, background, label, rng, cfg)
+        samples = augment_window(foreground, background, rng, cfg)
         mel = spec_augment(self.logmel(samples), rng, cfg)
         return torch.from_numpy(mel), torch.tensor(float(label))
