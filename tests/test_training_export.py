@@ -52,5 +52,8 @@ def test_pick_threshold_allows_at_most_one_percent() -> None:
     scores = np.linspace(0, 1, 1000, dtype=np.float32)
     threshold = pick_threshold(scores)
     assert np.mean(scores >= threshold) <= 0.01
+    below_max = scores * 0.9
+    # still at most 1% when onnxruntime's scores differ from PyTorch's within the parity bound
+    assert np.mean(below_max + 5e-5 >= pick_threshold(below_max)) <= 0.01
     assert np.mean(scores >= threshold - 0.002) > 0.01
     assert pick_threshold(np.zeros(50, np.float32)) == 0.5

@@ -59,10 +59,14 @@ def torch_predict(scorer: Scorer, mels: np.ndarray, batch: int = 128) -> np.ndar
 
 def pick_threshold(negative_scores: np.ndarray, max_fpr: float = MAX_FPR) -> float:
     """The lowest threshold (``score >= threshold`` is crying) with at most ``max_fpr`` of the
-    negatives above it, clipped to :data:`MIN_THRESHOLD`..:data:`MAX_THRESHOLD`."""
+    negatives above it, clipped to :data:`MIN_THRESHOLD`..:data:`MAX_THRESHOLD`.
+
+    It sits :data:`PARITY_TOLERANCE` above the highest rejected score, so that the window still
+    counts as rejected when onnxruntime, not PyTorch, scores it.
+    """
     allowed = int(np.floor(max_fpr * len(negative_scores)))
     highest_rejected = np.sort(negative_scores)[::-1][allowed]
-    threshold = float(np.nextafter(np.float32(highest_rejected), np.float32(1)))
+    threshold = float(highest_rejected) + PARITY_TOLERANCE
     return float(np.clip(threshold, MIN_THRESHOLD, MAX_THRESHOLD))
 
 
