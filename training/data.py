@@ -23,7 +23,7 @@ import numpy as np
 import soxr
 from tqdm import tqdm
 
-from cry_mqtt.features import AMIN, FeatureParams, logmel
+from cry_mqtt.features import AMIN, FeatureParams, dbfs, logmel
 
 PARAMS = FeatureParams()
 AMIN_DB = 10 * np.log10(AMIN)
@@ -264,10 +264,10 @@ def event_contrast_db(samples: np.ndarray) -> float:
 
 
 def holds_events(samples: np.ndarray) -> bool:
-    """False for a quiet, flat recording: below -20 dBFS with nothing rising 12 dB above its
-    steady noise. Some Donate-a-cry uploads are like that and hold no audible crying."""
-    level = 10 * np.log10(np.mean(np.square(samples, dtype=np.float64)) + 1e-20)
-    return level >= QUIET_DBFS or event_contrast_db(samples) >= FLAT_CONTRAST_DB
+    """False for a quiet, flat recording: below :data:`QUIET_DBFS` with nothing rising
+    :data:`FLAT_CONTRAST_DB` above its steady noise. Some Donate-a-cry uploads are like that and
+    hold no audible crying."""
+    return dbfs(samples) >= QUIET_DBFS or event_contrast_db(samples) >= FLAT_CONTRAST_DB
 
 
 def build_cache(items: list[Item], root: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sklearn.metrics import (
 )
 
 from cry_mqtt.model import CryModel
-from training.data import Cache
+from training.data import FLAT_CONTRAST_DB, QUIET_DBFS, Cache
 from training.windows import Windows, validation_windows
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -336,9 +336,9 @@ def model_card(
         *_check(m),
         "",
         f"{m['positives_without_events']} of the {m['windows']['positives']} validation "
-        "positives hold no sound events (quiet and flat: below -20 dBFS with nothing 12 dB above "
-        "the noise floor; `training.data.holds_events`). They count in every metric; the last "
-        "column leaves them out.",
+        f"positives hold no sound events (quiet and flat: below {QUIET_DBFS:g} dBFS with nothing "
+        f"{FLAT_CONTRAST_DB:g} dB above the noise floor; `training.data.holds_events`). They "
+        "count in every metric; the last column leaves them out.",
         "",
         f"Accuracy {m['accuracy']:.4f}, PR-AUC {m['pr_auc']:.4f}, ROC-AUC on 16 kHz positives "
         f"only {m['roc_auc_ios']:.4f}, ROC-AUC against low-passed negatives "
