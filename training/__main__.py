@@ -40,6 +40,7 @@ def _fit(args: argparse.Namespace) -> None:
         args.workers,
         args.seed,
         lr_find_iters=args.lr_find_iters,
+        weight_average=args.weight_average,
     )
     best = summary["best"]
     print(
@@ -100,6 +101,13 @@ def main(argv: list[str] | None = None) -> None:
     fit.add_argument("--lr", type=float, help="max learning rate (default: lr_find)")
     fit.add_argument("--lr-find-iters", type=int, default=60, help="lr_find mini-batches")
     fit.add_argument("--workers", type=int, default=1, help="data loader processes")
+    fit.add_argument(
+        "--weight-average",
+        type=float,
+        default=0.0,
+        help="validate and keep a weight average with this decay per step, e.g. 0.99 "
+        "(default 0: the raw weights)",
+    )
     fit.set_defaults(run=_fit)
 
     export = steps.add_parser("export", help="ONNX with metadata, parity check")

@@ -307,7 +307,7 @@ def model_card(
         f"{fit_summary['lr_max']:.2e}, batch {fit_summary['batch_size']}, "
         f"{fit_summary['train_windows_per_epoch']} windows per epoch, mixup "
         f"{fit_summary['mixup_alpha']}, seed {fit_summary['seed']}, best epoch "
-        f"{fit_summary['best_epoch']} (lowest valid loss) kept |",
+        f"{fit_summary['best_epoch']} (lowest valid loss) kept{_weights(fit_summary)} |",
         *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
         "",
         "## Data (split 90:10 grouped by Donate-a-cry app uuid / negative recording)",
@@ -408,6 +408,11 @@ def _augmentation(fit_summary: dict[str, Any]) -> str:
         f"about the label), band-limiting to 4 kHz ({a['p_band_limit']:.0%} of both classes), a "
         "random microphone noise floor, SpecAugment masks and mixup."
     )
+
+
+def _weights(fit_summary: dict[str, Any]) -> str:
+    decay = fit_summary.get("weight_average")
+    return f", as its weight average (decay {decay} per step)" if decay else ""
 
 
 def _threshold_origin(evaluation: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import asdict
@@ -14,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import minimum, steep, valley
@@ -25,6 +27,7 @@ from fastai.losses import BCEWithLogitsLossFlat
 from fastai.metrics import AccumMetric
 from fastai.torch_core import set_seed
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.arch import build, count_macs, count_params
 from training.data import PARAMS, WINDOW_SECONDS, Cache
@@ -50,6 +53,37 @@ def metrics() -> list[AccumMetric]:
     ]
 
 
+class WeightAverage(Callback):
+    """Validate and checkpoint an exponential moving average of the weights (BatchNorm
+    statistics included) instead of the last step's.
+
+    One-cycle at a high learning rate leaves the raw weights jumping from epoch to epoch (the
+    validation loss with them); the average is smoother, so the best epoch is picked less by luck.
+    The average is swapped in for validation and the raw weights swapped back after
+    :class:`SaveModelCallback` has saved it.
+    """
+
+    order = SaveModelCallback.order + 1
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def before_fit(self) -> None:
+        self.average = AveragedModel(
+            self.learn.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True
+        )
+
+    def after_step(self) -> None:
+        self.average.update_parameters(self.learn.model)
+
+    def before_validate(self) -> None:
+        self.raw = copy.deepcopy(self.learn.model.state_dict())
+        self.learn.model.load_state_dict(self.average.module.state_dict())
+
+    def after_epoch(self) -> None:
+        self.learn.model.load_state_dict(self.raw)
+
+
 def fit(
     cache_dir: Path,
     out: Path,
@@ -61,11 +95,13 @@ def fit(
     seed: int = 42,
     mixup: float = 0.4,
     lr_find_iters: int = 60,
+    weight_average: float = 0.0,
 ) -> dict[str, Any]:
     """Train ``arch`` on the prepared cache; writes the best weights and a summary to ``out``.
 
     Without ``lr`` the learning rate is lr_find's "minimum" suggestion (the loss minimum / 10),
-    clipped to 1e-3..1e-2.
+    clipped to 1e-3..1e-2. ``weight_average`` is the decay per step of the weight average that
+    is validated and kept (0: the raw weights).
     """
     start = time.perf_counter()
     set_seed(seed, reproducible=True)
@@ -97,9 +133,10 @@ def fit(
     lr_max = lr or float(np.clip(suggestion.minimum, 1e-3, 1e-2))
     print(f"lr_find {suggestion}; training at lr_max {lr_max:.2e}")
     fit_start = time.perf_counter()
-    learn.fit_one_cycle(
-        epochs, lr_max, cbs=[MixUp(mixup), SaveModelCallback(monitor="valid_loss", fname="best")]
-    )
+    cbs = [MixUp(mixup), SaveModelCallback(monitor="valid_loss", fname="best")]
+    if weight_average:
+        cbs.append(WeightAverage(weight_average))
+    learn.fit_one_cycle(epochs, lr_max, cbs=cbs)
     torch.save(learn.model.state_dict(), out / CHECKPOINT)
     names = ["epoch", *learn.recorder.metric_names[1:-1]]
     history = [
@@ -118,6 +155,7 @@ def fit(
         "lr_find": {k: float(v) for k, v in suggestion._asdict().items()},
         "lr_max": lr_max,
         "mixup_alpha": mixup,
+        "weight_average": weight_average,
         "augment": asdict(train.cfg),
         "p_phone_negative": round(train.p_phone_negative, 4),
         "positives_without_events": train.left_out,
