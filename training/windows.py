@@ -16,8 +16,6 @@ from cry_mqtt.features import LogMel
 from training.augment import AugmentConfig, augment_window, band_limit, fit_window, spec_augment
 from training.data import PARAMS, WINDOW_SAMPLES, Cache, holds_events, is_phone_recording
 
-MAX_SHIFT = PARAMS.sample_rate * 3 // 2
-
 
 @dataclass
 class Windows:
@@ -95,6 +93,7 @@ class TrainSet(Dataset):
     def __init__(self, cache: Cache, cfg: AugmentConfig | None = None) -> None:
         self.cache = cache
         self.cfg = cfg or AugmentConfig()
+        self.max_shift = round(self.cfg.max_shift_seconds * PARAMS.sample_rate)
         positives = cache.split("train", 1)
         self.positives = [i for i in positives if holds_events(cache.samples(i))]
         self.left_out = len(positives) - len(self.positives)
@@ -135,7 +134,7 @@ class TrainSet(Dataset):
         if label:
             item = self.positives[rng.choice(len(self.positives), p=self.positive_weights)]
             phone = is_phone_recording(item) or rng.random() < cfg.p_phone
-            foreground = fit_window(self.cache.samples(item, phone), rng, MAX_SHIFT)
+            foreground = fit_window(self.cache.samples(item, phone), rng, self.max_shift)
             p_background = cfg.p_background_positive
         else:
             phone = rng.random() < self.p_phone_negative
