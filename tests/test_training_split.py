@@ -8,7 +8,7 @@ from collections import defaultdict
 from training_fixtures import require_data
 
 from training.data import Item, donateacry_items
-from training.split import grouped_split
+from training.split import grouped_folds, grouped_split
 
 
 def synthetic_items() -> list[Item]:
@@ -66,3 +66,20 @@ def test_real_donateacry_uuids_never_cross() -> None:
     assert all(len(s) == 1 for s in sides(items).values())
     valid = sum(i.split == "valid" for i in items)
     assert 90 < valid < 140
+
+
+def test_folds_keep_groups_whole_and_share_every_stratum() -> None:
+    items = synthetic_items()
+    fold_of = grouped_folds(items, 5, seed=1)
+    assert set(fold_of) == {i.group for i in items} and set(fold_of.values()) == set(range(5))
+    for key in ("android-8k", "ios-16k", "speech", "music", "fan"):
+        part = [i for i in items if key in (i.source, i.category)]
+        sizes = [sum(fold_of[i.group] == f for i in part) for f in range(5)]
+        assert max(sizes) - min(sizes) <= 12, (key, sizes)  # at most one of the largest groups
+    assert grouped_folds(items, 5, seed=1) == fold_of
+    assert grouped_folds(items, 5, seed=2) != fold_of
+
+
+def test_single_group_strata_do_not_all_land_in_one_fold() -> None:
+    items = [Item(f"{c}", 0, "x", f"category{c}", f"g{c}") for c in range(20)]
+    assert len(set(grouped_folds(items, 5).values())) > 1

@@ -1,12 +1,13 @@
-"""Command line: ``python -m training prepare|fit|export|evaluate|night``."""
+"""Command line: ``python -m training prepare|fit|crossval|export|evaluate|night``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
-from training.data import DEFAULT_DATA, DEFAULT_RUNS
+from training.data import DEFAULT_DATA, DEFAULT_RUNS, REPO_ROOT
 from training.night import add_parser as add_night_parser
 
 
@@ -28,26 +29,57 @@ def _prepare(args: argparse.Namespace) -> None:
 
 
 def _fit(args: argparse.Namespace) -> None:
+    from training.data import Cache
     from training.fit import fit
 
-    summary = fit(
-        args.runs / "cache",
-        args.runs / args.arch,
-        args.arch,
-        args.epochs,
-        args.batch_size,
-        args.lr,
-        args.workers,
-        args.seed,
-        lr_find_iters=args.lr_find_iters,
-        weight_average=args.weight_average,
-    )
+    summary = fit(Cache(args.runs / "cache"), args.runs / args.arch, **_fit_options(args))
     best = summary["best"]
     print(
         f"{args.arch}: {summary['params']:,} params, {summary['macs_per_window'] / 1e6:.1f} MMAC"
         f"/window, fit {summary['fit_seconds'] / 60:.1f} min "
         f"(total {summary['total_seconds'] / 60:.1f} min); best epoch {best['epoch']}: "
         + ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k != "epoch")
+    )
+
+
+def _crossval(args: argparse.Namespace) -> None:
+    from training.crossval import crossval, write_report
+    from training.data import Cache
+
+    settings = {"folds": args.folds, **_fit_options(args)}
+    report = crossval(Cache(args.runs / "cache"), args.runs / "crossval", settings)
+    pooled = {k: v for k, v in report["pooled"].items() if k != "missed_by_group"}
+    print(json.dumps({"mean": report["mean"], "std": report["std"], "pooled": pooled}, indent=1))
+    if args.report:
+        print(f"{write_report(report, args.docs)} written")
+
+
+def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`training.fit.fit` given on the command line."""
+    return {
+        "arch": args.arch,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "workers": args.workers,
+        "seed": args.seed,
+        "lr_find_iters": args.lr_find_iters,
+        "weight_average": args.weight_average,
+    }
+
+
+def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, help="max learning rate (default: lr_find)")
+    parser.add_argument("--lr-find-iters", type=int, default=60, help="lr_find mini-batches")
+    parser.add_argument("--workers", type=int, default=1, help="data loader processes")
+    parser.add_argument(
+        "--weight-average",
+        type=float,
+        default=0.0,
+        help="validate and keep a weight average with this decay per step, e.g. 0.99 "
+        "(default 0: the raw weights)",
     )
 
 
@@ -96,19 +128,19 @@ def main(argv: list[str] | None = None) -> None:
     prepare.set_defaults(run=_prepare)
 
     fit = steps.add_parser("fit", help="train with fastai (lr_find + one-cycle)")
-    fit.add_argument("--epochs", type=int, default=30)
-    fit.add_argument("--batch-size", type=int, default=64)
-    fit.add_argument("--lr", type=float, help="max learning rate (default: lr_find)")
-    fit.add_argument("--lr-find-iters", type=int, default=60, help="lr_find mini-batches")
-    fit.add_argument("--workers", type=int, default=1, help="data loader processes")
-    fit.add_argument(
-        "--weight-average",
-        type=float,
-        default=0.0,
-        help="validate and keep a weight average with this decay per step, e.g. 0.99 "
-        "(default 0: the raw weights)",
-    )
+    _add_fit_options(fit)
     fit.set_defaults(run=_fit)
+
+    crossval = steps.add_parser(
+        "crossval", help="grouped k-fold cross-validation of the fit recipe"
+    )
+    crossval.add_argument("--folds", type=int, default=5)
+    _add_fit_options(crossval)
+    crossval.add_argument(
+        "--report", action="store_true", help="write docs/crossval.md and its listening list"
+    )
+    crossval.add_argument("--docs", type=Path, default=REPO_ROOT / "docs")
+    crossval.set_defaults(run=_crossval)
 
     export = steps.add_parser("export", help="ONNX with metadata, parity check")
     export.add_argument("--out", type=Path, help="ONNX file (default: the packaged model)")

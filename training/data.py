@@ -9,12 +9,13 @@ columns) and plain folders of audio files.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
 import os
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,15 @@ class Cache:
     def split(self, name: str, label: int | None = None) -> list[Item]:
         """Items of one split, optionally of one class."""
         return [i for i in self.items if i.split == name and label in (None, i.label)]
+
+    def resplit(self, valid_groups: set[str]) -> Cache:
+        """The same audio with ``valid_groups`` as the validation split and the rest training."""
+        other = copy.copy(self)
+        other.items = [
+            replace(i, split="valid" if i.group in valid_groups else "train") for i in self.items
+        ]
+        other.summary = {**self.summary, "splits": summarize(other.items)}
+        return other
 
 
 def is_phone_recording(item: Item) -> bool:

@@ -85,7 +85,7 @@ class WeightAverage(Callback):
 
 
 def fit(
-    cache_dir: Path,
+    cache: Cache,
     out: Path,
     arch: str = "cnn",
     epochs: int = 30,
@@ -97,7 +97,7 @@ def fit(
     lr_find_iters: int = 60,
     weight_average: float = 0.0,
 ) -> dict[str, Any]:
-    """Train ``arch`` on the prepared cache; writes the best weights and a summary to ``out``.
+    """Train ``arch`` on the cache's train split; writes the best weights and a summary to ``out``.
 
     Without ``lr`` the learning rate is lr_find's "minimum" suggestion (the loss minimum / 10),
     clipped to 1e-3..1e-2. ``weight_average`` is the decay per step of the weight average that
@@ -106,7 +106,6 @@ def fit(
     start = time.perf_counter()
     set_seed(seed, reproducible=True)
     out.mkdir(parents=True, exist_ok=True)
-    cache = Cache(cache_dir)
     valid = validation_windows(cache)
     train = TrainSet(cache)
     dls = DataLoaders(

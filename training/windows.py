@@ -19,14 +19,16 @@ from training.data import PARAMS, WINDOW_SAMPLES, Cache, holds_events, is_phone_
 
 @dataclass
 class Windows:
-    """Log-mel windows ``(n, n_mels, frames)`` with a label, source and category for each;
-    ``events`` is False for windows of a positive clip that holds no sound events."""
+    """Log-mel windows ``(n, n_mels, frames)`` with the label, source, category and path of the
+    recording each comes from; ``events`` is False for windows of a positive clip that holds no
+    sound events."""
 
     mels: np.ndarray
     labels: np.ndarray
     sources: list[str]
     categories: list[str]
     events: np.ndarray
+    paths: list[str]
 
 
 def recording_windows(samples: np.ndarray, hop: int = WINDOW_SAMPLES // 2) -> list[np.ndarray]:
@@ -47,7 +49,7 @@ def validation_windows(
     from the recording's phone-codec (8 kHz AMR-NB) version.
     """
     logmel = LogMel(PARAMS)
-    mels, out_labels, sources, categories, events = [], [], [], [], []
+    mels, out_labels, sources, categories, events, paths = [], [], [], [], [], []
     items = [i for i in cache.split("valid") if i.label in labels]
     for item in tqdm(items, desc="validation windows", unit="file", leave=False):
         samples = cache.samples(item, phone)
@@ -59,7 +61,10 @@ def validation_windows(
             sources.append(item.source)
             categories.append(item.category)
             events.append(audible)
-    return Windows(np.stack(mels), np.array(out_labels), sources, categories, np.array(events))
+            paths.append(item.path)
+    return Windows(
+        np.stack(mels), np.array(out_labels), sources, categories, np.array(events), paths
+    )
 
 
 class ValidSet(Dataset):
