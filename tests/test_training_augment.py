@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from cry_mqtt.features import logmel
-from training.augment import AugmentConfig, band_limit, fit_window, mix_at_snr, rms, spec_augment
+from training.augment import (
+    AugmentConfig,
+    band_limit,
+    fit_window,
+    mix_at_snr,
+    onset_window,
+    rms,
+    spec_augment,
+)
 from training.data import PARAMS, WINDOW_SAMPLES
 
 
@@ -31,6 +39,21 @@ def test_fit_window_crops_pads_and_shifts() -> None:
     assert centred[: WINDOW_SAMPLES // 4 - 1].sum() == 0
     shifted = [fit_window(np.ones(WINDOW_SAMPLES, np.float32), rng, 16000).sum() for _ in range(20)]
     assert min(shifted) < WINDOW_SAMPLES and min(shifted) >= WINDOW_SAMPLES - 16000
+
+
+def test_onset_window_ends_in_a_crop_after_silence() -> None:
+    rng = np.random.default_rng(0)
+    clip = np.arange(1, 2 * WINDOW_SAMPLES + 1, dtype=np.float32)
+    lengths = []
+    for _ in range(50):
+        window = onset_window(clip, rng, 32000)
+        filled = np.flatnonzero(window)
+        assert filled[-1] == WINDOW_SAMPLES - 1  # crying reaches the newest sample
+        assert np.all(np.diff(filled) == 1) and np.all(np.diff(window[filled]) == 1)
+        lengths.append(len(filled))
+    assert min(lengths) >= 32000 and max(lengths) > 0.8 * WINDOW_SAMPLES
+    short = np.ones(8000, np.float32)
+    assert onset_window(short, rng, 32000)[-8000:].sum() == 8000
 
 
 def test_mix_at_snr() -> None:

@@ -42,6 +42,16 @@ def fit_window(
     return out
 
 
+def onset_window(samples: np.ndarray, rng: np.random.Generator, min_samples: int) -> np.ndarray:
+    """One window that ends in a random crop of ``samples``, ``min_samples`` up to a whole
+    window long, after silence: what the agent's window holds seconds after crying starts."""
+    length = min(len(samples), int(rng.integers(min_samples, WINDOW_SAMPLES + 1)))
+    start = int(rng.integers(0, len(samples) - length + 1))
+    out = np.zeros(WINDOW_SAMPLES, np.float32)
+    out[WINDOW_SAMPLES - length :] = samples[start : start + length]
+    return out
+
+
 def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)) + 1e-12))
 
@@ -57,6 +67,9 @@ class AugmentConfig:
     """Probabilities and ranges of the training augmentation."""
 
     max_shift_seconds: float = 1.5
+    p_onset: float = 0.3
+    """Share of positives that fill only the end of the window (crying that has just started)."""
+    min_onset_seconds: float = 2.0
     p_background_positive: float = 0.8
     p_background_negative: float = 0.5
     p_phone: float = 0.2

@@ -13,7 +13,14 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from cry_mqtt.features import LogMel
-from training.augment import AugmentConfig, augment_window, band_limit, fit_window, spec_augment
+from training.augment import (
+    AugmentConfig,
+    augment_window,
+    band_limit,
+    fit_window,
+    onset_window,
+    spec_augment,
+)
 from training.data import PARAMS, WINDOW_SAMPLES, Cache, holds_events, is_phone_recording
 
 
@@ -99,6 +106,7 @@ class TrainSet(Dataset):
         self.cache = cache
         self.cfg = cfg or AugmentConfig()
         self.max_shift = round(self.cfg.max_shift_seconds * PARAMS.sample_rate)
+        self.min_onset = round(self.cfg.min_onset_seconds * PARAMS.sample_rate)
         positives = cache.split("train", 1)
         self.positives = [i for i in positives if holds_events(cache.samples(i))]
         self.left_out = len(positives) - len(self.positives)
@@ -139,7 +147,11 @@ class TrainSet(Dataset):
         if label:
             item = self.positives[rng.choice(len(self.positives), p=self.positive_weights)]
             phone = is_phone_recording(item) or rng.random() < cfg.p_phone
-            foreground = fit_window(self.cache.samples(item, phone), rng, self.max_shift)
+            samples = self.cache.samples(item, phone)
+            if rng.random() < cfg.p_onset:
+                foreground = onset_window(samples, rng, self.min_onset)
+            else:
+                foreground = fit_window(samples, rng, self.max_shift)
             p_background = cfg.p_background_positive
         else:
             phone = rng.random() < self.p_phone_negative
