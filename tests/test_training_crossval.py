@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from training_fixtures import write_tone
@@ -71,8 +72,15 @@ def test_every_positive_is_scored_once_out_of_fold(tmp_path: Path) -> None:
     assert len(rows) == missed
     assert [float(r["score"]) for r in rows] == sorted(float(r["score"]) for r in rows)
 
-    # A second run with the same settings reuses the folds instead of fitting again.
+    # A second run with the same recipe reuses the folds instead of fitting again ...
     checkpoint = out / "fold-0" / "model.pth"
     before = checkpoint.stat().st_mtime_ns
     assert crossval(cache, out, SETTINGS)["mean"] == report["mean"]
     assert checkpoint.stat().st_mtime_ns == before
+    # ... but not a fold fitted with other augmentation.
+    done = out / "fold-0" / "fold.json"
+    result = json.loads(done.read_text())
+    result["augment"]["p_onset"] += 0.5
+    done.write_text(json.dumps(result))
+    crossval(cache, out, SETTINGS)
+    assert checkpoint.stat().st_mtime_ns != before

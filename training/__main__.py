@@ -47,7 +47,7 @@ def _crossval(args: argparse.Namespace) -> None:
     from training.data import Cache
 
     settings = {"folds": args.folds, **_fit_options(args)}
-    report = crossval(Cache(args.runs / "cache"), args.runs / "crossval", settings)
+    report = crossval(Cache(args.runs / "cache"), args.out or args.runs / "crossval", settings)
     pooled = {k: v for k, v in report["pooled"].items() if k != "missed_by_group"}
     print(json.dumps({"mean": report["mean"], "std": report["std"], "pooled": pooled}, indent=1))
     if args.report:
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     crossval.add_argument(
         "--report", action="store_true", help="write docs/crossval.md and its listening list"
     )
+    crossval.add_argument("--out", type=Path, help="folds and results (default: <runs>/crossval)")
     crossval.add_argument("--docs", type=Path, default=REPO_ROOT / "docs")
     crossval.set_defaults(run=_crossval)
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from training.augment import AugmentConfig
 from training.data import Cache
 from training.evaluate import compute_metrics, score_validation
 from training.export import load_scorer, pick_threshold, torch_predict
@@ -52,6 +54,7 @@ def run_fold(
     result = {
         "fold": fold,
         "settings": settings,
+        "augment": summary["augment"],
         "fit_minutes": round(summary["total_seconds"] / 60, 1),
         "best_epoch": summary["best_epoch"],
         "metrics": compute_metrics(scored, threshold),
@@ -83,16 +86,20 @@ def crossval(cache: Cache, out: Path, settings: dict[str, Any]) -> dict[str, Any
     """Run (or resume) every fold of ``settings["folds"]``-fold grouped cross-validation.
 
     ``settings`` holds ``folds``, ``seed`` and the keyword arguments of :func:`training.fit.fit`.
-    A fold whose ``fold.json`` was written with the same settings is not fitted again.
+    A fold whose ``fold.json`` was written with the same settings and augmentation is not
+    fitted again.
     """
     fold_of = grouped_folds(cache.items, settings["folds"], settings["seed"])
+    recipe = {"settings": settings, "augment": json.loads(json.dumps(asdict(AugmentConfig())))}
     results = []
     for fold in range(settings["folds"]):
         run = out / f"fold-{fold}"
         done = run / RESULT
-        if done.is_file() and json.loads(done.read_text())["settings"] == settings:
-            results.append(json.loads(done.read_text()))
-            continue
+        if done.is_file():
+            result = json.loads(done.read_text())
+            if {k: result.get(k) for k in recipe} == recipe:
+                results.append(result)
+                continue
         valid = {group for group, f in fold_of.items() if f == fold}
         results.append(run_fold(cache, fold, valid, run, settings))
     report = summarize(results)
@@ -194,7 +201,7 @@ def markdown(report: dict[str, Any], misses_name: str) -> str:
         "## Every positive, out of fold",
         "",
         f"Each of the {pooled['positives']} positive clips scored once, by the model that never "
-        "saw its uuid, at that fold's threshold:",
+        "saw its group, at that fold's threshold:",
         "",
         "| positives | recall |",
         "| --- | --- |",
@@ -203,12 +210,12 @@ def markdown(report: dict[str, Any], misses_name: str) -> str:
         f"| those holding sound events | {pooled['recall_with_events']:.4f} |",
         "",
         f"{pooled['missed']} clips are missed, from {pooled['groups_with_misses']} of the "
-        f"{pooled['groups']} app installations. The installations with most misses:",
+        f"{pooled['groups']} groups (Donate-a-cry app installations). Those with most misses:",
         "",
-        "| app installation | missed | clips |",
+        "| group | missed | clips |",
         "| --- | --- | --- |",
         *(
-            f"| {g['group'].split(':')[-1]} | {g['missed']} | {g['clips']} |"
+            f"| {g['group'].partition(':')[2]} | {g['missed']} | {g['clips']} |"
             for g in pooled["missed_by_group"][:10]
         ),
         "",
