@@ -404,7 +404,7 @@ def _augmentation(fit_summary: dict[str, Any]) -> str:
         f"Training positives: {fit_summary['positives_without_events']} that hold no sound "
         "events left out; the rest drawn with equal weight per source. Augmentation (training "
         f"only): random crops of long recordings, time shifts of up to {a['max_shift_seconds']} s, "
-        f"{_onset(a)}"
+        f"{_onset(a, fit_summary['window_seconds'])}"
         f"crying mixed into negatives at {snr[0]:g}..+{snr[1]:g} dB SNR "
         f"({a['p_background_positive']:.0%} of positives), negatives mixed with other negatives "
         f"({a['p_background_negative']:.0%}), random level {level[0]:g}..{level[1]:g} dBFS, the "
@@ -416,13 +416,13 @@ def _augmentation(fit_summary: dict[str, Any]) -> str:
     )
 
 
-def _onset(augment: dict[str, Any]) -> str:
+def _onset(augment: dict[str, Any], window_seconds: float) -> str:
     share = augment.get("p_onset", 0.0)  # runs before onset windows existed had none
     if not share:
         return ""
     return (
-        f"{share:.0%} of positives only {augment['min_onset_seconds']:g}..7 s long at the end of "
-        "the window (crying that has just started), "
+        f"{share:.0%} of positives only {augment['min_onset_seconds']:g}..{window_seconds:g} s "
+        "long at the end of the window (crying that has just started), "
     )
 
 

@@ -94,7 +94,9 @@ class TrainSet(Dataset):
     An epoch holds as many positive windows as there are training positives, drawn with equal
     weight per source (8 kHz Android, 16 kHz iOS, ...), and as many negative windows, drawn from
     the negative recordings with weights proportional to their length (clipped to 2-30 s).
-    Positives that hold no sound events (:func:`holds_events`) are left out.
+    Positives that hold no sound events (:func:`holds_events`) are left out; a share
+    ``p_onset`` of the others fill only the end of the window (:func:`onset_window`), as crying
+    does in the agent's window seconds after it starts.
 
     Phone recordings always come with their background through the phone codec too; other
     positives take it with probability ``p_phone``, and negatives at the rate that makes
