@@ -90,6 +90,7 @@ def crossval(cache: Cache, out: Path, settings: dict[str, Any]) -> dict[str, Any
     fitted again.
     """
     fold_of = grouped_folds(cache.items, settings["folds"], settings["seed"])
+    # through JSON so that tuples compare equal to the lists read back from fold.json
     recipe = {"settings": settings, "augment": json.loads(json.dumps(asdict(AugmentConfig())))}
     results = []
     for fold in range(settings["folds"]):
