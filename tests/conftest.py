@@ -16,7 +16,7 @@ def fixture_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The shared corpus (``../shared/data``, or ``$CRY_MQTT_DATA``)."""
-    if not (DATA / "donateacry-corpus").is_dir():
+    if not all((DATA / name).is_dir() for name in ("donateacry-corpus", "negatives")):
         pytest.fail(f"shared audio data not found at {DATA}; set CRY_MQTT_DATA")
     return DATA
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from training_fixtures import require_data, write_tone
+from training_fixtures import write_tone
 
 from cry_mqtt.features import logmel
 from training.data import (
@@ -91,10 +91,9 @@ def test_load_audio_resamples_to_16k_mono(tmp_path: Path) -> None:
     assert 0.25 < np.abs(samples).max() < 0.35
 
 
-def test_real_donateacry_containers_decode() -> None:
-    data = require_data()
+def test_real_donateacry_containers_decode(data_dir: Path) -> None:
     for pattern in ("*android*/*.3gp", "*ios*/*.caf"):
-        path = sorted((data / "donateacry-corpus").glob(pattern))[0]
+        path = sorted((data_dir / "donateacry-corpus").glob(pattern))[0]
         samples = load_audio(path)
         assert 5 * 16000 < len(samples) < 10 * 16000
         assert np.abs(samples).max() > 0.01

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-from training_fixtures import require_data
 
 from cry_mqtt.features import logmel
 from cry_mqtt.model import CryModel
@@ -14,10 +13,9 @@ from training.__main__ import main
 from training.data import PARAMS, WINDOW_SAMPLES, load_audio
 
 
-def test_prepare_fit_export_evaluate(tmp_path: Path) -> None:
-    data = require_data()
+def test_prepare_fit_export_evaluate(tmp_path: Path, data_dir: Path) -> None:
     runs = tmp_path / "runs"
-    main(["--runs", str(runs), "prepare", "--data", str(data), "--limit", "3"])
+    main(["--runs", str(runs), "prepare", "--data", str(data_dir), "--limit", "3"])
     summary = json.loads((runs / "cache" / "summary.json").read_text())["splits"]
     for split in ("train", "valid"):
         assert summary[split]["positives_by_source"].keys() == {"android-8k", "ios-16k"}
@@ -43,7 +41,7 @@ def test_prepare_fit_export_evaluate(tmp_path: Path) -> None:
     assert model.info.window_frames == 215
     assert 0.5 <= model.info.threshold < 1
     assert model.info.details["validation"]["windows"]["positives"] > 0
-    clip = sorted((data / "donateacry-corpus").glob("*ios*/*.caf"))[-1]
+    clip = sorted((data_dir / "donateacry-corpus").glob("*ios*/*.caf"))[-1]
     window = logmel(load_audio(clip)[:WINDOW_SAMPLES], PARAMS)
     if window.shape[1] < 215:
         window = np.pad(window, ((0, 0), (0, 215 - window.shape[1])), constant_values=-100)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-
-from training_fixtures import require_data
+from pathlib import Path
 
 from training.data import Item, donateacry_items
 from training.split import grouped_folds, grouped_split
@@ -59,8 +58,8 @@ def test_small_strata_keep_a_training_group() -> None:
     assert items[2].split == "train"
 
 
-def test_real_donateacry_uuids_never_cross() -> None:
-    items = donateacry_items(require_data() / "donateacry-corpus")
+def test_real_donateacry_uuids_never_cross(data_dir: Path) -> None:
+    items = donateacry_items(data_dir / "donateacry-corpus")
     assert len(items) == 1128
     grouped_split(items)
     assert all(len(s) == 1 for s in sides(items).values())
