@@ -9,9 +9,11 @@ from training_fixtures import write_tone
 
 from cry_mqtt.features import logmel
 from training.data import (
+    NO_CRYING,
     PARAMS,
     WINDOW_SAMPLES,
     Cache,
+    audited_no_crying,
     build_cache,
     discover,
     donateacry_items,
@@ -76,12 +78,24 @@ def test_donateacry_names_give_source_and_case_insensitive_uuid(tmp_path: Path) 
     android = tmp_path / "donateacry-android-upload-bucket"
     ios.mkdir()
     android.mkdir()
-    (ios / f"{uuid}-1429977251-1.0-f-26-dk.caf").touch()
+    silent = f"{uuid}-1429977251-1.0-f-26-dk.caf"
+    (ios / silent).touch()
     (android / f"{uuid.lower()}-1430218353124-1.7-f-26-hu.3gp").touch()
-    items = donateacry_items(tmp_path)
+    audit = tmp_path / "audit.csv"
+    audit.write_text(f"file,note\n{silent},room noise only\n")
+    items = donateacry_items(tmp_path, audit)
     assert sorted(i.source for i in items) == ["android-8k", "ios-16k"]
     assert {i.group for i in items} == {f"donateacry:{uuid.lower()}"}
     assert all(i.label == 1 for i in items)
+    assert {i.source: i.category for i in items} == {"ios-16k": NO_CRYING, "android-8k": "crying"}
+
+
+def test_every_audited_upload_is_in_the_corpus(data_dir: Path) -> None:
+    names = {p.name for p in (data_dir / "donateacry-corpus").rglob("*") if p.is_file()}
+    listed = audited_no_crying()
+    assert listed and listed <= names
+    items = donateacry_items(data_dir / "donateacry-corpus")
+    assert sum(i.category == NO_CRYING for i in items) == len(listed)
 
 
 def test_load_audio_resamples_to_16k_mono(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from training_fixtures import write_tone
 
 from training.augment import AugmentConfig
 from training.data import (
+    NO_CRYING,
     PARAMS,
     WINDOW_SAMPLES,
     Cache,
@@ -40,7 +41,8 @@ def test_holds_events_rejects_only_quiet_steady_noise() -> None:
 
 
 def make_cache(root: Path, split: str) -> Cache:
-    """A phone positive, three full-band ones, a flat one and two negatives, all in ``split``."""
+    """A phone positive, three full-band ones (one of them audited as holding no crying), a
+    flat one and two negatives, all in ``split``."""
     for i in range(4):
         write_tone(root / "pos" / f"{i}.wav", 3.0, hz=400 + 50 * i)
     sf.write(root / "pos" / "flat.wav", hiss(-45), RATE)
@@ -48,6 +50,7 @@ def make_cache(root: Path, split: str) -> Cache:
         write_tone(root / "neg" / f"{i}.wav", 9.0, hz=1000 + 300 * i)
     items = folder_items(root / "pos", 1) + folder_items(root / "neg", 0)
     items[0].source = "android-8k"
+    items[1].category = NO_CRYING
     for item in items:
         item.split = split
     build_cache(items, root / "cache")
@@ -56,7 +59,7 @@ def make_cache(root: Path, split: str) -> Cache:
 
 def test_train_set_balances_sources_and_matches_the_codec_rate(tmp_path: Path) -> None:
     train = TrainSet(make_cache(tmp_path, "train"), AugmentConfig(p_phone=0.2))
-    assert train.left_out == 1  # the flat upload
+    assert train.left_out == 2  # the flat upload and the audited one
     by_source: dict[str, float] = {}
     for item, weight in zip(train.positives, train.positive_weights, strict=True):
         by_source[item.source] = by_source.get(item.source, 0.0) + weight
@@ -68,8 +71,8 @@ def test_train_set_balances_sources_and_matches_the_codec_rate(tmp_path: Path) -
     assert float(train[len(train) - 1][1]) == 0.0
 
 
-def test_validation_windows_flag_positives_without_events(tmp_path: Path) -> None:
+def test_validation_windows_flag_positives_without_crying(tmp_path: Path) -> None:
     windows = validation_windows(make_cache(tmp_path, "valid"))
-    flat = [not e for e, label in zip(windows.events, windows.labels, strict=True) if label]
-    assert sum(flat) == 1
-    assert windows.events[windows.labels == 0].all()
+    flat = [not e for e, label in zip(windows.crying, windows.labels, strict=True) if label]
+    assert sum(flat) == 2
+    assert windows.crying[windows.labels == 0].all()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m training prepare|fit|crossval|export|evaluate|night``."""
+"""Command line: ``python -m training prepare|fit|crossval|export|evaluate|night|audit``."""
 
 from __future__ import annotations
 
@@ -104,6 +104,15 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(report)
 
 
+def _audit(args: argparse.Namespace) -> None:
+    from training.audit import contact_sheets
+    from training.data import Cache
+
+    out = args.out or args.runs / "audit"
+    sheets = contact_sheets(Cache(args.runs / "cache"), out, args.source, args.per_sheet)
+    print(f"{len(sheets)} sheets and index.csv written to {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument(
@@ -156,6 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     evaluate = steps.add_parser("evaluate", help="metrics, plots and model card")
     evaluate.add_argument("--model", type=Path, help="ONNX file (default: the packaged model)")
     evaluate.set_defaults(run=_evaluate)
+
+    audit = steps.add_parser("audit", help="spectrogram sheets of the positives to audit by eye")
+    audit.add_argument("--source", help="one source only, e.g. ios-16k (default: all)")
+    audit.add_argument("--per-sheet", type=int, default=25)
+    audit.add_argument("--out", type=Path, help="sheets and index.csv (default: <runs>/audit)")
+    audit.set_defaults(run=_audit)
 
     add_night_parser(steps)
 

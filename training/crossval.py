@@ -63,14 +63,14 @@ def run_fold(
                 "path": path,
                 "group": groups[path],
                 "source": source,
-                "events": bool(events),
+                "crying": bool(crying),
                 "score": round(float(score), 4),
                 "threshold": threshold,
             }
-            for path, source, events, score, label in zip(
+            for path, source, crying, score, label in zip(
                 windows.paths,
                 windows.sources,
-                windows.events,
+                windows.crying,
                 scored.scores,
                 windows.labels,
                 strict=True,
@@ -131,7 +131,11 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             "recall_by_source": {
                 s: _recall([p for p in positives if p["source"] == s]) for s in sources
             },
-            "recall_with_events": _recall([p for p in positives if p["events"]]),
+            "recall_with_crying": _recall([p for p in positives if p["crying"]]),
+            "recall_with_crying_by_source": {
+                s: _recall([p for p in positives if p["source"] == s and p["crying"]])
+                for s in sources
+            },
             "missed": len(missed),
             "groups": len(clips),
             "groups_with_misses": len({p["group"] for p in missed}),
@@ -151,10 +155,10 @@ def write_misses(report: dict[str, Any], path: Path) -> None:
     )
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["file", "source", "group", "events", "score", "fold_threshold"])
+        writer.writerow(["file", "source", "group", "crying", "score", "fold_threshold"])
         for p in rows:
             name, threshold = Path(p["path"]).name, round(p["threshold"], 4)
-            writer.writerow([name, p["source"], p["group"], p["events"], p["score"], threshold])
+            writer.writerow([name, p["source"], p["group"], p["crying"], p["score"], threshold])
 
 
 def markdown(report: dict[str, Any], misses_name: str) -> str:
@@ -208,7 +212,11 @@ def markdown(report: dict[str, Any], misses_name: str) -> str:
         "| --- | --- |",
         f"| all | {pooled['recall']:.4f} |",
         *(f"| {k} | {v:.4f} |" for k, v in pooled["recall_by_source"].items()),
-        f"| those holding sound events | {pooled['recall_with_events']:.4f} |",
+        f"| those holding crying | {pooled['recall_with_crying']:.4f} |",
+        *(
+            f"| {k}, holding crying | {v:.4f} |"
+            for k, v in pooled["recall_with_crying_by_source"].items()
+        ),
         "",
         f"{pooled['missed']} clips are missed, from {pooled['groups_with_misses']} of the "
         f"{pooled['groups']} groups (Donate-a-cry app installations). Those with most misses:",

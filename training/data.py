@@ -32,6 +32,9 @@ WINDOW_SECONDS = 7.0
 WINDOW_SAMPLES = round(WINDOW_SECONDS * PARAMS.sample_rate)
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".3gp", ".caf", ".aac", ".opus"}
 ESC50_CRYING_BABY = 20
+NO_CRYING = "no-crying"
+"""Category of a positive upload that the audit found to hold no crying."""
+AUDIT = Path(__file__).with_name("donateacry-no-crying.csv")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("CRY_MQTT_DATA", REPO_ROOT.parent / "shared" / "data"))
 DEFAULT_RUNS = REPO_ROOT / "runs"
@@ -107,8 +110,17 @@ def donateacry_uuid(path: Path) -> str:
     return "-".join(path.stem.split("-")[:5]).lower()
 
 
-def donateacry_items(root: Path) -> list[Item]:
-    """Positives from both Donate-a-cry upload folders (Android ``.3gp``, iOS ``.caf``)."""
+def audited_no_crying(audit: Path = AUDIT) -> set[str]:
+    """File names of the Donate-a-cry uploads that the audit (``docs/positives-audit.md``) found
+    to hold no crying."""
+    with open(audit, newline="") as f:
+        return {row["file"] for row in csv.DictReader(f)}
+
+
+def donateacry_items(root: Path, audit: Path = AUDIT) -> list[Item]:
+    """Positives from both Donate-a-cry upload folders (Android ``.3gp``, iOS ``.caf``); those
+    listed in ``audit`` get the category :data:`NO_CRYING`."""
+    no_crying = audited_no_crying(audit)
     items = []
     for path in sorted(root.rglob("*")):
         suffix = path.suffix.lower()
@@ -116,7 +128,8 @@ def donateacry_items(root: Path) -> list[Item]:
             continue
         source = "android-8k" if suffix == ".3gp" else "ios-16k"
         group = f"donateacry:{donateacry_uuid(path)}"
-        items.append(Item(str(path), 1, source, "crying", group))
+        category = NO_CRYING if path.name in no_crying else "crying"
+        items.append(Item(str(path), 1, source, category, group))
     return items
 
 
@@ -278,6 +291,12 @@ def holds_events(samples: np.ndarray) -> bool:
     :data:`FLAT_CONTRAST_DB` above its steady noise. Some Donate-a-cry uploads are like that and
     hold no audible crying."""
     return dbfs(samples) >= QUIET_DBFS or event_contrast_db(samples) >= FLAT_CONTRAST_DB
+
+
+def holds_crying(item: Item, samples: np.ndarray) -> bool:
+    """False for a positive that the audit found to hold no crying or that holds no sound events
+    (:func:`holds_events`): such clips are left out of training and reported apart."""
+    return item.category != NO_CRYING and holds_events(samples)
 
 
 def build_cache(items: list[Item], root: Path) -> dict[str, Any]:

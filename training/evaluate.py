@@ -74,8 +74,8 @@ def compute_metrics(scored: Scored, threshold: float) -> dict[str, Any]:
     recall, fpr = _rate(hit[pos]), _rate(hit[neg])
     sources = np.array(scored.windows.sources)
     ios = pos & (sources == "ios-16k")
-    audible = pos & scored.windows.events
-    recall_audible = _rate(hit[audible])
+    crying = pos & scored.windows.crying
+    recall_crying = _rate(hit[crying])
     both = np.concatenate([scores[pos], scored.band_limited_scores])
     both_labels = np.r_[np.ones(pos.sum()), np.zeros(len(scored.band_limited_scores))]
     return {
@@ -98,13 +98,13 @@ def compute_metrics(scored: Scored, threshold: float) -> dict[str, Any]:
         "fpr_band_limited": _rate(band_hit),
         "fpr_phone_codec": _rate(scored.phone_scores >= threshold),
         "roc_auc_band_limited": round(float(roc_auc_score(both_labels, both)), 4),
-        "positives_without_events": int((pos & ~audible).sum()),
-        "balanced_accuracy_with_events": round((recall_audible + 1 - fpr) / 2, 4),
-        "roc_auc_with_events": round(
-            float(roc_auc_score(labels[audible | neg], scores[audible | neg])), 4
+        "positives_without_crying": int((pos & ~crying).sum()),
+        "balanced_accuracy_with_crying": round((recall_crying + 1 - fpr) / 2, 4),
+        "roc_auc_with_crying": round(
+            float(roc_auc_score(labels[crying | neg], scores[crying | neg])), 4
         ),
-        "recall_with_events": recall_audible,
-        "recall_ios_with_events": _rate(hit[audible & ios]),
+        "recall_with_crying": recall_crying,
+        "recall_ios_with_crying": _rate(hit[crying & ios]),
     }
 
 
@@ -242,7 +242,7 @@ def evaluate(cache_dir: Path, model_path: Path, runs: Path) -> str:
 
 
 def _check(metrics: dict[str, Any]) -> list[str]:
-    """Rows of the targets table: metric, target, value, met, value on clips with events."""
+    """Rows of the targets table: metric, target, value, met, value on clips holding crying."""
     fpr, negatives = metrics["fpr"], metrics["windows"]["negatives"]
     rows = [(name, f">= {target}", metrics[name] >= target) for name, target in TARGETS.items()]
     for name in ("fpr_band_limited", "fpr_phone_codec"):
@@ -252,13 +252,13 @@ def _check(metrics: dict[str, Any]) -> list[str]:
     rows.append(("fpr", "<= 0.01", fpr <= 0.01))
     return [
         f"| {name} | {target} | {metrics[name]:.4f} | {'yes' if ok else 'NO'} "
-        f"| {_with_events(metrics, name)} |"
+        f"| {_with_crying(metrics, name)} |"
         for name, target, ok in rows
     ]
 
 
-def _with_events(metrics: dict[str, Any], name: str) -> str:
-    value = metrics.get(f"{name}_with_events")
+def _with_crying(metrics: dict[str, Any], name: str) -> str:
+    value = metrics.get(f"{name}_with_crying")
     return "" if value is None else f"{value:.4f}"
 
 
@@ -333,14 +333,16 @@ def model_card(
         "",
         "## Validation metrics",
         "",
-        "| metric | target | value | met | positives with sound events only |",
+        "| metric | target | value | met | positives holding crying only |",
         "| --- | --- | --- | --- | --- |",
         *_check(m),
         "",
         *_at_1pct_fpr(evaluation),
-        f"{m['positives_without_events']} of the {m['windows']['positives']} validation "
-        f"positives hold no sound events (quiet and flat: below {QUIET_DBFS:g} dBFS with nothing "
-        f"{FLAT_CONTRAST_DB:g} dB above the noise floor; `training.data.holds_events`). They "
+        f"{m['positives_without_crying']} of the {m['windows']['positives']} validation "
+        "positives hold no crying: the blind audit of the 16 kHz uploads found none in them "
+        "(`docs/positives-audit.md`), or they hold no sound events at all (quiet and flat: below "
+        f"{QUIET_DBFS:g} dBFS with nothing {FLAT_CONTRAST_DB:g} dB above the noise floor; "
+        "`training.data.holds_events`). They "
         "count in every metric; the last column leaves them out.",
         "",
         f"Accuracy {m['accuracy']:.4f}, PR-AUC {m['pr_auc']:.4f}, ROC-AUC on 16 kHz positives "
@@ -401,9 +403,10 @@ def _augmentation(fit_summary: dict[str, Any]) -> str:
     a = fit_summary["augment"]
     snr, level = a["snr_db"], a["level_dbfs"]
     return (
-        f"Training positives: {fit_summary['positives_without_events']} that hold no sound "
-        "events left out; the rest drawn with equal weight per source. Augmentation (training "
-        f"only): random crops of long recordings, time shifts of up to {a['max_shift_seconds']} s, "
+        f"Training positives: {fit_summary['positives_without_crying']} that hold no crying "
+        "(audited, or without sound events) left out; the rest drawn with equal weight per "
+        "source. Augmentation (training only): random crops of long recordings, time shifts of "
+        f"up to {a['max_shift_seconds']} s, "
         f"{_onset(a, fit_summary['window_seconds'])}"
         f"crying mixed into negatives at {snr[0]:g}..+{snr[1]:g} dB SNR "
         f"({a['p_background_positive']:.0%} of positives), negatives mixed with other negatives "

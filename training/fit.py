@@ -157,7 +157,7 @@ def fit(
         "weight_average": weight_average,
         "augment": asdict(train.cfg),
         "p_phone_negative": round(train.p_phone_negative, 4),
-        "positives_without_events": train.left_out,
+        "positives_without_crying": train.left_out,
         "seed": seed,
         "best_epoch": best["epoch"],
         "best": best,

@@ -25,7 +25,7 @@ from cry_mqtt.detector import Detector, DetectorSettings
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline, WindowResult, detector_settings, episodes
 from training.augment import rms
-from training.data import PARAMS, discover, load_audio, trim_silence
+from training.data import PARAMS, discover, holds_crying, load_audio, trim_silence
 from training.split import grouped_split
 
 RATE = PARAMS.sample_rate
@@ -77,7 +77,7 @@ class Scene:
 def load_validation(data: Path, valid_fraction: float = 0.1, seed: int = 42) -> Corpus:
     """The validation side of training's grouped split of ``data`` (same fraction and seed as
     ``python -m training prepare``), decoded and trimmed of digital silence as there; undecodable
-    or too-short files are skipped."""
+    or too-short files, and positives that hold no crying (:func:`holds_crying`), are skipped."""
     items = discover(data)
     grouped_split(items, valid_fraction, seed)
     corpus = Corpus([], [])
@@ -88,8 +88,12 @@ def load_validation(data: Path, valid_fraction: float = 0.1, seed: int = 42) -> 
             samples = trim_silence(load_audio(Path(item.path)))
         except (av.error.FFmpegError, IndexError):
             continue
-        if len(samples) >= PARAMS.n_fft:
-            (corpus.positives if item.label else corpus.negatives).append(samples)
+        if len(samples) < PARAMS.n_fft:
+            continue
+        if not item.label:
+            corpus.negatives.append(samples)
+        elif holds_crying(item, samples):
+            corpus.positives.append(samples)
     return corpus
 
 

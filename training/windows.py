@@ -17,24 +17,25 @@ from training.augment import (
     AugmentConfig,
     augment_window,
     band_limit,
+    burst_window,
     fit_window,
     onset_window,
     spec_augment,
 )
-from training.data import PARAMS, WINDOW_SAMPLES, Cache, holds_events, is_phone_recording
+from training.data import PARAMS, WINDOW_SAMPLES, Cache, holds_crying, is_phone_recording
 
 
 @dataclass
 class Windows:
     """Log-mel windows ``(n, n_mels, frames)`` with the label, source, category and path of the
-    recording each comes from; ``events`` is False for windows of a positive clip that holds no
-    sound events."""
+    recording each comes from; ``crying`` is False for windows of a positive clip that holds no
+    crying (:func:`holds_crying`)."""
 
     mels: np.ndarray
     labels: np.ndarray
     sources: list[str]
     categories: list[str]
-    events: np.ndarray
+    crying: np.ndarray
     paths: list[str]
 
 
@@ -56,21 +57,21 @@ def validation_windows(
     from the recording's phone-codec (8 kHz AMR-NB) version.
     """
     logmel = LogMel(PARAMS)
-    mels, out_labels, sources, categories, events, paths = [], [], [], [], [], []
+    mels, out_labels, sources, categories, crying, paths = [], [], [], [], [], []
     items = [i for i in cache.split("valid") if i.label in labels]
     for item in tqdm(items, desc="validation windows", unit="file", leave=False):
         samples = cache.samples(item, phone)
         chunks = [fit_window(samples)] if item.label else recording_windows(samples)
-        audible = not item.label or holds_events(cache.samples(item))
+        audible = not item.label or holds_crying(item, cache.samples(item))
         for chunk in chunks:
             mels.append(logmel(band_limit(chunk) if band_limited else chunk))
             out_labels.append(item.label)
             sources.append(item.source)
             categories.append(item.category)
-            events.append(audible)
+            crying.append(audible)
             paths.append(item.path)
     return Windows(
-        np.stack(mels), np.array(out_labels), sources, categories, np.array(events), paths
+        np.stack(mels), np.array(out_labels), sources, categories, np.array(crying), paths
     )
 
 
@@ -94,7 +95,7 @@ class TrainSet(Dataset):
     An epoch holds as many positive windows as there are training positives, drawn with equal
     weight per source (8 kHz Android, 16 kHz iOS, ...), and as many negative windows, drawn from
     the negative recordings with weights proportional to their length (clipped to 2-30 s).
-    Positives that hold no sound events (:func:`holds_events`) are left out; a share
+    Positives that hold no crying (:func:`holds_crying`) are left out; a share
     ``p_onset`` of the others fill only the end of the window (:func:`onset_window`), as crying
     does in the agent's window seconds after it starts.
 
@@ -109,8 +110,9 @@ class TrainSet(Dataset):
         self.cfg = cfg or AugmentConfig()
         self.max_shift = round(self.cfg.max_shift_seconds * PARAMS.sample_rate)
         self.min_onset = round(self.cfg.min_onset_seconds * PARAMS.sample_rate)
+        self.burst = [round(t * PARAMS.sample_rate) for t in self.cfg.burst_seconds]
         positives = cache.split("train", 1)
-        self.positives = [i for i in positives if holds_events(cache.samples(i))]
+        self.positives = [i for i in positives if holds_crying(i, cache.samples(i))]
         self.left_out = len(positives) - len(self.positives)
         self.negatives = cache.split("train", 0)
         if not self.positives or not self.negatives:
@@ -150,8 +152,11 @@ class TrainSet(Dataset):
             item = self.positives[rng.choice(len(self.positives), p=self.positive_weights)]
             phone = is_phone_recording(item) or rng.random() < cfg.p_phone
             samples = self.cache.samples(item, phone)
-            if rng.random() < cfg.p_onset:
+            layout = rng.random()
+            if layout < cfg.p_onset:
                 foreground = onset_window(samples, rng, self.min_onset)
+            elif layout < cfg.p_onset + cfg.p_burst:
+                foreground = burst_window(samples, rng, *self.burst)
             else:
                 foreground = fit_window(samples, rng, self.max_shift)
             p_background = cfg.p_background_positive

@@ -1,0 +1,78 @@
+"""Contact sheets of the positives' spectrograms, for auditing the labels by eye.
+
+Some Donate-a-cry uploads hold no crying at all (room noise, a click, a test tone). The sheets
+show every positive in file-name order, numbered, with its length and level and no model score,
+so that a rater judges what is there and not what a model thinks; ``index.csv`` maps the numbers
+back to files. ``docs/positives-audit.md`` is how the shipped audit was done.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from tqdm import tqdm
+
+from cry_mqtt.features import LogMel, dbfs, mel_filterbank
+from training.data import PARAMS, Cache, Item
+
+TICKS_HZ = (500, 1000, 3000)
+DYNAMIC_RANGE_DB = 70.0
+
+
+def _mel_bin(hz: float) -> int:
+    """The mel band whose filter peaks nearest ``hz``."""
+    fft_hz = hz * PARAMS.n_fft / PARAMS.sample_rate
+    return int(mel_filterbank(PARAMS)[:, round(fft_hz)].argmax())
+
+
+def contact_sheets(
+    cache: Cache, out: Path, source: str | None = None, per_sheet: int = 25
+) -> list[Path]:
+    """Write numbered spectrogram sheets of the cache's positives (of ``source`` only, if given)
+    and ``index.csv`` to ``out``; returns the sheets' paths."""
+    items: list[Item] = sorted(
+        (i for i in cache.items if i.label and source in (None, i.source)),
+        key=lambda i: Path(i.path).name.lower(),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "index.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["idx", "file", "source"])
+        writer.writerows((n, Path(i.path).name, i.source) for n, i in enumerate(items))
+    logmel, ticks = LogMel(PARAMS), [_mel_bin(hz) for hz in TICKS_HZ]
+    side = int(per_sheet**0.5 + 0.999)
+    sheets = []
+    for first in tqdm(range(0, len(items), per_sheet), desc="sheets", unit="sheet"):
+        fig, axes = plt.subplots(side, side, figsize=(3.2 * side, 2.2 * side))
+        for n, ax in enumerate(axes.flat, start=first):
+            ax.axis("off")
+            if n >= len(items) or n >= first + per_sheet:
+                continue
+            samples = cache.samples(items[n])
+            mel = logmel(samples)
+            ax.imshow(
+                mel,
+                origin="lower",
+                aspect="auto",
+                cmap="magma",
+                vmin=mel.max() - DYNAMIC_RANGE_DB,
+                vmax=mel.max(),
+            )
+            ax.set_title(
+                f"#{n}  {len(samples) / PARAMS.sample_rate:.1f}s  {dbfs(samples):.0f} dBFS",
+                fontsize=10,
+            )
+            ax.axis("on")
+            ax.set_xticks([])
+            ax.set_yticks(ticks, [f"{hz / 1000:g}k" for hz in TICKS_HZ], fontsize=6)
+        fig.tight_layout()
+        path = out / f"sheet-{first // per_sheet:02d}.png"
+        fig.savefig(path, dpi=55)
+        plt.close(fig)
+        sheets.append(path)
+    return sheets
