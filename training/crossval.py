@@ -131,6 +131,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             "recall_by_source": {
                 s: _recall([p for p in positives if p["source"] == s]) for s in sources
             },
+            "with_crying": sum(p["crying"] for p in positives),
             "recall_with_crying": _recall([p for p in positives if p["crying"]]),
             "recall_with_crying_by_source": {
                 s: _recall([p for p in positives if p["source"] == s and p["crying"]])
@@ -212,11 +213,15 @@ def markdown(report: dict[str, Any], misses_name: str) -> str:
         "| --- | --- |",
         f"| all | {pooled['recall']:.4f} |",
         *(f"| {k} | {v:.4f} |" for k, v in pooled["recall_by_source"].items()),
-        f"| those holding crying | {pooled['recall_with_crying']:.4f} |",
+        f"| those holding crying ({pooled['with_crying']}) | {pooled['recall_with_crying']:.4f} |",
         *(
             f"| {k}, holding crying | {v:.4f} |"
             for k, v in pooled["recall_with_crying_by_source"].items()
         ),
+        "",
+        "Positives holding crying are those that the audit of the 16 kHz uploads did not list "
+        "(`positives-audit.md`) and that hold sound events (`training.data.holds_crying`); the "
+        "others are still validated, and count in every other row.",
         "",
         f"{pooled['missed']} clips are missed, from {pooled['groups_with_misses']} of the "
         f"{pooled['groups']} groups (Donate-a-cry app installations). Those with most misses:",
