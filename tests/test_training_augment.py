@@ -8,7 +8,6 @@ from cry_mqtt.features import logmel
 from training.augment import (
     AugmentConfig,
     band_limit,
-    burst_window,
     fit_window,
     mix_at_snr,
     onset_window,
@@ -55,21 +54,6 @@ def test_onset_window_ends_in_a_crop_after_silence() -> None:
     assert min(lengths) >= 32000 and max(lengths) > 0.8 * WINDOW_SAMPLES
     short = np.ones(8000, np.float32)
     assert onset_window(short, rng, 32000)[-8000:].sum() == 8000
-
-
-def test_burst_window_places_the_loudest_stretch_in_silence() -> None:
-    rng = np.random.default_rng(0)
-    clip = np.full(WINDOW_SAMPLES, 0.01, np.float32)
-    clip[50000:70000] = 0.5  # one loud burst in quiet
-    places = []
-    for _ in range(50):
-        window = burst_window(clip, rng, 11200, 32000)
-        filled = np.flatnonzero(window)
-        assert 11200 <= len(filled) <= 32000 and np.all(np.diff(filled) == 1)
-        loud = min(len(filled), 20000)
-        assert np.sum(window == 0.5) == loud  # the stretch holds as much of the burst as fits
-        places.append(filled[0])
-    assert min(places) < WINDOW_SAMPLES // 4 and max(places) > WINDOW_SAMPLES // 2
 
 
 def test_mix_at_snr() -> None:

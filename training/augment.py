@@ -52,21 +52,6 @@ def onset_window(samples: np.ndarray, rng: np.random.Generator, min_samples: int
     return out
 
 
-def burst_window(
-    samples: np.ndarray, rng: np.random.Generator, min_samples: int, max_samples: int
-) -> np.ndarray:
-    """One window holding only the loudest stretch of ``samples``, ``min_samples`` to
-    ``max_samples`` long, at a random place in silence: a lone cry among quiet, the way short
-    sounds (a 2-s sentence, a bark) come in the negatives."""
-    length = min(len(samples), int(rng.integers(min_samples, max_samples + 1)))
-    energy = np.concatenate([[0.0], np.cumsum(np.square(samples, dtype=np.float64))])
-    start = int(np.argmax(energy[length:] - energy[:-length]))
-    place = int(rng.integers(0, WINDOW_SAMPLES - length + 1))
-    out = np.zeros(WINDOW_SAMPLES, np.float32)
-    out[place : place + length] = samples[start : start + length]
-    return out
-
-
 def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)) + 1e-12))
 
@@ -85,9 +70,6 @@ class AugmentConfig:
     p_onset: float = 0.3
     """Share of positives that fill only the end of the window (crying that has just started)."""
     min_onset_seconds: float = 2.0
-    p_burst: float = 0.0
-    """Share of positives that are one short burst of crying in silence (:func:`burst_window`)."""
-    burst_seconds: tuple[float, float] = (0.7, 2.0)
     p_background_positive: float = 0.8
     p_background_negative: float = 0.5
     p_phone: float = 0.2

@@ -17,7 +17,6 @@ from training.augment import (
     AugmentConfig,
     augment_window,
     band_limit,
-    burst_window,
     fit_window,
     onset_window,
     spec_augment,
@@ -110,7 +109,6 @@ class TrainSet(Dataset):
         self.cfg = cfg or AugmentConfig()
         self.max_shift = round(self.cfg.max_shift_seconds * PARAMS.sample_rate)
         self.min_onset = round(self.cfg.min_onset_seconds * PARAMS.sample_rate)
-        self.burst = [round(t * PARAMS.sample_rate) for t in self.cfg.burst_seconds]
         positives = cache.split("train", 1)
         self.positives = [i for i in positives if holds_crying(i, cache.samples(i))]
         self.left_out = len(positives) - len(self.positives)
@@ -152,11 +150,8 @@ class TrainSet(Dataset):
             item = self.positives[rng.choice(len(self.positives), p=self.positive_weights)]
             phone = is_phone_recording(item) or rng.random() < cfg.p_phone
             samples = self.cache.samples(item, phone)
-            layout = rng.random()
-            if layout < cfg.p_onset:
+            if rng.random() < cfg.p_onset:
                 foreground = onset_window(samples, rng, self.min_onset)
-            elif layout < cfg.p_onset + cfg.p_burst:
-                foreground = burst_window(samples, rng, *self.burst)
             else:
                 foreground = fit_window(samples, rng, self.max_shift)
             p_background = cfg.p_background_positive
