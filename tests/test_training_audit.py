@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from test_training_windows import make_cache
+from training_fixtures import make_cache
 
 from training.__main__ import main
 

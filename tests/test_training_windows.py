@@ -6,26 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
-from training_fixtures import write_tone
+from training_fixtures import RATE, hiss, make_cache
 
 from training.augment import AugmentConfig
-from training.data import (
-    NO_CRYING,
-    PARAMS,
-    WINDOW_SAMPLES,
-    Cache,
-    build_cache,
-    folder_items,
-    holds_events,
-)
+from training.data import PARAMS, holds_events
 from training.windows import TrainSet, validation_windows
-
-RATE = PARAMS.sample_rate
-
-
-def hiss(dbfs: float, samples: int = WINDOW_SAMPLES) -> np.ndarray:
-    return np.random.default_rng(0).normal(0, 10 ** (dbfs / 20), samples).astype(np.float32)
 
 
 def test_holds_events_rejects_only_quiet_steady_noise() -> None:
@@ -38,23 +23,6 @@ def test_holds_events_rejects_only_quiet_steady_noise() -> None:
         bursts[start : start + len(t)] += 0.2 * np.sin(2 * np.pi * 450 * t)
     assert 10 * np.log10(np.mean(bursts**2)) < -20  # quiet overall, yet it holds events
     assert holds_events(bursts)
-
-
-def make_cache(root: Path, split: str) -> Cache:
-    """A phone positive, three full-band ones (one of them audited as holding no crying), a
-    flat one and two negatives, all in ``split``."""
-    for i in range(4):
-        write_tone(root / "pos" / f"{i}.wav", 3.0, hz=400 + 50 * i)
-    sf.write(root / "pos" / "flat.wav", hiss(-45), RATE)
-    for i in range(2):
-        write_tone(root / "neg" / f"{i}.wav", 9.0, hz=1000 + 300 * i)
-    items = folder_items(root / "pos", 1) + folder_items(root / "neg", 0)
-    items[0].source = "android-8k"
-    items[1].category = NO_CRYING
-    for item in items:
-        item.split = split
-    build_cache(items, root / "cache")
-    return Cache(root / "cache")
 
 
 def test_train_set_balances_sources_and_matches_the_codec_rate(tmp_path: Path) -> None:
