@@ -9,6 +9,7 @@ back to files. ``docs/positives-audit.md`` is how the shipped audit was done.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import matplotlib
@@ -24,10 +25,10 @@ TICKS_HZ = (500, 1000, 3000)
 DYNAMIC_RANGE_DB = 70.0
 
 
-def _mel_bin(hz: float) -> int:
-    """The mel band whose filter peaks nearest ``hz``."""
-    fft_hz = hz * PARAMS.n_fft / PARAMS.sample_rate
-    return int(mel_filterbank(PARAMS)[:, round(fft_hz)].argmax())
+def _mel_bins(hz: tuple[int, ...]) -> list[int]:
+    """The mel bands whose filters peak nearest each frequency in ``hz``."""
+    filters = mel_filterbank(PARAMS)
+    return [int(filters[:, round(f * PARAMS.n_fft / PARAMS.sample_rate)].argmax()) for f in hz]
 
 
 def contact_sheets(
@@ -44,8 +45,8 @@ def contact_sheets(
         writer = csv.writer(f)
         writer.writerow(["idx", "file", "source"])
         writer.writerows((n, Path(i.path).name, i.source) for n, i in enumerate(items))
-    logmel, ticks = LogMel(PARAMS), [_mel_bin(hz) for hz in TICKS_HZ]
-    side = int(per_sheet**0.5 + 0.999)
+    logmel, ticks = LogMel(PARAMS), _mel_bins(TICKS_HZ)
+    side = math.ceil(math.sqrt(per_sheet))
     sheets = []
     for first in tqdm(range(0, len(items), per_sheet), desc="sheets", unit="sheet"):
         fig, axes = plt.subplots(side, side, figsize=(3.2 * side, 2.2 * side))

@@ -61,13 +61,13 @@ def validation_windows(
     for item in tqdm(items, desc="validation windows", unit="file", leave=False):
         samples = cache.samples(item, phone)
         chunks = [fit_window(samples)] if item.label else recording_windows(samples)
-        audible = not item.label or holds_crying(item, cache.samples(item))
+        has_crying = not item.label or holds_crying(item, cache.samples(item))
         for chunk in chunks:
             mels.append(logmel(band_limit(chunk) if band_limited else chunk))
             out_labels.append(item.label)
             sources.append(item.source)
             categories.append(item.category)
-            crying.append(audible)
+            crying.append(has_crying)
             paths.append(item.path)
     return Windows(
         np.stack(mels), np.array(out_labels), sources, categories, np.array(crying), paths
