@@ -1,16 +1,23 @@
 """Log-mel features shared by training and the agent.
 
-Frames are not centred (no edge padding) and decibels use a fixed reference with no
-``top_db`` clipping, so every frame depends only on its own ``n_fft`` samples. That is what
-lets :class:`StreamingLogMel` compute only the frames that are new since the previous hop and
-still equal :func:`logmel` over the whole window.
+Two front ends, both described by :class:`FeatureParams` and so by a model file's metadata:
+
+- librosa's default (the CNN's): power spectrum, Slaney mel filters, decibels;
+- YAMNet's (tensorflow/models ``research/audioset/yamnet``): a 25-ms window zero-padded to a
+  512-point FFT, magnitude spectrum, HTK mel filters as ``tf.signal.linear_to_mel_weight_matrix``
+  builds them, ``log(mel + 0.001)``.
+
+Frames are not centred (no edge padding) and the logarithm uses a fixed reference with no
+``top_db`` clipping, so every frame depends only on its own samples. That is what lets
+:class:`StreamingLogMel` compute only the frames that are new since the previous hop and still
+equal :func:`logmel` over the whole window.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,9 +28,16 @@ SILENCE_DBFS = -100.0
 """Level reported for digital silence."""
 
 
+_REQUIRED = ("sample_rate", "n_fft", "hop_length", "n_mels", "fmin", "fmax")
+"""Keys every model file names; the later ones default to librosa's front end."""
+
+
 @dataclass(frozen=True)
 class FeatureParams:
-    """Parameters of the log-mel front end; a model file carries the values it was trained with."""
+    """Parameters of the log-mel front end; a model file carries the values it was trained with.
+
+    The defaults are librosa's front end as the CNN uses it; :data:`YAMNET` is YAMNet's.
+    """
 
     sample_rate: int = 16000
     n_fft: int = 2048
@@ -31,35 +45,71 @@ class FeatureParams:
     n_mels: int = 128
     fmin: float = 0.0
     fmax: float = 8000.0
+    win_length: int | None = None
+    """Samples per frame, Hann-windowed and zero-padded to ``n_fft``; None means ``n_fft``."""
+    mel_scale: Literal["slaney", "htk"] = "slaney"
+    """``slaney``: librosa's area-normalised filters; ``htk``: TensorFlow's unnormalised ones."""
+    power: float = 2.0
+    """Exponent of the spectrum's magnitude: 2 for power, 1 for magnitude."""
+    log_offset: float | None = None
+    """None: decibels of the mel energies; a number: their natural log after adding it."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.hop_length <= self.n_fft:
-            raise ValueError("hop_length must be in (0, n_fft]")
+        if not 0 < self.frame_length <= self.n_fft:
+            raise ValueError("win_length must be in (0, n_fft]")
+        if not 0 < self.hop_length <= self.frame_length:
+            raise ValueError("hop_length must be in (0, win_length]")
         if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
             raise ValueError("need 0 <= fmin < fmax <= sample_rate / 2")
+        if self.mel_scale not in ("slaney", "htk"):
+            raise ValueError(f"mel_scale must be 'slaney' or 'htk', not {self.mel_scale!r}")
+        if self.power not in (1.0, 2.0):
+            raise ValueError("power must be 1 (magnitude) or 2 (power)")
+        if self.log_offset is not None and not self.log_offset > 0:
+            raise ValueError("log_offset must be positive")
+
+    @property
+    def frame_length(self) -> int:
+        """Samples in one frame."""
+        return self.win_length or self.n_fft
 
     def frames_in(self, n_samples: int) -> int:
         """Number of whole frames in ``n_samples`` samples."""
-        return 0 if n_samples < self.n_fft else 1 + (n_samples - self.n_fft) // self.hop_length
+        n = self.frame_length
+        return 0 if n_samples < n else 1 + (n_samples - n) // self.hop_length
 
     def samples_for(self, n_frames: int) -> int:
         """Number of samples that ``n_frames`` consecutive frames span."""
-        return self.n_fft + (n_frames - 1) * self.hop_length
+        return self.frame_length + (n_frames - 1) * self.hop_length
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureParams:
-        """Build from a mapping, rejecting unknown or missing keys."""
+        """Build from a mapping, rejecting unknown keys and missing required ones."""
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
-        missing = names - set(data)
+        missing = set(_REQUIRED) - set(data)
         if unknown or missing:
             raise ValueError(
                 f"feature parameters: unknown {sorted(unknown)}, missing {sorted(missing)}"
             )
         return cls(**data)
+
+
+YAMNET = FeatureParams(
+    n_fft=512,
+    win_length=400,
+    hop_length=160,
+    n_mels=64,
+    fmin=125.0,
+    fmax=7500.0,
+    mel_scale="htk",
+    power=1.0,
+    log_offset=0.001,
+)
+"""YAMNet's published front end (``yamnet/params.py``): 25-ms window, 10-ms hop."""
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -79,8 +129,25 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return hz
 
 
+def _hz_to_mel_htk(hz: np.ndarray) -> np.ndarray:
+    return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def _htk_filterbank(params: FeatureParams) -> np.ndarray:
+    """Triangles in HTK mel, peak 1, DC bin zero: ``tf.signal.linear_to_mel_weight_matrix``."""
+    fft_mel = _hz_to_mel_htk(np.linspace(0.0, params.sample_rate / 2, params.n_fft // 2 + 1))
+    edges = np.linspace(_hz_to_mel_htk(params.fmin), _hz_to_mel_htk(params.fmax), params.n_mels + 2)
+    lower = (fft_mel[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
+    upper = (edges[2:, None] - fft_mel[None, :]) / (edges[2:] - edges[1:-1])[:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights[:, 0] = 0.0
+    return weights.astype(np.float32)
+
+
 def mel_filterbank(params: FeatureParams) -> np.ndarray:
-    """Slaney-normalised triangular mel filters, shape ``(n_mels, n_fft // 2 + 1)``."""
+    """Triangular mel filters of ``params.mel_scale``, shape ``(n_mels, n_fft // 2 + 1)``."""
+    if params.mel_scale == "htk":
+        return _htk_filterbank(params)
     fft_hz = np.linspace(0.0, params.sample_rate / 2, params.n_fft // 2 + 1)
     mel_edges = np.linspace(
         _hz_to_mel(np.array([params.fmin]))[0],
@@ -102,17 +169,24 @@ class LogMel:
 
     def __init__(self, params: FeatureParams) -> None:
         self.params = params
-        n = np.arange(params.n_fft)
-        self._window = (0.5 - 0.5 * np.cos(2 * np.pi * n / params.n_fft)).astype(np.float32)
+        n = np.arange(params.frame_length)
+        self._window = (0.5 - 0.5 * np.cos(2 * np.pi * n / len(n))).astype(np.float32)
         self._mel = mel_filterbank(params)
 
     def frames(self, frames: np.ndarray) -> np.ndarray:
-        """Log-mel (dB) of ``frames`` (shape ``(k, n_fft)``), shape ``(n_mels, k)``."""
-        spectrum = np.fft.rfft(frames * self._window, axis=1)
-        power = np.square(spectrum.real)
-        power += np.square(spectrum.imag)
-        mel = self._mel @ power.T
-        return (10.0 * np.log10(np.maximum(mel, AMIN))).astype(np.float32, copy=False)
+        """Log-mel of ``frames`` (shape ``(k, frame_length)``), shape ``(n_mels, k)``."""
+        p = self.params
+        spectrum = np.fft.rfft(frames * self._window, n=p.n_fft, axis=1)
+        energy = np.square(spectrum.real)
+        energy += np.square(spectrum.imag)
+        if p.power == 1.0:
+            np.sqrt(energy, out=energy)
+        mel = self._mel @ energy.T
+        if p.log_offset is None:
+            mel = 10.0 * np.log10(np.maximum(mel, AMIN))
+        else:
+            mel = np.log(mel + p.log_offset)
+        return mel.astype(np.float32, copy=False)
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """Log-mel of a whole signal, shape ``(n_mels, frames_in(len(samples)))``."""
@@ -121,12 +195,12 @@ class LogMel:
         count = p.frames_in(len(samples))
         if count == 0:
             return np.zeros((p.n_mels, 0), dtype=np.float32)
-        frames = np.lib.stride_tricks.sliding_window_view(samples, p.n_fft)[:: p.hop_length]
+        frames = np.lib.stride_tricks.sliding_window_view(samples, p.frame_length)[:: p.hop_length]
         return self.frames(frames[:count])
 
 
 def logmel(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """Log-mel spectrogram in dB of mono float samples at ``params.sample_rate``."""
+    """Log-mel spectrogram of mono float samples at ``params.sample_rate``."""
     return LogMel(params)(samples)
 
 

@@ -1,18 +1,26 @@
 """The ONNX cry model and the metadata contract that makes a model file self-describing.
 
-A model file maps a batch of log-mel windows, float32 ``(batch, n_mels, frames)``, to P(cry),
-float32 ``(batch,)``. Its ONNX metadata holds one entry, ``cry_mqtt``, a JSON object with the
-feature parameters, the window length and the default threshold; the agent configures itself
-from it and refuses a file without it.
+A model file's ONNX metadata holds one entry, ``cry_mqtt``, a JSON object with the feature
+parameters, the window length and the default threshold; the agent configures itself from it and
+refuses a file without it. Two kinds of graph follow the contract:
+
+- a window model maps a batch of log-mel windows, float32 ``(batch, n_mels, frames)``, to P(cry),
+  float32 ``(batch,)``;
+- a streaming model (metadata ``patches``) scores a window as a pool over the patches in it. Its
+  graph takes the patches completed since the previous call, ``patches`` float32
+  ``(n, n_mels, patch_frames)``, and ``state`` float32 ``(window_patches,)``, the per-patch logits
+  of the window so far, oldest first, :data:`EMPTY_LOGIT` where no patch was scored; it returns
+  ``prob`` ``(1,)`` for the window ending with the newest patch and the new ``state``. So the body
+  runs only on new audio, and the pooling lives in the file, not in the agent.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,10 +29,25 @@ from cry_mqtt.features import FeatureParams
 METADATA_KEY = "cry_mqtt"
 SCHEMA_VERSION = 1
 DEFAULT_MODEL = "cry-cnn.onnx"
+EMPTY_LOGIT = -100.0
+"""State entry of a patch that was not scored (before the first, or gated as too quiet)."""
+_CONTRACT = {"schema", "features", "window_seconds", "threshold", "version", "patches"}
 
 
 class ModelError(Exception):
     """A model file is missing, unreadable or does not follow the metadata contract."""
+
+
+@dataclass(frozen=True)
+class Patches:
+    """How a streaming model cuts log-mel frames into the patches its body scores."""
+
+    frames: int
+    hop_frames: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.hop_frames <= self.frames:
+            raise ValueError("patches: need 0 < hop_frames <= frames")
 
 
 @dataclass(frozen=True)
@@ -37,14 +60,23 @@ class ModelInfo:
     version: str
     details: dict[str, Any] = field(default_factory=dict)
     """Free-form extras: training-data summary, validation metrics."""
+    patches: Patches | None = None
+    """Set for a streaming model; None for a window model."""
 
     @property
     def window_frames(self) -> int:
         return self.features.frames_in(round(self.window_seconds * self.features.sample_rate))
 
+    @property
+    def window_patches(self) -> int:
+        """Patches that fit in one window (streaming models only)."""
+        if self.patches is None:
+            raise ValueError("not a streaming model")
+        return 1 + (self.window_frames - self.patches.frames) // self.patches.hop_frames
+
     def to_metadata(self) -> dict[str, str]:
         """The ONNX ``metadata_props`` entries that describe this model."""
-        clash = {"schema", "features", "window_seconds", "threshold", "version"} & set(self.details)
+        clash = _CONTRACT & set(self.details)
         if clash:
             raise ValueError(f"details must not redefine {sorted(clash)}")
         body = {
@@ -53,6 +85,7 @@ class ModelInfo:
             "window_seconds": self.window_seconds,
             "threshold": self.threshold,
             "version": self.version,
+            **({"patches": asdict(self.patches)} if self.patches else {}),
             **self.details,
         }
         return {METADATA_KEY: json.dumps(body, sort_keys=True)}
@@ -66,17 +99,21 @@ class ModelInfo:
             body = json.loads(metadata[METADATA_KEY])
             if body.pop("schema") != SCHEMA_VERSION:
                 raise ValueError(f"unsupported metadata schema (this agent reads {SCHEMA_VERSION})")
+            patches = body.pop("patches", None)
             info = cls(
                 features=FeatureParams.from_dict(body.pop("features")),
                 window_seconds=float(body.pop("window_seconds")),
                 threshold=float(body.pop("threshold")),
                 version=str(body.pop("version")),
                 details=body,
+                patches=None if patches is None else Patches(**patches),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"invalid '{METADATA_KEY}' metadata: {exc}") from exc
         if not 0.0 < info.threshold < 1.0 or info.window_frames < 1:
             raise ModelError("invalid metadata: threshold must be in (0, 1), window >= one frame")
+        if info.patches and info.window_frames < info.patches.frames:
+            raise ModelError("invalid metadata: a patch is longer than the window")
         return info
 
 
@@ -86,7 +123,7 @@ def default_model_path() -> Path:
 
 
 class CryModel:
-    """One onnxruntime session scoring log-mel windows."""
+    """One onnxruntime session; :meth:`scorer` follows a stream, :meth:`predict` scores windows."""
 
     def __init__(self, path: Path, threads: int = 1) -> None:
         import onnxruntime as ort
@@ -105,17 +142,130 @@ class CryModel:
             raise ModelError(f"cannot load model {path}: {exc}") from exc
         self.path = path
         self.info = ModelInfo.from_metadata(self._session.get_modelmeta().custom_metadata_map)
-        inputs = self._session.get_inputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 3:
-            raise ModelError(f"{path}: expected one input of shape (batch, n_mels, frames)")
-        _, mels, frames = inputs[0].shape
-        expected = (self.info.features.n_mels, self.info.window_frames)
-        for size, want in zip((mels, frames), expected, strict=True):
+        self._inputs = {i.name: i.shape for i in self._session.get_inputs()}
+        if self.info.patches is None:
+            self._check_input("logmel window", self.info.window_frames, 1)
+        else:
+            self._check_input("patches", self.info.patches.frames, 2)
+
+    def _check_input(self, what: str, frames: int, count: int) -> None:
+        shapes = list(self._inputs.values())
+        if len(shapes) != count or len(shapes[0]) != 3:
+            raise ModelError(f"{self.path}: expected {what} (batch, n_mels, frames) as input")
+        _, mels, width = shapes[0]
+        expected = (self.info.features.n_mels, frames)
+        for size, want in zip((mels, width), expected, strict=True):
             if isinstance(size, int) and size != want:  # a named (symbolic) size takes any
-                raise ModelError(f"{path}: input is {mels}x{frames}, metadata says {expected}")
-        self._input = inputs[0].name
+                raise ModelError(f"{self.path}: input is {mels}x{width}, metadata says {expected}")
+
+    def scorer(self) -> Scorer:
+        """A scorer that follows one stream of log-mel columns."""
+        return WindowScorer(self) if self.info.patches is None else PatchScorer(self)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """P(cry) for a batch of log-mel windows ``(batch, n_mels, frames)``."""
-        (probs,) = self._session.run(None, {self._input: windows.astype(np.float32, copy=False)})
-        return np.asarray(probs, dtype=np.float32).reshape(len(windows))
+        windows = windows.astype(np.float32, copy=False)
+        if self.info.patches is None:
+            (name,) = self._inputs
+            (probs,) = self._session.run(None, {name: windows})
+            return np.asarray(probs, dtype=np.float32).reshape(len(windows))
+        probs = np.empty(len(windows), dtype=np.float32)
+        for i, window in enumerate(windows):
+            scorer = PatchScorer(self)
+            scorer.push(window)
+            probs[i] = scorer.score()
+        return probs
+
+    def run_patches(self, patches: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:
+        """One call of a streaming model's graph: P(cry) and the new state."""
+        prob, new_state = self._session.run(None, {"patches": patches, "state": state})
+        return float(prob[0]), new_state
+
+
+class Scorer(Protocol):
+    """Follows one stream of log-mel columns and scores the window ending at the newest."""
+
+    def push(self, columns: np.ndarray) -> None:
+        """Add columns ``(n_mels, k)`` that follow the previous ones."""
+
+    def score(self) -> float:
+        """P(cry) of the latest window."""
+
+    def skip(self) -> None:
+        """Pass over the audio pushed since the last score without scoring it (too quiet)."""
+
+    def reset(self) -> None:
+        """Forget everything (a gap in the audio)."""
+
+
+class WindowScorer:
+    """Keeps the latest window of columns and scores it whole with a window model."""
+
+    def __init__(self, model: CryModel) -> None:
+        self._model = model
+        self._ring = np.zeros((model.info.features.n_mels, model.info.window_frames), np.float32)
+        self._next = 0  # oldest column
+
+    def push(self, columns: np.ndarray) -> None:
+        width = self._ring.shape[1]
+        columns = columns[:, -width:]
+        k = columns.shape[1]
+        self._ring[:, (self._next + np.arange(k)) % width] = columns
+        self._next = (self._next + k) % width
+
+    def score(self) -> float:
+        window = np.concatenate([self._ring[:, self._next :], self._ring[:, : self._next]], axis=1)
+        return float(self._model.predict(window[None])[0])
+
+    def skip(self) -> None:
+        pass
+
+    def reset(self) -> None:
+        self._ring[:] = 0.0
+        self._next = 0
+
+
+class PatchScorer:
+    """Runs a streaming model's body only on the patches completed since the last call."""
+
+    def __init__(self, model: CryModel) -> None:
+        assert model.info.patches is not None
+        self._model = model
+        self._spec = model.info.patches
+        self._count = model.info.window_patches
+        self.reset()
+
+    def push(self, columns: np.ndarray) -> None:
+        self._columns = np.concatenate([self._columns, columns], axis=1)
+
+    def _new_patches(self) -> np.ndarray:
+        """The patches completed since the last call (at most a window's worth), removed from the
+        pending columns; patches start every ``hop_frames`` from the first column pushed."""
+        frames, hop = self._spec.frames, self._spec.hop_frames
+        width = self._columns.shape[1]
+        n = 0 if width < frames else 1 + (width - frames) // hop
+        starts = range(max(0, n - self._count) * hop, n * hop, hop)
+        patches = np.stack([self._columns[:, s : s + frames] for s in starts]) if n else None
+        self._columns = self._columns[:, n * hop :]
+        return patches if n else np.zeros((0, self._columns.shape[0], frames), np.float32)
+
+    def score(self) -> float:
+        patches = self._new_patches()
+        if len(patches):
+            self._prob, self._state = self._model.run_patches(
+                patches.astype(np.float32), self._state
+            )
+        return self._prob
+
+    def skip(self) -> None:
+        n = len(self._new_patches())
+        self._state = np.concatenate([self._state, np.full(n, EMPTY_LOGIT, np.float32)])[
+            len(self._state) + n - self._count :
+        ]
+        self._prob = 0.0
+
+    def reset(self) -> None:
+        n_mels = self._model.info.features.n_mels
+        self._columns = np.zeros((n_mels, 0), dtype=np.float32)
+        self._state = np.full(self._count, EMPTY_LOGIT, dtype=np.float32)
+        self._prob = 0.0

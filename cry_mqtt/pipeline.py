@@ -49,7 +49,6 @@ class Pipeline:
     ) -> None:
         """``threshold`` defaults to the configured one, else the model's own."""
         threshold = threshold or detection.threshold or model.info.threshold
-        self._model = model
         self._params = p = model.info.features
         self._frames = model.info.window_frames
         self._window_samples = p.samples_for(self._frames)
@@ -62,9 +61,8 @@ class Pipeline:
         # that point go through the features in one batch (one FFT call per hop, not per block).
         self._waiting: list[np.ndarray] = []
         self._waiting_len = 0
-        # Log-mel columns in a ring (oldest at _next) and the window's samples for the gate.
-        self._ring = np.zeros((p.n_mels, self._frames), dtype=np.float32)
-        self._next = 0
+        self._scorer = model.scorer()
+        # The window's samples, for the gate.
         self._samples = np.zeros(self._window_samples, dtype=np.float32)
         self._done_samples = 0  # samples that went through the features
         self._origin = 0  # sample where the frame grid starts (moves on restart)
@@ -107,6 +105,7 @@ class Pipeline:
         self._done_samples += self._waiting_len
         self._waiting, self._waiting_len = [], 0
         self._features.reset()
+        self._scorer.reset()
         self._origin = self._done_samples
         self._filled = 0
         self._score_at = self._frames
@@ -120,12 +119,14 @@ class Pipeline:
         real = np.concatenate([done, *self._waiting])
         padded = np.zeros(self._window_samples, dtype=np.float32)
         padded[: len(real)] = real
-        return [self._score(self._window_samples, logmel(padded, self._params), dbfs(real))]
+        self._scorer.reset()
+        self._scorer.push(logmel(padded, self._params))
+        return [self._score(self._window_samples, dbfs(real))]
 
     def _score_sample(self) -> int:
         """The stream sample at which the frame of the next score is complete."""
         p = self._params
-        return self._origin + (self._score_at - 1) * p.hop_length + p.n_fft
+        return self._origin + (self._score_at - 1) * p.hop_length + p.frame_length
 
     def _take(self, n: int) -> np.ndarray:
         """The first ``n`` waiting samples, removed from the wait."""
@@ -142,14 +143,10 @@ class Pipeline:
         self._samples[-n:] = samples[-n:]
         self._done_samples += len(samples)
         columns = self._features.push(samples)
-        k = columns.shape[1]
-        self._ring[:, (self._next + np.arange(k)) % self._frames] = columns
-        self._next = (self._next + k) % self._frames
-        self._filled += k
+        self._scorer.push(columns)
+        self._filled += columns.shape[1]
         self._score_at = self._filled + self.hop_frames
-        ring, cut = self._ring, self._next
-        window = np.concatenate([ring[:, cut:], ring[:, :cut]], axis=1)
-        return self._score(self._done_samples, window, dbfs(self._samples))
+        return self._score(self._done_samples, dbfs(self._samples))
 
     def _repair(self, samples: np.ndarray) -> np.ndarray:
         """Replace NaN and infinities, clip to full scale (a broken device must not break us)."""
@@ -158,10 +155,12 @@ class Pipeline:
         self.repaired_samples += np.count_nonzero(~(np.abs(samples) <= 1.0))
         return np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
 
-    def _score(self, end: int, window: np.ndarray, level: float) -> WindowResult:
+    def _score(self, end: int, level: float) -> WindowResult:
         t = end / self._params.sample_rate
         gated = self.paused or level < self.gate_dbfs
-        prob = 0.0 if gated else float(self._model.predict(window[None])[0])
+        if gated:
+            self._scorer.skip()
+        prob = 0.0 if gated else self._scorer.score()
         changed = self.detector.reset(t) if self.paused else self.detector.update(t, prob)
         return WindowResult(t, prob, level, gated, self.detector.on, changed)
 

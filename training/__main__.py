@@ -42,6 +42,29 @@ def _fit(args: argparse.Namespace) -> None:
     )
 
 
+def _finetune(args: argparse.Namespace) -> None:
+    from training.data import Cache
+    from training.finetune import fit_yamnet
+
+    summary = fit_yamnet(
+        Cache(args.runs / "cache"),
+        args.runs / "yamnet",
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        workers=args.workers,
+        seed=args.seed,
+        trained_layers=args.trained_layers,
+        forgetting=args.forgetting,
+        drift=args.drift,
+    )
+    print(
+        f"yamnet: {summary['epochs']} epochs in {summary['total_seconds'] / 60:.1f} min, "
+        f"drift {summary['drift']:.3g}; last: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in summary["best"].items() if k != "epoch")
+    )
+
+
 def _crossval(args: argparse.Namespace) -> None:
     from training.crossval import crossval, write_report
     from training.data import Cache
@@ -119,7 +142,12 @@ def main(argv: list[str] | None = None) -> None:
         "--runs", type=Path, default=DEFAULT_RUNS, help="cache and checkpoints (default: runs/)"
     )
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--arch", choices=("cnn", "resnet34"), default="cnn")
+    parser.add_argument(
+        "--arch",
+        choices=("cnn", "resnet34", "yamnet"),
+        default="cnn",
+        help="model to export or evaluate (yamnet: the output of finetune)",
+    )
     steps = parser.add_subparsers(dest="step", required=True)
 
     prepare = steps.add_parser("prepare", help="decode, split 90:10 by source, cache")
@@ -139,6 +167,22 @@ def main(argv: list[str] | None = None) -> None:
     fit = steps.add_parser("fit", help="train with fastai (lr_find + one-cycle)")
     _add_fit_options(fit)
     fit.set_defaults(run=_fit)
+
+    finetune = steps.add_parser(
+        "finetune", help="fine-tune AudioSet-pretrained YAMNet without forgetting (runs/yamnet)"
+    )
+    finetune.add_argument("--epochs", type=int, default=4, help="0: YAMNet unchanged")
+    finetune.add_argument("--batch-size", type=int, default=16)
+    finetune.add_argument("--lr", type=float, default=1e-4, help="max learning rate")
+    finetune.add_argument("--workers", type=int, default=1, help="data loader processes")
+    finetune.add_argument("--trained-layers", type=int, default=2, help="top layers trained")
+    finetune.add_argument(
+        "--forgetting", type=float, default=1.0, help="weight of the other 520 outputs' loss"
+    )
+    finetune.add_argument(
+        "--drift", type=float, default=1e-3, help="L2 weight toward the pretrained weights"
+    )
+    finetune.set_defaults(run=_finetune)
 
     crossval = steps.add_parser(
         "crossval", help="grouped k-fold cross-validation of the fit recipe"

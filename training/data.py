@@ -310,7 +310,7 @@ def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
         except (av.error.FFmpegError, IndexError) as exc:
             failed.append(f"{item.path}: {exc}")
             continue
-        if len(samples) < PARAMS.n_fft:
+        if len(samples) < PARAMS.frame_length:
             failed.append(f"{item.path}: too short")
             continue
         item.offset, item.length = offset, len(samples)

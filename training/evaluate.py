@@ -22,8 +22,9 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from cry_mqtt.features import FeatureParams
 from cry_mqtt.model import CryModel
-from training.data import FLAT_CONTRAST_DB, QUIET_DBFS, Cache
+from training.data import FLAT_CONTRAST_DB, PARAMS, QUIET_DBFS, Cache
 from training.windows import Windows, validation_windows
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -42,11 +43,12 @@ class Scored:
     phone_scores: np.ndarray
 
 
-def score_validation(cache: Cache, predict: Predict) -> Scored:
-    """Score the validation split, and its negatives band-limited to 4 kHz and phone-coded."""
-    windows = validation_windows(cache)
-    band_limited = validation_windows(cache, labels=(0,), band_limited=True)
-    phone = validation_windows(cache, labels=(0,), phone=True)
+def score_validation(cache: Cache, predict: Predict, params: FeatureParams = PARAMS) -> Scored:
+    """Score the validation split, and its negatives band-limited to 4 kHz and phone-coded;
+    ``params`` is the model's front end."""
+    windows = validation_windows(cache, params=params)
+    band_limited = validation_windows(cache, labels=(0,), band_limited=True, params=params)
+    phone = validation_windows(cache, labels=(0,), phone=True, params=params)
     return Scored(
         windows,
         predict(windows.mels),
@@ -56,13 +58,15 @@ def score_validation(cache: Cache, predict: Predict) -> Scored:
     )
 
 
-def _rate(flags: np.ndarray) -> float:
+def rate(flags: np.ndarray) -> float:
+    """Share of true flags, rounded to 4 places (NaN when empty)."""
     return round(float(np.mean(flags)), 4) if len(flags) else float("nan")
 
 
-def _by(keys: list[str], flags: np.ndarray) -> dict[str, float]:
+def rate_by(keys: list[str], flags: np.ndarray) -> dict[str, float]:
+    """:func:`rate` of ``flags`` per distinct key."""
     names = np.array(keys)
-    return {k: _rate(flags[names == k]) for k in sorted(set(keys))}
+    return {k: rate(flags[names == k]) for k in sorted(set(keys))}
 
 
 def compute_metrics(scored: Scored, threshold: float) -> dict[str, Any]:
@@ -71,32 +75,32 @@ def compute_metrics(scored: Scored, threshold: float) -> dict[str, Any]:
     pos, neg = labels == 1, labels == 0
     hit = scores >= threshold
     band_hit = scored.band_limited_scores >= threshold
-    recall, fpr = _rate(hit[pos]), _rate(hit[neg])
+    recall, fpr = rate(hit[pos]), rate(hit[neg])
     sources = np.array(scored.windows.sources)
     ios = pos & (sources == "ios-16k")
     crying = pos & scored.windows.crying
-    recall_crying = _rate(hit[crying])
+    recall_crying = rate(hit[crying])
     both = np.concatenate([scores[pos], scored.band_limited_scores])
     both_labels = np.r_[np.ones(pos.sum()), np.zeros(len(scored.band_limited_scores))]
     return {
         "windows": {"positives": int(pos.sum()), "negatives": int(neg.sum())},
         "threshold": threshold,
-        "accuracy": _rate(hit == pos),
+        "accuracy": rate(hit == pos),
         "balanced_accuracy": round((recall + 1 - fpr) / 2, 4),
         "roc_auc": round(float(roc_auc_score(labels, scores)), 4),
         "pr_auc": round(float(average_precision_score(labels, scores)), 4),
         "recall": recall,
         "fpr": fpr,
-        "recall_ios": _rate(hit[ios]),
+        "recall_ios": rate(hit[ios]),
         "roc_auc_ios": round(float(roc_auc_score(labels[ios | neg], scores[ios | neg])), 4)
         if ios.any()
         else float("nan"),
-        "recall_by_source": _by([s for s, p in zip(sources, pos, strict=True) if p], hit[pos]),
-        "fpr_by_category": _by(
+        "recall_by_source": rate_by([s for s, p in zip(sources, pos, strict=True) if p], hit[pos]),
+        "fpr_by_category": rate_by(
             [c for c, n in zip(scored.windows.categories, neg, strict=True) if n], hit[neg]
         ),
-        "fpr_band_limited": _rate(band_hit),
-        "fpr_phone_codec": _rate(scored.phone_scores >= threshold),
+        "fpr_band_limited": rate(band_hit),
+        "fpr_phone_codec": rate(scored.phone_scores >= threshold),
         "roc_auc_band_limited": round(float(roc_auc_score(both_labels, both)), 4),
         "positives_without_crying": int((pos & ~crying).sum()),
         "balanced_accuracy_with_crying": round((recall_crying + 1 - fpr) / 2, 4),
@@ -104,7 +108,7 @@ def compute_metrics(scored: Scored, threshold: float) -> dict[str, Any]:
             float(roc_auc_score(labels[crying | neg], scores[crying | neg])), 4
         ),
         "recall_with_crying": recall_crying,
-        "recall_ios_with_crying": _rate(hit[crying & ios]),
+        "recall_ios_with_crying": rate(hit[crying & ios]),
     }
 
 
@@ -203,7 +207,7 @@ def evaluate(cache_dir: Path, model_path: Path, runs: Path) -> str:
     card next to the model and ``runs/<arch>/evaluation.json``; return a short summary."""
     model = CryModel(model_path)
     arch = model.info.details.get("arch", "model")
-    scored = score_validation(Cache(cache_dir), model.predict)
+    scored = score_validation(Cache(cache_dir), model.predict, model.info.features)
     threshold = model.info.threshold
     metrics = compute_metrics(scored, threshold)
     at_fpr = model.info.details.get("threshold_at_1pct_fpr", threshold)

@@ -1,23 +1,28 @@
-"""ONNX export: log-mel dB in, P(cry) out, with the metadata the agent configures itself from."""
+"""ONNX export with the metadata the agent configures itself from: a window model (log-mel window
+in, P(cry) out) or a streaming YAMNet model (new patches and state in, P(cry) and state out)."""
 
 from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
-from cry_mqtt.model import ModelInfo, default_model_path
+from cry_mqtt.features import YAMNET
+from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches, default_model_path
 from training.arch import build
 from training.data import PARAMS, WINDOW_SECONDS, Cache
-from training.evaluate import compute_metrics, score_validation
+from training.evaluate import Predict, compute_metrics, score_validation
+from training.finetune import load as load_finetuned
+from training.finetune import predict_windows
 from training.fit import CHECKPOINT, SUMMARY
+from training.yamnet import PATCH_FRAMES, PATCH_HOP_FRAMES, CryPatches, StreamingCry
 
 OPSET = 18
 MAX_FPR = 0.01
@@ -80,59 +85,99 @@ def data_summary(cache: Cache) -> dict[str, Any]:
 
 def export(cache_dir: Path, run_dir: Path, out: Path, threshold: float | None = None) -> ModelInfo:
     """Write ``out`` from the checkpoint in ``run_dir``; the threshold (unless given) and the
-    validation metrics come from the validation split. Raises if ONNX and PyTorch disagree by
-    more than 1e-4."""
-    scorer, summary = load_scorer(run_dir)
+    validation metrics come from the validation split. Raises if the file, scored as the agent
+    scores it, and PyTorch disagree by more than 1e-4."""
+    summary = json.loads((run_dir / SUMMARY).read_text())
+    streaming = summary["arch"] == "yamnet"
+    if streaming:
+        model = load_finetuned(run_dir)
+        predict = partial(predict_windows, model)
+    else:
+        scorer, _ = load_scorer(run_dir)
+        predict = partial(torch_predict, scorer)
+    params = YAMNET if streaming else PARAMS
     cache = Cache(cache_dir)
-    scored = score_validation(cache, lambda mels: torch_predict(scorer, mels))
+    scored = score_validation(cache, predict, params)
     negatives = scored.scores[scored.windows.labels == 0]
     fpr_threshold = pick_threshold(negatives)
     threshold = fpr_threshold if threshold is None else threshold
-    metrics = compute_metrics(scored, threshold)
-    info = ModelInfo(
-        features=PARAMS,
-        window_seconds=WINDOW_SECONDS,
-        threshold=threshold,
-        version=f"{summary['arch']}-{time.strftime('%Y%m%d.%H%M')}",
-        details={
-            "arch": summary["arch"],
-            "params": summary["params"],
-            "macs_per_window": summary["macs_per_window"],
-            "training_data": data_summary(cache),
-            "validation": metrics,
-            "threshold_at_1pct_fpr": fpr_threshold,
-        },
-    )
-    write_onnx(scorer, info, scored.windows.mels[:2], out)
-    check_parity(out, scorer, scored.windows.mels[:64])
+    keys = ("arch", "params", "macs_per_window", "pretrained", "trained_layers", "epochs")
+    version = f"{summary['arch']}-{time.strftime('%Y%m%d.%H%M')}"
+    details = {
+        **{k: summary[k] for k in keys if k in summary},
+        "training_data": data_summary(cache),
+        "validation": compute_metrics(scored, threshold),
+        "threshold_at_1pct_fpr": fpr_threshold,
+    }
+    if streaming:
+        info = streaming_info(threshold, version, details)
+    else:
+        info = ModelInfo(PARAMS, WINDOW_SECONDS, threshold, version, details)
+    if streaming:
+        write_streaming_onnx(model, info, out)
+    else:
+        write_onnx(scorer, info, scored.windows.mels[:2], out)
+    check_parity(out, predict, scored.windows.mels[:32])
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), threshold {threshold:.4f}")
     return info
 
 
 def write_onnx(scorer: Scorer, info: ModelInfo, example: np.ndarray, out: Path) -> None:
     """Export ``scorer`` (dynamic batch) with ``info`` as metadata to ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    program = torch.onnx.export(
-        scorer,
-        (torch.from_numpy(example),),
-        input_names=["logmel"],
-        output_names=["p_cry"],
-        opset_version=OPSET,
-        dynamic_shapes=({0: torch.export.Dim("batch")},),
-        external_data=False,
-        dynamo=True,
+    _save(
+        torch.onnx.export(
+            scorer,
+            (torch.from_numpy(example),),
+            input_names=["logmel"],
+            output_names=["p_cry"],
+            opset_version=OPSET,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            external_data=False,
+            dynamo=True,
+        ),
+        info,
+        out,
     )
+
+
+def streaming_info(threshold: float, version: str, details: dict[str, Any]) -> ModelInfo:
+    """Metadata of a streaming YAMNet model: its front end, window and patches."""
+    patches = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
+    return ModelInfo(YAMNET, WINDOW_SECONDS, threshold, version, details, patches)
+
+
+def write_streaming_onnx(model: CryPatches, info: ModelInfo, out: Path) -> None:
+    """Export ``model`` as a streaming graph (:class:`StreamingCry`) with ``info`` to ``out``."""
+    count = info.window_patches
+    example = (torch.zeros(2, YAMNET.n_mels, PATCH_FRAMES), torch.full((count,), EMPTY_LOGIT))
+    _save(
+        torch.onnx.export(
+            StreamingCry(model, count).eval(),
+            example,
+            input_names=["patches", "state"],
+            output_names=["prob", "new_state"],
+            opset_version=OPSET,
+            dynamic_shapes=({0: torch.export.Dim("n", min=1, max=count)}, None),
+            external_data=False,
+            dynamo=True,
+        ),
+        info,
+        out,
+    )
+
+
+def _save(program: torch.onnx.ONNXProgram, info: ModelInfo, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
     proto = program.model_proto
     onnx.helper.set_model_props(proto, info.to_metadata())
     onnx.checker.check_model(proto)
     onnx.save(proto, out)
 
 
-def check_parity(path: Path, scorer: Scorer, mels: np.ndarray) -> float:
-    """Max abs difference between onnxruntime and PyTorch on ``mels``; raises above 1e-4."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    onnx_scores = session.run(None, {session.get_inputs()[0].name: mels})[0]
-    diff = float(np.max(np.abs(onnx_scores - torch_predict(scorer, mels))))
+def check_parity(path: Path, predict: Predict, mels: np.ndarray) -> float:
+    """Max abs difference between the file as the agent runs it and PyTorch's ``predict`` on
+    ``mels``; raises above 1e-4."""
+    diff = float(np.max(np.abs(CryModel(path).predict(mels) - predict(mels))))
     if not diff <= PARITY_TOLERANCE:
         raise RuntimeError(f"ONNX and PyTorch differ by {diff:.2e} (> {PARITY_TOLERANCE})")
     print(f"ONNX/PyTorch parity on {len(mels)} windows: max abs diff {diff:.2e}")

@@ -88,7 +88,7 @@ def load_validation(data: Path, valid_fraction: float = 0.1, seed: int = 42) -> 
             samples = trim_silence(load_audio(Path(item.path)))
         except (av.error.FFmpegError, IndexError):
             continue
-        if len(samples) < PARAMS.n_fft:
+        if len(samples) < PARAMS.frame_length:
             continue
         if not item.label:
             corpus.negatives.append(samples)

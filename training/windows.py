@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from cry_mqtt.features import LogMel
+from cry_mqtt.features import FeatureParams, LogMel
 from training.augment import (
     AugmentConfig,
     augment_window,
@@ -48,14 +48,18 @@ def recording_windows(samples: np.ndarray, hop: int = WINDOW_SAMPLES // 2) -> li
 
 
 def validation_windows(
-    cache: Cache, labels: tuple[int, ...] = (0, 1), band_limited: bool = False, phone: bool = False
+    cache: Cache,
+    labels: tuple[int, ...] = (0, 1),
+    band_limited: bool = False,
+    phone: bool = False,
+    params: FeatureParams = PARAMS,
 ) -> Windows:
     """Validation windows: each positive clip centred, negatives at a half-window hop.
 
     With ``band_limited`` every window is low-passed at 4 kHz first; with ``phone`` it is taken
-    from the recording's phone-codec (8 kHz AMR-NB) version.
+    from the recording's phone-codec (8 kHz AMR-NB) version. ``params`` is the model's front end.
     """
-    logmel = LogMel(PARAMS)
+    logmel = LogMel(params)
     mels, out_labels, sources, categories, crying, paths = [], [], [], [], [], []
     items = [i for i in cache.split("valid") if i.label in labels]
     for item in tqdm(items, desc="validation windows", unit="file", leave=False):
@@ -104,7 +108,9 @@ class TrainSet(Dataset):
     missing band above 4 kHz says anything about the label.
     """
 
-    def __init__(self, cache: Cache, cfg: AugmentConfig | None = None) -> None:
+    def __init__(
+        self, cache: Cache, cfg: AugmentConfig | None = None, params: FeatureParams = PARAMS
+    ) -> None:
         self.cache = cache
         self.cfg = cfg or AugmentConfig()
         self.max_shift = round(self.cfg.max_shift_seconds * PARAMS.sample_rate)
@@ -127,7 +133,7 @@ class TrainSet(Dataset):
         seconds = np.array([i.length for i in self.negatives]) / PARAMS.sample_rate
         weights = np.clip(seconds, 2.0, 30.0)
         self.negative_weights = weights / weights.sum()
-        self.logmel = LogMel(PARAMS)
+        self.logmel = LogMel(params)
         self._limited_pid = 0
 
     def __len__(self) -> int:

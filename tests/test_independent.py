@@ -1,0 +1,108 @@
+"""The independent evaluation set, measured on a few real clips with the shipped model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cry_mqtt.model import CryModel, default_model_path
+from training import independent
+
+PER_LABEL = 6
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("independent-cache")
+
+
+@pytest.fixture(scope="module")
+def result(data_dir: Path, cache_dir: Path) -> dict[str, Any]:
+    """The first clips of each label, decoded into an empty cache and scored."""
+    return independent.evaluate_independent(
+        default_model_path(), data_dir / "independent", cache_dir, limit_per_label=PER_LABEL
+    )
+
+
+def test_one_score_per_clip_of_the_subset(result: dict[str, Any]) -> None:
+    rows = result["scores"]
+    assert [r["label"] for r in rows].count(1) == [r["label"] for r in rows].count(0) == PER_LABEL
+    assert all(0.0 <= r["score"] <= 1.0 for r in rows)
+    assert result["clips"] == {"crying": PER_LABEL, "not_crying": PER_LABEL}
+    assert result["timing"]["decoded_clips"] == 2 * PER_LABEL
+    assert result["timing"]["windows"] >= len(rows)
+
+
+def test_metrics_agree_with_the_scores(result: dict[str, Any]) -> None:
+    rows = result["scores"]
+    pos = np.array([r["score"] for r in rows if r["label"] == 1])
+    neg = np.array([r["score"] for r in rows if r["label"] == 0])
+    threshold = result["threshold"]
+    assert threshold == CryModel(default_model_path()).info.threshold
+    assert result["recall"] == round(float(np.mean(pos >= threshold)), 4)
+    assert result["fpr"] == round(float(np.mean(neg >= threshold)), 4)
+    # ROC-AUC is the share of (crying, other) pairs in the right order, ties counting half.
+    pairs = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    assert 0.0 <= result["roc_auc"] <= 1.0
+    assert result["roc_auc"] == pytest.approx(pairs.mean(), abs=1e-4)
+
+    at = result["at_1pct_fpr"]
+    if at["threshold"] is None:
+        assert at["recall"] == 0.0
+    else:
+        assert at["recall"] == round(float(np.mean(pos >= at["threshold"])), 4)
+        assert np.mean(neg >= at["threshold"]) <= independent.MAX_FPR
+
+    assert result["fpr_by_category"].keys() == {r["category"] for r in rows if r["label"] == 0}
+    assert result["recall_by_source"].keys() == {r["source"] for r in rows if r["label"] == 1}
+    false_positives = [r["score"] for r in result["worst_false_positives"]]
+    assert false_positives == sorted(neg, reverse=True)
+    assert [r["score"] for r in result["worst_misses"]] == sorted(pos)
+
+
+def test_recall_at_fpr_takes_the_lowest_threshold_within_the_budget() -> None:
+    labels = np.r_[np.ones(4), np.zeros(200)]
+    scores = np.r_[[0.9, 0.8, 0.3, 0.1], np.linspace(0.0, 0.5, 198), [0.85, 0.95]]
+    # Two negatives (1%) score above 0.8; the next one down, at 0.5, would make it 1.5%.
+    at = independent.recall_at_fpr(labels, scores)
+    assert at == {"recall": 0.5, "fpr": 0.01, "threshold": 0.8}
+
+
+def test_markdown_mentions_every_category(result: dict[str, Any]) -> None:
+    section = independent.markdown_section(result)
+    table = independent.comparison_table([result, result])
+    for category in {r["category"] for r in result["scores"]}:
+        assert category in section
+    for category in result["fpr_by_category"]:
+        assert f"FPR {category}" in table.splitlines()[0]
+    assert len(table.splitlines()) == 4
+    assert all(row.count("|") == table.splitlines()[0].count("|") for row in table.splitlines())
+
+
+def test_command_line_reuses_the_cache(
+    result: dict[str, Any],
+    data_dir: Path,
+    cache_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded = []
+    monkeypatch.setattr(independent, "load_audio", decoded.append)
+    cache = cache_dir / independent.CACHE_FILE
+    mtime = cache.stat().st_mtime_ns
+    args = ["--model", str(default_model_path()), "--data", str(data_dir / "independent")]
+    args += ["--cache", str(cache_dir), "--out", str(tmp_path), "--limit-per-label", str(PER_LABEL)]
+    independent.main([*args, "--report", str(tmp_path / "independent.md")])
+
+    assert decoded == []
+    assert cache.stat().st_mtime_ns == mtime
+    again = json.loads((tmp_path / f"{default_model_path().stem}.json").read_text())
+    assert again["timing"]["decoded_clips"] == 0
+    assert again["scores"] == result["scores"]
+    page = (tmp_path / "independent.md").read_text()
+    assert independent.comparison_table([again]) in page
+    assert independent.markdown_section(again) in page

@@ -1,0 +1,218 @@
+"""Fine-tuning YAMNet for crying without forgetting what AudioSet taught it.
+
+The cry output starts as YAMNet's own "Baby cry, infant cry" unit and a window's logit is the
+maximum over its 0.96-s patches (:func:`training.yamnet.pool`). The lower layers stay frozen;
+the top ones learn from our windows under two restraints: the other 520 AudioSet outputs are
+held to the original network's on every training patch (learning without forgetting), and the
+weights are pulled toward the pretrained ones (L2-SP). ``epochs=0`` keeps YAMNet unchanged
+(zero-shot).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from fastai.callback.progress import CSVLogger
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from fastai.learner import Learner
+from fastai.torch_core import set_seed
+from torch import nn
+
+from cry_mqtt.features import YAMNET
+from training.data import WINDOW_SECONDS, Cache
+from training.fit import CHECKPOINT, SUMMARY, metrics
+from training.windows import TrainSet, ValidSet, validation_windows
+from training.yamnet import (
+    BABY_CRY,
+    PATCH_FRAMES,
+    PATCH_HOP_FRAMES,
+    TFLITE,
+    CryPatches,
+    pool,
+    pretrained,
+)
+
+MACS_PER_PATCH = 69_200_000
+"""Multiply-adds of one YAMNet patch (its README: about 69 M)."""
+
+
+def window_patches(windows: torch.Tensor) -> torch.Tensor:
+    """Log-mel windows ``(b, 64, frames)`` to their patches ``(b, p, 96, 64)``, cut as the
+    agent cuts them (every 48 frames from the window's first)."""
+    return windows.unfold(2, PATCH_FRAMES, PATCH_HOP_FRAMES).permute(0, 2, 3, 1)
+
+
+class CryWindows(nn.Module):
+    """Training view of :class:`CryPatches`: log-mel windows in, window cry logits out.
+
+    In training mode each call also leaves :attr:`forgetting`, the binary cross-entropy of the
+    student's other 520 outputs against the frozen original's on the same patches.
+    """
+
+    def __init__(self, model: CryPatches, trained_layers: int) -> None:
+        super().__init__()
+        self.model = model
+        layers = model.yamnet.layers
+        self.split = len(layers) - trained_layers
+        for param in layers[: self.split].parameters():
+            param.requires_grad_(False)
+        self.teacher = copy.deepcopy(nn.ModuleList([layers[self.split :], model.yamnet.classifier]))
+        self.teacher.requires_grad_(False)
+        self.start = [p.detach().clone() for p in self.trainable()]
+        self.forgetting = torch.zeros(())
+
+    def trainable(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def drift(self) -> torch.Tensor:
+        """Squared distance of the trained weights from the pretrained ones (L2-SP)."""
+        return sum(
+            ((p - p0) ** 2).sum() for p, p0 in zip(self.trainable(), self.start, strict=True)
+        )
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        patches = window_patches(windows)
+        b, p = patches.shape[:2]
+        yamnet = self.model.yamnet
+        with torch.no_grad():
+            hidden = yamnet.layers[: self.split](patches.reshape(b * p, 1, *patches.shape[2:]))
+        logits = yamnet.classifier(yamnet.layers[self.split :](hidden).mean(dim=(2, 3)))
+        if self.training:
+            upper, classifier = self.teacher
+            with torch.no_grad():
+                target = torch.sigmoid(classifier(upper(hidden).mean(dim=(2, 3))))
+            others = torch.ones(logits.shape[1], dtype=torch.bool)
+            others[BABY_CRY] = False
+            self.forgetting = F.binary_cross_entropy_with_logits(
+                logits[:, others], target[:, others]
+            )
+        return pool(logits[:, BABY_CRY].reshape(b, p))
+
+
+class Loss(nn.Module):
+    """Cross-entropy of the window logit, plus forgetting and drift in training."""
+
+    def __init__(self, model: CryWindows, forgetting: float, drift: float) -> None:
+        super().__init__()
+        self.model = model
+        self.weights = forgetting, drift
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = F.binary_cross_entropy_with_logits(logits, targets)
+        if self.model.training:
+            forgetting, drift = self.weights
+            loss = loss + forgetting * self.model.forgetting + drift * self.model.drift()
+        return loss
+
+
+def fit_yamnet(
+    cache: Cache,
+    out: Path,
+    epochs: int = 4,
+    batch_size: int = 16,
+    lr: float = 1e-4,
+    workers: int = 1,
+    seed: int = 42,
+    trained_layers: int = 2,
+    forgetting: float = 1.0,
+    drift: float = 1e-3,
+    weights: Path = TFLITE,
+) -> dict[str, Any]:
+    """Fine-tune YAMNet on the cache's train split; the last epoch's weights and a summary go
+    to ``out`` (no epoch is picked on validation). ``epochs=0`` saves YAMNet unchanged."""
+    start = time.perf_counter()
+    set_seed(seed, reproducible=True)
+    out.mkdir(parents=True, exist_ok=True)
+    model = CryPatches(pretrained(weights))
+    windows = CryWindows(model, trained_layers)
+    valid = validation_windows(cache, params=YAMNET)
+    train = TrainSet(cache, params=YAMNET)
+    dls = DataLoaders(
+        DataLoader(train, bs=batch_size, shuffle=True, drop_last=True, num_workers=workers),
+        DataLoader(ValidSet(valid), bs=32),
+        device=torch.device("cpu"),
+    )
+    learn = Learner(
+        dls,
+        windows,
+        loss_func=Loss(windows, forgetting, drift),
+        metrics=metrics(),
+        path=out,
+        cbs=[CSVLogger(fname="history.csv")],
+        train_bn=False,
+    )
+    if epochs:
+        learn.fit_one_cycle(epochs, lr)
+        names = ["epoch", *learn.recorder.metric_names[1:-1]]
+        history = [
+            dict(zip(names, [i, *map(float, v)], strict=True))
+            for i, v in enumerate(learn.recorder.values)
+        ]
+    else:
+        history = [_validate(learn)]
+    torch.save(model.state_dict(), out / CHECKPOINT)
+    patches = 1 + (valid.mels.shape[2] - PATCH_FRAMES) // PATCH_HOP_FRAMES
+    summary = {
+        "arch": "yamnet",
+        "params": sum(p.numel() for p in model.parameters()),
+        "macs_per_window": MACS_PER_PATCH * patches,
+        "window_seconds": WINDOW_SECONDS,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "train_windows_per_epoch": len(dls.train_ds),
+        "lr_max": lr,
+        "trained_layers": trained_layers,
+        "forgetting_weight": forgetting,
+        "drift_weight": drift,
+        "drift": float(windows.drift().detach()),
+        "pretrained": str(weights.name),
+        "augment": {k: v for k, v in vars(train.cfg).items()},
+        "positives_without_crying": train.left_out,
+        "seed": seed,
+        "best": history[-1],
+        "history": history,
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "torch_threads": torch.get_num_threads(),
+        "data": cache.summary["splits"],
+    }
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2, default=list))
+    return summary
+
+
+def _validate(learn: Learner) -> dict[str, float]:
+    """Validation loss and metrics of the unchanged model (zero-shot)."""
+    values = learn.validate()
+    return dict(
+        zip(
+            ["epoch", "valid_loss", "balanced_acc", "roc_auc"],
+            [0, *map(float, values)],
+            strict=True,
+        )
+    )
+
+
+def load(run_dir: Path) -> CryPatches:
+    """The fine-tuned model of ``run_dir`` in evaluation mode."""
+    model = CryPatches(pretrained())
+    model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu"))
+    return model.eval()
+
+
+def predict_windows(model: CryPatches, mels: np.ndarray, batch: int = 16) -> np.ndarray:
+    """P(cry) from PyTorch for log-mel windows ``(n, 64, frames)``: max over their patches."""
+    probs = []
+    with torch.no_grad():
+        for i in range(0, len(mels), batch):
+            patches = window_patches(torch.from_numpy(mels[i : i + batch]))
+            b, p = patches.shape[:2]
+            logits = model.cry_logit(patches.reshape(b * p, *patches.shape[2:]))
+            probs.append(torch.sigmoid(pool(logits.reshape(b, p))))
+    return torch.cat(probs).numpy()
