@@ -146,7 +146,8 @@ def peak_rss_mb() -> float:
 
 def model_ms_per_window(model) -> float:
     """CPU milliseconds the model takes per window (batch of one)."""
-    window = np.random.default_rng(0).normal(-40, 15, (1, 128, model.info.window_frames))
+    shape = (1, model.info.features.n_mels, model.info.window_frames)
+    window = np.random.default_rng(0).normal(-40, 15, shape)
     window = window.astype(np.float32)
     model.predict(window)
     start = time.process_time()

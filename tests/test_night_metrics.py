@@ -2,13 +2,20 @@
 
 import numpy as np
 import pytest
-from support import cry_like, quiet_noise
+from support import RATE, cry_like, quiet_noise
 
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.detector import DetectorSettings
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import detector_settings
-from training.night import Truth, evaluate, replay, run_pipeline
+from training.night.assemble import Corpus, Night, Scene, Stretch, Truth
+from training.night.measure import (
+    evaluate,
+    false_alarms,
+    false_alarms_by_category,
+    replay,
+    run_pipeline,
+)
 
 TRUTH = [Truth(100.0, 130.0, 0.0), Truth(300.0, 310.0, -5.0), Truth(500.0, 560.0, 20.0)]
 
@@ -26,6 +33,21 @@ def test_recall_false_alarms_latency_and_time_to_off():
     assert m["latency_p90_s"] == pytest.approx(2.5 + 0.9 * 17.5)
     assert m["time_to_off_median_s"] == pytest.approx(27.5)  # 15 and 40 (last OFF)
     assert m["retriggers_per_episode"] == 0.5
+
+
+def test_false_alarms_are_the_detections_of_no_episode_and_have_a_category():
+    spans = [(5.0, 9.0), (21.0, 30.0), (34.0, 40.0), (70.0, 80.0)]
+    bed = [
+        Stretch(0, 10 * RATE, -40.0, recording=0),
+        Stretch(10 * RATE, 50 * RATE, -70.0),
+        Stretch(60 * RATE, 40 * RATE, -40.0, recording=1),
+    ]
+    night = Night([Scene(20.0, 10.0, 0.0), Scene(70.0, 0.0, 0.0)], bed)
+    assert night.truth == [Truth(20.0, 30.0, 0.0)]
+    assert false_alarms(night.truth, spans, window=7.0) == [(5.0, 9.0), (70.0, 80.0)]
+    corpus = Corpus([], [quiet_noise(10.0), quiet_noise(40.0)], ["tv", "washer"])
+    by_category = false_alarms_by_category(corpus, night, spans, window=7.0)
+    assert by_category == {"tv": 1, "washer": 1}
 
 
 def test_detections_count_for_an_episode_until_its_last_window_has_left():

@@ -2,7 +2,8 @@
 
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.pipeline import WindowResult
-from training.night import Grid, Truth, detection_config, pick, sweep
+from training.night.assemble import Truth
+from training.night.measure import Grid, detection_config, pick, sweep
 
 TRUTH = [Truth(100.0, 120.0, 0.0), Truth(300.0, 330.0, 10.0)]
 

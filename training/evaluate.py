@@ -23,8 +23,9 @@ from sklearn.metrics import (
 )
 
 from cry_mqtt.features import FeatureParams
-from cry_mqtt.model import CryModel
+from cry_mqtt.model import CryModel, default_model_path
 from training.data import FLAT_CONTRAST_DB, PARAMS, QUIET_DBFS, Cache
+from training.fit import SUMMARY
 from training.windows import Windows, validation_windows
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -202,18 +203,23 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def evaluate(cache_dir: Path, model_path: Path, runs: Path) -> str:
+def evaluate(
+    cache_dir: Path, model_path: Path, runs: Path, independent: list[dict[str, Any]] | None = None
+) -> str:
     """Score the validation split with the ONNX file as the agent loads it; write plots, a model
-    card next to the model and ``runs/<arch>/evaluation.json``; return a short summary."""
+    card next to the model and ``evaluation.json`` beside its fit summary (the model's folder,
+    else ``runs/<arch>/``); return a short summary. ``independent`` holds results of
+    :mod:`training.independent` (this model's and others') for the card."""
     model = CryModel(model_path)
     arch = model.info.details.get("arch", "model")
     scored = score_validation(Cache(cache_dir), model.predict, model.info.features)
     threshold = model.info.threshold
     metrics = compute_metrics(scored, threshold)
     at_fpr = model.info.details.get("threshold_at_1pct_fpr", threshold)
-    prefix = "" if model_path.name == "cry-cnn.onnx" else f"{arch}-"
+    prefix = "" if model_path.name == default_model_path().name else f"{arch}-"
     plots = plot(scored, threshold, model_path.parent, prefix)
-    fit_summary = json.loads((runs / arch / "fit_summary.json").read_text())
+    run_dir = model_path.parent if (model_path.parent / SUMMARY).is_file() else runs / arch
+    fit_summary = json.loads((run_dir / SUMMARY).read_text())
     evaluation = {
         "arch": arch,
         "model": str(model_path),
@@ -228,13 +234,13 @@ def evaluate(cache_dir: Path, model_path: Path, runs: Path) -> str:
         "threshold_at_1pct_fpr": at_fpr,
         "metrics_at_1pct_fpr": compute_metrics(scored, at_fpr),
     }
-    (runs / arch / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+    (run_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
     others = [
         {**json.loads(p.read_text()), "run": p.parent.name}
         for p in sorted(runs.glob("*/evaluation.json"))
-        if p.parent.name != arch
+        if p.parent != run_dir
     ]
-    card = model_card(evaluation, fit_summary, others, plots)
+    card = model_card(evaluation, fit_summary, others, plots, independent)
     card_path = model_path.parent / ("MODEL_CARD.md" if not prefix else f"{arch}-MODEL_CARD.md")
     card_path.write_text(card)
     return (
@@ -277,11 +283,100 @@ def _row(e: dict[str, Any]) -> str:
     )
 
 
+YAMNET_INTRO = (
+    "Scores 7-second windows of 16 kHz audio for infant crying with YAMNet, Google's AudioSet "
+    "classifier (MobileNet v1, 521 classes; tensorflow/models `research/audioset/yamnet`, "
+    "Apache-2.0), whose weights are read from `../shared/data/pretrained/yamnet/` (TFLite "
+    'conversions with int8 weights, dequantised) and whose "Baby cry, infant cry" unit (class '
+    "20) is the cry output. Front end: YAMNet's (25-ms window, 10-ms hop, 512-point FFT magnitude, "
+    "64 HTK mel bands 125-7500 Hz, log(mel + 0.001); `cry_mqtt.features.YAMNET`). A window's "
+    "P(cry) is the sigmoid of the maximum cry logit over its 13 patches of 0.96 s at a 0.48-s hop. "
+    "The graph is streaming: it takes the patches completed since the previous call and the "
+    "window's per-patch logits so far, and returns P(cry) and the new logits, so the agent runs "
+    "the network only on new audio. The ONNX metadata key `cry_mqtt` holds the feature "
+    "parameters, patching, window length, default threshold, training-data summary and the "
+    "validation metrics below."
+)
+CNN_INTRO = (
+    "Scores 7-second windows of 16 kHz audio for infant crying. Input: log-mel dB "
+    "`(batch, 128, 215)` from `cry_mqtt.features.logmel` (n_fft 2048, hop 512, 0-8 kHz, frames "
+    "not centred); output: P(cry) `(batch,)`. Per-window level normalisation and the sigmoid "
+    "are inside the graph; the ONNX metadata key `cry_mqtt` holds the feature parameters, "
+    "window length, default threshold, training-data summary and the metrics below."
+)
+
+
+def _training_rows(fit_summary: dict[str, Any]) -> list[str]:
+    """The model table's rows on how the weights came about."""
+    f = fit_summary
+    cores = f"on {os.cpu_count()} CPU cores, {f['torch_threads']} torch threads"
+    if f["arch"] != "yamnet":
+        return [
+            f"| fit wall time | {f['total_seconds'] / 60:.1f} min in all "
+            f"({f['fit_seconds'] / 60:.1f} min one-cycle, rest lr_find and setup) {cores} |",
+            f"| training | {f['epochs']} epochs one-cycle, lr_max {f['lr_max']:.2e}, batch "
+            f"{f['batch_size']}, {f['train_windows_per_epoch']} windows per epoch, mixup "
+            f"{f['mixup_alpha']}, seed {f['seed']}, best epoch {f['best_epoch']} (lowest valid "
+            f"loss) kept{_weights(f)} |",
+        ]
+    if not f["epochs"]:
+        return ["| training | none: YAMNet's AudioSet weights unchanged (zero-shot) |"]
+    return [
+        f"| fit wall time | {f['total_seconds'] / 60:.1f} min in all {cores} |",
+        f"| training | top {f['trained_layers']} of 14 layers and the classifier fine-tuned "
+        f"(the rest frozen), {f['epochs']} epochs one-cycle, lr_max {f['lr_max']:.2e}, batch "
+        f"{f['batch_size']}, {f['train_windows_per_epoch']} windows per epoch, seed {f['seed']}, "
+        "last epoch kept; loss: cross-entropy of the window's max-pooled cry logit + "
+        f"{f['forgetting_weight']:g} x cross-entropy of the other 520 outputs against the "
+        "original network's on the same patches (learning without forgetting) + "
+        f"{f['drift_weight']:g} x squared distance to the pretrained weights (L2-SP; "
+        f"{f['drift']:.3g} at the end) |",
+    ]
+
+
+SOURCES = [
+    "## Sources and licences",
+    "",
+    "| what | source | licence | used for |",
+    "| --- | --- | --- | --- |",
+    "| YAMNet weights | tensorflow/models `research/audioset/yamnet` (via the TFLite files in "
+    "`pretrained/yamnet/`, see its README) | Apache-2.0 | the network (yamnet models) |",
+    "| Donate-a-cry corpus | gveres/donateacry-corpus | ODbL (database), DbCL (contents) "
+    "| training and validation positives |",
+    "| negatives (`negatives/manifest.csv`: moodist, emodb, lullabies, librosa-data, household, "
+    "blanket) | per file in the manifest | mixed: CC0, CC BY, CC BY-SA, Pixabay, research-only, "
+    "some unstated | training and validation negatives; not redistributed |",
+    "| independent set (`independent/manifest.csv`) | 8 crying repositories, deeplyinc "
+    "Parent-Child and Nonverbal sets, ESC-50 clips, white-noise and lullaby repositories | per "
+    "source in its README (several state none; CC BY-NC-ND 4.0, CC BY-NC 3.0, MIT) | measuring "
+    "only: never trained on, nor used to pick a threshold or a model |",
+]
+
+
+def _independent(results: list[dict[str, Any]]) -> list[str]:
+    """The independent-set section: every model measured, best known first."""
+    from training.independent import comparison_table
+
+    if not results:
+        return []
+    return [
+        "## Independent evaluation set (sources never trained on)",
+        "",
+        "Clips from other babies, rooms and microphones, and non-crying sounds a nursery hears "
+        "(`docs/independent.md` has the per-class detail). Each clip goes through the agent's "
+        "pipeline and scores its highest window; every model at its own shipped threshold.",
+        "",
+        comparison_table(results),
+        "",
+    ]
+
+
 def model_card(
     evaluation: dict[str, Any],
     fit_summary: dict[str, Any],
     others: list[dict[str, Any]],
     plots: list[Path],
+    independent: list[dict[str, Any]] | None = None,
 ) -> str:
     """The Markdown model card."""
     m = evaluation["metrics"]
@@ -290,11 +385,7 @@ def model_card(
     lines = [
         f"# Model card: {evaluation['model'].split('/')[-1]} ({evaluation['version']})",
         "",
-        "Scores 7-second windows of 16 kHz audio for infant crying. Input: log-mel dB "
-        "`(batch, 128, 215)` from `cry_mqtt.features.logmel` (n_fft 2048, hop 512, 0-8 kHz, frames "
-        "not centred); output: P(cry) `(batch,)`. Per-window level normalisation and the sigmoid "
-        "are inside the graph; the ONNX metadata key `cry_mqtt` holds the feature parameters, "
-        "window length, default threshold, training-data summary and the metrics below.",
+        YAMNET_INTRO if evaluation["arch"] == "yamnet" else CNN_INTRO,
         "",
         "## Model",
         "",
@@ -306,14 +397,7 @@ def model_card(
         f"| ONNX file | {evaluation['file_mb']:.2f} MB |",
         f"| onnxruntime, 1 thread, batch 1 | {evaluation['ms_per_window']:.2f} ms per window |",
         f"| default threshold | {m['threshold']:.4f} ({_threshold_origin(evaluation)}) |",
-        f"| fit wall time | {fit_summary['total_seconds'] / 60:.1f} min in all "
-        f"({fit_summary['fit_seconds'] / 60:.1f} min one-cycle, rest lr_find and setup) on "
-        f"{os.cpu_count()} CPU cores, {fit_summary['torch_threads']} torch threads |",
-        f"| training | {fit_summary['epochs']} epochs one-cycle, lr_max "
-        f"{fit_summary['lr_max']:.2e}, batch {fit_summary['batch_size']}, "
-        f"{fit_summary['train_windows_per_epoch']} windows per epoch, mixup "
-        f"{fit_summary['mixup_alpha']}, seed {fit_summary['seed']}, best epoch "
-        f"{fit_summary['best_epoch']} (lowest valid loss) kept{_weights(fit_summary)} |",
+        *_training_rows(fit_summary),
         *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
         "",
         "## Data (split 90:10 grouped by Donate-a-cry app uuid / negative recording)",
@@ -335,7 +419,8 @@ def model_card(
         "",
         _augmentation(fit_summary),
         "",
-        "## Validation metrics",
+        *_independent(independent or []),
+        "## Validation metrics (Donate-a-cry and negatives, the training sources' held-out side)",
         "",
         "| metric | target | value | met | positives holding crying only |",
         "| --- | --- | --- | --- | --- |",
@@ -387,6 +472,8 @@ def model_card(
         "",
         *(f"![{p.stem}]({p.name})" for p in plots),
         "",
+        *SOURCES,
+        "",
         "## Limitations",
         "",
         "- The validation split is small (about a hundred positive clips, a few hundred negative "
@@ -419,7 +506,8 @@ def _augmentation(fit_summary: dict[str, Any]) -> str:
         f"always, other positives {a['p_phone']:.0%}, negatives "
         f"{fit_summary['p_phone_negative']:.0%}: as often as positives, so the codec says nothing "
         f"about the label), band-limiting to 4 kHz ({a['p_band_limit']:.0%} of both classes), a "
-        "random microphone noise floor, SpecAugment masks and mixup."
+        "random microphone noise floor, SpecAugment masks"
+        + (" and mixup." if fit_summary.get("mixup_alpha") else ".")
     )
 
 

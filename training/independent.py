@@ -6,7 +6,8 @@ processing path (:class:`cry_mqtt.pipeline.Pipeline`, loudness gate at its minim
 score is its highest window probability. The decoded clips are cached once, so measuring another
 model does not decode again.
 
-``python -m training.independent --model PATH [--model PATH2 ...] [--report docs/independent.md]``
+``python -m training.independent --model PATH [--model PATH2 ...] [--saved RESULT.json ...]
+[--report docs/independent.md]``
 """
 
 from __future__ import annotations
@@ -310,7 +311,10 @@ def report(results: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Command line: measure one or more models, save their results, optionally a report."""
     parser = argparse.ArgumentParser(prog="python -m training.independent", description=__doc__)
-    parser.add_argument("--model", type=Path, action="append", required=True)
+    parser.add_argument("--model", type=Path, action="append", default=[], help="model to score")
+    parser.add_argument(
+        "--saved", type=Path, action="append", default=[], help="a saved result to report too"
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA / "independent")
     parser.add_argument("--cache", type=Path, default=DEFAULT_RUNS / "independent")
     parser.add_argument("--out", type=Path, default=DEFAULT_RUNS / "independent-results")
@@ -318,7 +322,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit-per-label", type=int, help="only the first N clips per label")
     parser.add_argument("--report", type=Path, help="write a Markdown report here")
     args = parser.parse_args(argv)
-    results = []
+    if not args.model and not args.saved:
+        parser.error("give at least one --model or --saved result")
+    results = [json.loads(path.read_text()) for path in args.saved]
     for model_path in args.model:
         r = evaluate_independent(
             model_path, args.data, args.cache, args.threshold, args.limit_per_label

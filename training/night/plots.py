@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from cry_mqtt.pipeline import WindowResult
-from training.night import SNRS, TARGETS, Truth
+from training.night.assemble import SNRS, Truth
+from training.night.measure import TARGETS
 
 SNR_COLOURS = dict(zip(SNRS, ("tab:red", "tab:orange", "tab:green", "tab:blue"), strict=True))
 
@@ -21,6 +22,7 @@ def timeline(
     truth: list[Truth],
     threshold: float,
     span: tuple[float, float],
+    title: str,
     out: Path,
 ) -> Path:
     """Probability and detector state over ``span`` seconds, episodes shaded by SNR."""
@@ -39,7 +41,7 @@ def timeline(
     )  # fmt: skip
     ax.axhline(threshold, ls="--", lw=0.8, color="grey", label=f"threshold {threshold:.2f}")
     ax.set(xlim=(lo / 60, hi / 60), ylim=(0, 1.1), xlabel="minutes", ylabel="P(cry)")
-    ax.set_title("night test: shaded = inserted crying (label: SNR dB)", fontsize=9)
+    ax.set_title(f"{title}: shaded = inserted crying (label: SNR dB)", fontsize=9)
     ax.legend(loc="upper right", fontsize=7, ncol=3)
     return save(fig, out)
 

@@ -1,0 +1,121 @@
+"""Both nights through the agent's pipeline with the fixture model: the setting is chosen on the
+validation night only, the independent night is measured at it; the page and the module layout."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from support import REPO, cry_like, quiet_noise
+
+from cry_mqtt.model import CryModel
+from training.night.assemble import Corpus
+from training.night.cli import measure_nights
+from training.night.measure import SETTING_KEYS, Grid
+from training.night.report import night_section
+
+GRID = Grid(thresholds=(0.5, 0.7, 0.9, 0.95), k_of_n=((1, 1), (3, 5)), holds=(10.0,))
+CRYING = [cry_like(3.0 + s, seed=s) for s in range(4)]
+
+
+def tones() -> list[np.ndarray]:
+    """Loud steady tones: the fixture model takes them for crying."""
+    t = np.arange(4 * 16000) / 16000
+    return [np.sin(2 * np.pi * (300 + 100 * k) * t).astype(np.float32) for k in range(5)]
+
+
+def nights(fixture_model: Path, independent: Corpus, out: Path) -> dict[str, Any]:
+    validation = Corpus(CRYING, [quiet_noise(2.0 + s, seed=s) for s in range(5)], ["speech"] * 5)
+    return measure_nights(
+        CryModel(fixture_model), validation, independent, 0.25, 1, 0, out, (1.0,), GRID
+    )
+
+
+def measured(night: dict[str, Any]) -> dict[str, Any]:
+    """A night's results without the speed they were measured at."""
+    return {
+        k: {m: v for m, v in part.items() if m != "realtime_factor"}
+        if isinstance(part, dict)
+        else part
+        for k, part in night.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def quiet_report(fixture_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    independent = Corpus(CRYING, [quiet_noise(3.0, seed=9 + s) for s in range(3)], ["hum"] * 3)
+    return nights(fixture_model, independent, tmp_path_factory.mktemp("quiet"))
+
+
+@pytest.fixture(scope="module")
+def tones_report(fixture_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    independent = Corpus(CRYING, tones(), ["a", "b", "c", "d", "e"])
+    return nights(fixture_model, independent, tmp_path_factory.mktemp("tones"))
+
+
+def test_the_independent_night_is_measured_at_the_validation_pick(quiet_report, tones_report):
+    for report in (quiet_report, tones_report):
+        chosen = report["validation"]["chosen"]["setting"]
+        assert report["independent"]["chosen"]["setting"] == chosen
+        assert (
+            report["independent"]["shipped"]["setting"]
+            == report["validation"]["shipped"]["setting"]
+        )
+        assert "sweep" not in report["independent"]
+    # Another independent set changes nothing on the validation side, the pick included ...
+    assert measured(quiet_report["validation"]) == measured(tones_report["validation"])
+    # ... although a pick on the tones' night would have been another threshold.
+    at_pick = tones_report["independent"]["chosen"]
+    rows = tones_report["independent"]["thresholds_information_only"]
+    assert at_pick["false_alarms"] > min(r["false_alarms"] for r in rows)
+    assert sum(at_pick["false_alarms_by_category"].values()) == at_pick["false_alarms"]
+
+
+def test_the_information_only_rows_vary_the_threshold_alone(tones_report):
+    chosen = tones_report["validation"]["chosen"]["setting"]
+    rows = tones_report["independent"]["thresholds_information_only"]
+    assert [r["threshold"] for r in rows] == list(GRID.thresholds)
+    for r in rows:
+        assert {k: r[k] for k in SETTING_KEYS if k != "threshold"} == {
+            k: v for k, v in chosen.items() if k != "threshold"
+        }
+    (at_pick,) = [r for r in rows if r["threshold"] == chosen["threshold"]]
+    assert at_pick["false_alarms"] == tones_report["independent"]["chosen"]["false_alarms"]
+
+
+def test_the_page_shows_both_nights_and_labels_the_independent_sweep(tones_report):
+    page = "\n".join(
+        night_section({**tones_report, "command": "python -m training night", "night_minutes": 1})
+    )
+    assert "independent, chosen on validation" in page
+    assert "**Information only: nothing is chosen from this table.**" in page
+    for category in tones_report["independent"]["usage"]["hours_by_category"]:
+        assert f"| {category} |" in page
+    tables = [line for line in page.splitlines() if line.startswith("|")]
+    assert all(line.endswith("|") for line in tables)
+
+
+def imports(module: Path) -> set[str]:
+    tree = ast.parse(module.read_text())
+    return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+
+def test_the_night_modules_import_each_other_without_a_circle():
+    folder = REPO / "training" / "night"
+    graph = {
+        f"training.night.{p.stem}": {m for m in imports(p) if m.startswith("training.night")}
+        for p in folder.glob("*.py")
+        if p.stem != "__init__"
+    }
+    assert graph["training.night.assemble"] == set()
+    assert graph["training.night.measure"] == {"training.night.assemble"}
+    assert "training.night.cli" not in set().union(*graph.values())
+    done: set[str] = set()
+    while len(done) < len(graph):  # peel off modules whose imports are all done
+        ready = {m for m, deps in graph.items() if m not in done and deps <= done}
+        assert ready, f"import circle among {sorted(set(graph) - done)}"
+        done |= ready
+    assert imports(folder / "__init__.py") == {"training.night.cli"}

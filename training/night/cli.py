@@ -1,0 +1,239 @@
+"""``python -m training night``: the validation and independent nights side by side, the detector
+sweep on the validation night, and ``docs/performance.md``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cry_mqtt.config import DetectionConfig
+from cry_mqtt.model import CryModel, default_model_path
+from cry_mqtt.pipeline import WindowResult
+from training.data import DEFAULT_DATA, REPO_ROOT
+from training.night.assemble import RATE, Corpus, Night, night_blocks, plan, usage
+from training.night.measure import (
+    SETTING_KEYS,
+    Grid,
+    Span,
+    current_setting,
+    detection_config,
+    evaluate,
+    false_alarms_by_category,
+    meets_targets,
+    pick,
+    run_pipeline,
+    sweep,
+)
+from training.night.plots import timeline, tradeoff
+from training.night.report import write_report
+from training.night.sources import load_independent, load_validation
+
+TIMELINE_SECONDS = (0.0, 1800.0)
+
+
+@dataclass
+class Pass:
+    """One run of the agent's offline path over a night."""
+
+    corpus: Corpus
+    night: Night
+    results: list[WindowResult]
+    spans: list[Span]
+    total: float
+    realtime_factor: float
+
+
+def run(model: CryModel, corpus: Corpus, night: Night, detection: DetectionConfig) -> Pass:
+    """Stream ``night`` through the agent's offline path with ``detection``."""
+    started = time.perf_counter()
+    results, spans, total = run_pipeline(model, detection, night_blocks(corpus, night))
+    return Pass(corpus, night, results, spans, total, total / (time.perf_counter() - started))
+
+
+def metrics(done: Pass, setting: dict[str, Any], window: float) -> dict[str, Any]:
+    """The metrics of a pass at ``setting``: :func:`evaluate`'s, whether they meet the targets,
+    and the false alarms by background category."""
+    measured = evaluate(done.night.truth, done.spans, done.total, window)
+    return {
+        "setting": setting,
+        "realtime_factor": round(done.realtime_factor),
+        **measured,
+        "meets_targets": meets_targets(measured),
+        "false_alarms_by_category": false_alarms_by_category(
+            done.corpus, done.night, done.spans, window
+        ),
+    }
+
+
+def measure_nights(
+    model: CryModel,
+    validation: Corpus,
+    independent: Corpus,
+    hours: float,
+    per_snr: int,
+    seed: int,
+    out: Path,
+    hops: Sequence[float] = (),
+    grid: Grid | None = None,
+) -> dict[str, Any]:
+    """Both nights at the shipped setting (the model's threshold, the agent's detector defaults).
+
+    With ``hops``, also: the validation night scored at each hop and swept over ``grid``
+    (default: :class:`Grid`), its pick confirmed by a full pipeline pass and run on a held-out
+    validation night (``seed + 1``), and the independent night at that pick. The independent
+    night takes no part in the pick; its threshold curve at the pick's other settings is kept as
+    information only. Timelines (and the sweep's trade-off) are drawn into ``out``.
+    """
+    grid = grid or Grid()
+    window = model.info.window_seconds
+    base = DetectionConfig()
+    shipped = current_setting(base, model)
+    report: dict[str, Any] = {
+        "model": {
+            "file": model.path.name,
+            "version": model.info.version,
+            "window_seconds": window,
+        },
+        "seed": seed,
+        "episodes_per_snr": per_snr,
+    }
+    shown = {}
+    for name, corpus in (("validation", validation), ("independent", independent)):
+        night = plan(corpus, hours, per_snr, seed)
+        shown[name] = run(model, corpus, night, base), shipped
+        report[name] = {
+            "hours": round(night.samples / RATE / 3600, 3),
+            "usage": usage(corpus, night),
+            "shipped": metrics(shown[name][0], shipped, window),
+        }
+        print(f"{name} night, shipped setting:", json.dumps(report[name]["shipped"]))
+    if not hops:
+        _timelines(shown, out)
+        return report
+
+    first = shown["validation"][0]
+    scored = {base.hop_seconds: (first.results, first.total)}
+    for hop in hops:
+        if hop not in scored:
+            other = run(model, validation, first.night, DetectionConfig(hop_seconds=hop))
+            scored[hop] = (other.results, other.total)
+    rows = sweep(first.night.truth, scored, grid, window)
+    del scored
+    row = pick(rows, shipped)
+    chosen = {k: row[k] for k in SETTING_KEYS}
+    config = detection_config(chosen, base)
+    confirmed = run(model, validation, first.night, config)
+    replayed = evaluate(first.night.truth, confirmed.spans, confirmed.total, window)
+    held_out = run(model, validation, plan(validation, hours, per_snr, seed + 1), config)
+    report["validation"] |= {
+        "chosen": {
+            **metrics(confirmed, chosen, window),
+            "replay_matches_pipeline": all(replayed[k] == row[k] for k in replayed),
+        },
+        "held_out": {"seed": seed + 1, **metrics(held_out, chosen, window)},
+        "sweep": rows,
+    }
+    print("chosen on the validation night:", json.dumps(report["validation"]["chosen"]))
+
+    at_chosen = run(model, independent, shown["independent"][0].night, config)
+    curve = Grid(
+        grid.thresholds, ((chosen["trigger"], chosen["window"]),), (chosen["hold_seconds"],)
+    )
+    report["independent"] |= {
+        "chosen": metrics(at_chosen, chosen, window),
+        "thresholds_information_only": sweep(
+            at_chosen.night.truth,
+            {chosen["hop_s"]: (at_chosen.results, at_chosen.total)},
+            curve,
+            window,
+        ),
+    }
+    print("independent night at that setting:", json.dumps(report["independent"]["chosen"]))
+    tradeoff(rows, row, out / "night-tradeoff.png")
+    _timelines({"validation": (confirmed, chosen), "independent": (at_chosen, chosen)}, out)
+    return report
+
+
+def _timelines(shown: dict[str, tuple[Pass, dict[str, Any]]], out: Path) -> None:
+    for name, (done, setting) in shown.items():
+        timeline(
+            done.results,
+            done.night.truth,
+            setting["threshold"],
+            TIMELINE_SECONDS,
+            f"{name} night",
+            out / f"night-timeline-{name}.png",
+        )
+
+
+def command(args: argparse.Namespace) -> dict[str, Any]:
+    """``python -m training night``: both nights at the shipped setting; with ``--sweep`` also
+    the validation night's sweep and pick, and the independent night at the pick; with
+    ``--report`` also the cost benchmark and ``performance.md`` in ``--docs``."""
+    started = time.perf_counter()
+    out: Path = args.out or args.runs / "night"
+    out.mkdir(parents=True, exist_ok=True)
+    model = CryModel(args.model or default_model_path())
+    validation = load_validation(args.data)
+    independent = load_independent(
+        args.independent or args.data / "independent",
+        args.independent_cache or args.runs / "independent",
+    )
+    for name, corpus in (("validation", validation), ("independent", independent)):
+        print(f"{name}: {len(corpus.positives)} crying clips, {len(corpus.negatives)} others")
+    hops = args.hops if args.sweep or args.report else ()
+    report = measure_nights(
+        model, validation, independent, args.hours, args.per_snr, args.seed, out, hops
+    )
+    report["command"] = _command_line(model.path, args)
+    report["night_minutes"] = round((time.perf_counter() - started) / 60, 1)
+    (out / "night.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"written to {out} in {report['night_minutes']} min")
+    if args.report:
+        write_report(report, out, args.docs, args.cost_minutes, args.model)
+    return report
+
+
+def _command_line(model: Path, args: argparse.Namespace) -> str:
+    """The command that regenerates the report for this model and night."""
+    path = model.resolve()
+    shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    return (
+        f"python -m training night --report --model {shown} --hours {args.hours:g} "
+        f"--per-snr {args.per_snr} --seed {args.seed}"
+    )
+
+
+def add_parser(steps: Any) -> None:
+    """The ``night`` step of ``python -m training``."""
+    night = steps.add_parser("night", help="validation and independent nights, sweep, report")
+    night.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    night.add_argument("--model", type=Path, help="ONNX model (default: the packaged one)")
+    night.add_argument("--hours", type=float, default=10.0, help="length of each night")
+    night.add_argument("--per-snr", type=int, default=40, help="episodes at each SNR")
+    night.add_argument("--hops", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    night.add_argument(
+        "--sweep", action="store_true", help="sweep detector settings on the validation night"
+    )
+    night.add_argument(
+        "--report", action="store_true", help="sweep, cost benchmark, <docs>/performance.md"
+    )
+    night.add_argument(
+        "--independent", type=Path, help="independent set (default: <data>/independent)"
+    )
+    night.add_argument(
+        "--independent-cache",
+        type=Path,
+        help="its decoded clips, shared with training.independent (default: <runs>/independent)",
+    )
+    night.add_argument("--cost-minutes", type=float, default=10.0, help="cost bench recording")
+    night.add_argument("--out", type=Path, help="results (default: <runs>/night)")
+    night.add_argument(
+        "--docs", type=Path, default=REPO_ROOT / "docs", help="where performance.md goes"
+    )
+    night.set_defaults(run=command)

@@ -1,0 +1,203 @@
+"""Measuring a night: the agent's offline path over it, episode recall per SNR, false alarms per
+hour (and per background category), latency, time to OFF; the detector sweep replays the agent's
+:class:`Detector` over stored probabilities and picks the setting to ship."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from cry_mqtt.config import DetectionConfig
+from cry_mqtt.detector import Detector, DetectorSettings
+from cry_mqtt.model import CryModel
+from cry_mqtt.pipeline import Pipeline, WindowResult, detector_settings, episodes
+from training.night.assemble import Corpus, Night, Truth, category_heard
+
+TARGETS = {"false_alarms_per_hour": 0.1, "recall_snr_ge_0": 0.95, "latency_median_s": 3.0}
+Span = tuple[float, float]
+
+
+def run_pipeline(
+    model: CryModel, detection: DetectionConfig, blocks: Iterable[np.ndarray]
+) -> tuple[list[WindowResult], list[Span], float]:
+    """The agent's offline path: every window, the detected (ON, OFF) spans, seconds of audio."""
+    pipeline = Pipeline(model, detection)
+    results = list(pipeline.run(blocks))
+    return results, episodes(results, pipeline.now), pipeline.now
+
+
+def replay(results: list[WindowResult], settings: DetectorSettings, end: float) -> list[Span]:
+    """The (ON, OFF) spans the agent's detector gives with ``settings`` on stored scores."""
+    detector = Detector(settings)
+    changes = []
+    for r in results:
+        changed = detector.update(r.t, r.prob)
+        if changed is not None:
+            changes.append(replace(r, on=detector.on, changed=changed))
+    return episodes(changes, end)
+
+
+def matches(truth: list[Truth], spans: list[Span], window: float) -> dict[Truth, list[Span]]:
+    """The detections of each episode: those turning ON between its onset and ``window``
+    seconds after its end (while scored windows still hold crying)."""
+    return {t: [s for s in spans if t.start <= s[0] < t.end + window] for t in truth}
+
+
+def false_alarms(truth: list[Truth], spans: list[Span], window: float) -> list[Span]:
+    """The detections that belong to no episode."""
+    matched = {s for hits in matches(truth, spans, window).values() for s in hits}
+    return [s for s in spans if s not in matched]
+
+
+def evaluate(truth: list[Truth], spans: list[Span], total: float, window: float) -> dict[str, Any]:
+    """Episode recall per SNR, false alarms per hour of non-crying audio, latency and time to OFF.
+
+    Latency is onset to the first ON; time to OFF is end to the last OFF of the episode.
+    """
+    detected = matches(truth, spans, window)
+    alarms = len(false_alarms(truth, spans, window))
+    crying_seconds = sum(t.end + window - t.start for t in truth)
+    quiet_hours = max(total - crying_seconds, 0.0) / 3600
+    hits = {t: s for t, s in detected.items() if s}
+    latency = np.array([s[0][0] - t.start for t, s in hits.items()])
+    to_off = np.array([s[-1][1] - t.end for t, s in hits.items()])
+    recall = {
+        f"{snr:+g}": _share([bool(detected[t]) for t in truth if t.snr_db == snr])
+        for snr in sorted({t.snr_db for t in truth})
+    }
+    loud = [bool(detected[t]) for t in truth if t.snr_db >= 0]
+    return {
+        "episodes": len(truth),
+        "recall_by_snr_db": recall,
+        "recall_snr_ge_0": _share(loud),
+        "false_alarms": alarms,
+        "non_crying_hours": round(quiet_hours, 3),
+        "false_alarms_per_hour": round(alarms / quiet_hours, 4) if quiet_hours else 0.0,
+        "latency_median_s": _stat(latency, 50),
+        "latency_p90_s": _stat(latency, 90),
+        "time_to_off_median_s": _stat(to_off, 50),
+        "time_to_off_p90_s": _stat(to_off, 90),
+        "retriggers_per_episode": round(sum(len(s) - 1 for s in hits.values()) / len(hits), 3)
+        if hits
+        else 0.0,
+    }
+
+
+def false_alarms_by_category(
+    corpus: Corpus, night: Night, spans: list[Span], window: float
+) -> dict[str, int]:
+    """False alarms counted by the category of the background recording heard last within the
+    model's window before each one turned ON."""
+    counts = Counter(
+        category_heard(corpus, night, on, window)
+        for on, _ in false_alarms(night.truth, spans, window)
+    )
+    return dict(sorted(counts.items()))
+
+
+def _share(flags: list[bool]) -> float:
+    return round(sum(flags) / len(flags), 4) if flags else float("nan")
+
+
+def _stat(values: np.ndarray, q: float) -> float:
+    return round(float(np.percentile(values, q)), 3) if len(values) else float("nan")
+
+
+def meets_targets(metrics: dict[str, Any]) -> bool:
+    """The issue's targets: FA/h, recall at SNR >= 0 dB, median latency."""
+    return (
+        metrics["false_alarms_per_hour"] <= TARGETS["false_alarms_per_hour"]
+        and metrics["recall_snr_ge_0"] >= TARGETS["recall_snr_ge_0"]
+        and metrics["latency_median_s"] <= TARGETS["latency_median_s"]
+    )
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The detector settings the sweep tries (for each hop)."""
+
+    thresholds: tuple[float, ...] = tuple(np.round(np.arange(0.30, 0.96, 0.05), 2))
+    k_of_n: tuple[tuple[int, int], ...] = ((1, 1), (2, 2), (2, 3), (3, 4), (3, 5), (4, 6))
+    holds: tuple[float, ...] = (5.0, 10.0, 20.0)
+
+    def settings(self) -> Iterator[DetectorSettings]:
+        for threshold, (k, n), hold in itertools.product(self.thresholds, self.k_of_n, self.holds):
+            yield DetectorSettings(float(threshold), k, n, hold)
+
+
+def sweep(
+    truth: list[Truth],
+    scored: dict[float, tuple[list[WindowResult], float]],
+    grid: Grid,
+    window: float,
+) -> list[dict[str, Any]]:
+    """Metrics of every grid setting at every hop (``scored`` maps hop to windows and length)."""
+    rows = []
+    for hop, (results, total) in scored.items():
+        for settings in grid.settings():
+            spans = replay(results, settings, total)
+            rows.append({"hop_s": hop, **asdict(settings), **evaluate(truth, spans, total, window)})
+    return rows
+
+
+def pick(rows: list[dict[str, Any]], current: dict[str, Any]) -> dict[str, Any]:
+    """The setting to ship: at the current hop (the agent's 1-s default, which also keeps the
+    cost target), among those within the false-alarm target at the night's resolution of one
+    false alarm (or, if none is, those with the fewest), one that meets every target if any
+    does; then the highest recall at SNR >= 0 dB, then at -5 dB, the lowest median latency,
+    the fewest false alarms, and the closest to ``current``."""
+    if "hop_s" in current:
+        rows = [r for r in rows if r["hop_s"] == current["hop_s"]]
+    fewest = min(r["false_alarms"] for r in rows)
+    candidates = [
+        r
+        for r in rows
+        if r["false_alarms_per_hour"] <= TARGETS["false_alarms_per_hour"]
+        or r["false_alarms"] <= max(1, fewest)
+    ]
+
+    def key(r: dict[str, Any]) -> tuple:
+        distance = sum(r[k] != v for k, v in current.items())
+        low = r["recall_by_snr_db"].get("-5", 0.0)
+        return (
+            not meets_targets(r),
+            -r["recall_snr_ge_0"],
+            -low,
+            r["latency_median_s"],
+            r["false_alarms"],
+            distance,
+        )
+
+    return min(candidates, key=key)
+
+
+SETTING_KEYS = ("hop_s", "threshold", "trigger", "window", "hold_seconds")
+
+
+def detection_config(setting: dict[str, Any], base: DetectionConfig) -> DetectionConfig:
+    """``base`` with the hop, threshold, k-of-n and hold of a sweep row or setting."""
+    return replace(
+        base,
+        threshold=setting["threshold"],
+        hop_seconds=setting["hop_s"],
+        trigger_windows=setting["trigger"],
+        of_windows=setting["window"],
+        hold_seconds=setting["hold_seconds"],
+    )
+
+
+def current_setting(detection: DetectionConfig, model: CryModel) -> dict[str, Any]:
+    """The sweep-row fields of a detection config (threshold resolved as the pipeline does)."""
+    settings = detector_settings(detection, detection.threshold or model.info.threshold)
+    return {
+        "hop_s": detection.hop_seconds,
+        "threshold": round(settings.threshold, 2),
+        "trigger": settings.trigger,
+        "window": settings.window,
+        "hold_seconds": settings.hold_seconds,
+    }
