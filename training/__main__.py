@@ -123,7 +123,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     from training.export import default_output
 
     model = args.model or default_output(args.arch, args.runs)
-    report = evaluate(args.runs / "cache", model, args.runs)
+    independent = [json.loads(path.read_text()) for path in args.independent]
+    report = evaluate(args.runs / "cache", model, args.runs, independent)
     print(report)
 
 
@@ -208,6 +209,13 @@ def main(argv: list[str] | None = None) -> None:
 
     evaluate = steps.add_parser("evaluate", help="metrics, plots and model card")
     evaluate.add_argument("--model", type=Path, help="ONNX file (default: the packaged model)")
+    evaluate.add_argument(
+        "--independent",
+        type=Path,
+        action="append",
+        default=[],
+        help="a result of python -m training.independent to show in the card (repeatable)",
+    )
     evaluate.set_defaults(run=_evaluate)
 
     audit = steps.add_parser("audit", help="spectrogram sheets of the positives to audit by eye")
