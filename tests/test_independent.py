@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cry_mqtt.model import CryModel, default_model_path
-from training import independent
+from training.evaluation import independent
 
 PER_LABEL = 6
 

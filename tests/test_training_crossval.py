@@ -8,8 +8,8 @@ from pathlib import Path
 
 from training_fixtures import write_tone
 
-from training.crossval import crossval, write_report
 from training.data import Cache, build_cache, folder_items
+from training.evaluation.crossval import crossval, write_report
 
 SETTINGS = {
     "folds": 2,

@@ -66,8 +66,8 @@ def _finetune(args: argparse.Namespace) -> None:
 
 
 def _crossval(args: argparse.Namespace) -> None:
-    from training.crossval import crossval, write_report
     from training.data import Cache
+    from training.evaluation.crossval import crossval, write_report
 
     settings = {"folds": args.folds, **_fit_options(args)}
     report = crossval(Cache(args.runs / "cache"), args.out or args.runs / "crossval", settings)
@@ -119,7 +119,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from training.evaluate import evaluate
+    from training.evaluation.validation import evaluate
     from training.export import default_output
 
     model = args.model or default_output(args.arch, args.runs)
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         action="append",
         default=[],
-        help="a result of python -m training.independent to show in the card (repeatable)",
+        help="a result of python -m training.evaluation.independent for the card (repeatable)",
     )
     evaluate.set_defaults(run=_evaluate)
 

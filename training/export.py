@@ -18,7 +18,7 @@ from cry_mqtt.features import YAMNET
 from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches, default_model_path
 from training.arch import build
 from training.data import PARAMS, WINDOW_SECONDS, Cache
-from training.evaluate import Predict, compute_metrics, score_validation
+from training.evaluation.validation import Predict, compute_metrics, score_validation
 from training.finetune import load as load_finetuned
 from training.finetune import predict_windows
 from training.fit import CHECKPOINT, SUMMARY

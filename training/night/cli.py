@@ -229,7 +229,8 @@ def add_parser(steps: Any) -> None:
     night.add_argument(
         "--independent-cache",
         type=Path,
-        help="its decoded clips, shared with training.independent (default: <runs>/independent)",
+        help="its decoded clips, shared with training.evaluation.independent "
+        "(default: <runs>/independent)",
     )
     night.add_argument("--cost-minutes", type=float, default=10.0, help="cost bench recording")
     night.add_argument("--out", type=Path, help="results (default: <runs>/night)")

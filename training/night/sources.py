@@ -39,10 +39,10 @@ def load_validation(data: Path, valid_fraction: float = 0.1, seed: int = 42) -> 
 def load_independent(folder: Path, cache: Path) -> Corpus:
     """The independent set in ``folder``: its manifest's label 1 clips are the crying, label 0
     the other recordings with their manifest category; decoded through (and into) the cache of
-    :mod:`training.independent` in ``cache``."""
-    # Imported here: training.independent pulls in torch and fastai (through training.evaluate),
-    # which `python -m training` should not load for every step.
-    from training.independent import load_clips, read_manifest
+    :mod:`training.evaluation.independent` in ``cache``."""
+    # Imported here: training.evaluation pulls in torch and fastai, which `python -m training`
+    # should not load for every step.
+    from training.evaluation.independent import load_clips, read_manifest
 
     clips = read_manifest(folder)
     audio, _ = load_clips(clips, folder, cache)

@@ -20,7 +20,7 @@ import numpy as np
 
 from training.augment import AugmentConfig
 from training.data import Cache
-from training.evaluate import compute_metrics, score_validation
+from training.evaluation.validation import compute_metrics, score_validation
 from training.export import load_scorer, pick_threshold, torch_predict
 from training.fit import fit
 from training.split import grouped_folds

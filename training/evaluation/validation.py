@@ -209,7 +209,7 @@ def evaluate(
     """Score the validation split with the ONNX file as the agent loads it; write plots, a model
     card next to the model and ``evaluation.json`` beside its fit summary (the model's folder,
     else ``runs/<arch>/``); return a short summary. ``independent`` holds results of
-    :mod:`training.independent` (this model's and others') for the card."""
+    :mod:`training.evaluation.independent` (this model's and others') for the card."""
     model = CryModel(model_path)
     arch = model.info.details.get("arch", "model")
     scored = score_validation(Cache(cache_dir), model.predict, model.info.features)
@@ -355,7 +355,7 @@ SOURCES = [
 
 def _independent(results: list[dict[str, Any]]) -> list[str]:
     """The independent-set section: every model measured, best known first."""
-    from training.independent import comparison_table
+    from training.evaluation.independent import comparison_table
 
     if not results:
         return []
