@@ -1,4 +1,5 @@
-"""Command line: ``python -m training prepare|fit|crossval|export|evaluate|night|audit``."""
+"""Command line: ``python -m training STEP``, the steps of the recipe, its evaluation and the night
+test (``--help`` lists them)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,14 @@ def _finetune(args: argparse.Namespace) -> None:
     )
 
 
+def _wise(args: argparse.Namespace) -> None:
+    from training.finetune import interpolate
+
+    out = args.out or args.runs / f"yamnet-wise{args.alpha:g}"
+    interpolate(args.source or args.runs / "yamnet", out, args.alpha)
+    print(f"{out}: pretrained and fine-tuned YAMNet weights mixed at alpha {args.alpha:g}")
+
+
 def _crossval(args: argparse.Namespace) -> None:
     from training.data import Cache
     from training.evaluation.crossval import crossval, write_report
@@ -109,11 +118,10 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> None:
     from training.export import default_output, export
 
+    run_dir = args.run_dir or args.runs / args.arch
+    out = args.out or (run_dir / f"cry-{args.arch}.onnx" if args.run_dir else None)
     info = export(
-        args.runs / "cache",
-        args.runs / args.arch,
-        args.out or default_output(args.arch, args.runs),
-        args.threshold,
+        args.runs / "cache", run_dir, out or default_output(args.arch, args.runs), args.threshold
     )
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
 
@@ -185,6 +193,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     finetune.set_defaults(run=_finetune)
 
+    wise = steps.add_parser(
+        "wise", help="mix fine-tuned and pretrained YAMNet weights (WiSE-FT) into a new run"
+    )
+    wise.add_argument("--alpha", type=float, default=0.5, help="share of the fine-tuned weights")
+    wise.add_argument("--source", type=Path, help="fine-tuned run (default: <runs>/yamnet)")
+    wise.add_argument("--out", type=Path, help="new run (default: <runs>/yamnet-wise<alpha>)")
+    wise.set_defaults(run=_wise)
+
     crossval = steps.add_parser(
         "crossval", help="grouped k-fold cross-validation of the fit recipe"
     )
@@ -198,7 +214,12 @@ def main(argv: list[str] | None = None) -> None:
     crossval.set_defaults(run=_crossval)
 
     export = steps.add_parser("export", help="ONNX with metadata, parity check")
-    export.add_argument("--out", type=Path, help="ONNX file (default: the packaged model)")
+    export.add_argument(
+        "--run-dir", type=Path, help="checkpoint and fit summary (default: <runs>/<arch>)"
+    )
+    export.add_argument(
+        "--out", type=Path, help="ONNX file (default: the packaged model, or in --run-dir)"
+    )
     export.add_argument(
         "--threshold",
         type=float,

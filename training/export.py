@@ -101,7 +101,15 @@ def export(cache_dir: Path, run_dir: Path, out: Path, threshold: float | None = 
     negatives = scored.scores[scored.windows.labels == 0]
     fpr_threshold = pick_threshold(negatives)
     threshold = fpr_threshold if threshold is None else threshold
-    keys = ("arch", "params", "macs_per_window", "pretrained", "trained_layers", "epochs")
+    keys = (
+        "arch",
+        "params",
+        "macs_per_window",
+        "pretrained",
+        "trained_layers",
+        "epochs",
+        "wise_alpha",
+    )
     version = f"{summary['arch']}-{time.strftime('%Y%m%d.%H%M')}"
     details = {
         **{k: summary[k] for k in keys if k in summary},

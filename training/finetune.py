@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +175,8 @@ def fit_yamnet(
         "drift_weight": drift,
         "drift": float(windows.drift().detach()),
         "pretrained": str(weights.name),
-        "augment": {k: v for k, v in vars(train.cfg).items()},
+        "augment": asdict(train.cfg),
+        "p_phone_negative": round(train.p_phone_negative, 4),
         "positives_without_crying": train.left_out,
         "seed": seed,
         "best": history[-1],
@@ -204,6 +206,26 @@ def load(run_dir: Path) -> CryPatches:
     model = CryPatches(pretrained())
     model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu"))
     return model.eval()
+
+
+def interpolate(run_dir: Path, out: Path, alpha: float, weights: Path = TFLITE) -> dict[str, Any]:
+    """Write to ``out`` the weight-space ensemble of the fine-tuned model in ``run_dir`` and
+    the pretrained one (WiSE-FT: ``(1 - alpha) * pretrained + alpha * fine-tuned``), with the
+    fine-tuning's summary and ``alpha``. Interpolating the weights keeps more of what the
+    pretrained network knows about sounds our data lacks than the fine-tuned end point does."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError("alpha must be in [0, 1]")
+    start = CryPatches(pretrained(weights)).state_dict()
+    tuned = load(run_dir).state_dict()
+    mixed = {k: (1 - alpha) * start[k] + alpha * v for k, v in tuned.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(mixed, out / CHECKPOINT)
+    summary = json.loads((run_dir / SUMMARY).read_text()) | {
+        "wise_alpha": alpha,
+        "fine_tuned": str(run_dir),
+    }
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 def predict_windows(model: CryPatches, mels: np.ndarray, batch: int = 16) -> np.ndarray:

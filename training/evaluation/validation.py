@@ -331,6 +331,17 @@ def _training_rows(fit_summary: dict[str, Any]) -> list[str]:
         "original network's on the same patches (learning without forgetting) + "
         f"{f['drift_weight']:g} x squared distance to the pretrained weights (L2-SP; "
         f"{f['drift']:.3g} at the end) |",
+        *_wise_row(f),
+    ]
+
+
+def _wise_row(fit_summary: dict[str, Any]) -> list[str]:
+    alpha = fit_summary.get("wise_alpha")
+    if alpha is None:
+        return []
+    return [
+        f"| weights | {alpha:g} x the fine-tuned + {1 - alpha:g} x the pretrained (WiSE-FT "
+        "weight-space ensemble; the training log below is the fine-tuning's) |"
     ]
 
 
