@@ -28,7 +28,7 @@ from cry_mqtt.features import FeatureParams
 
 METADATA_KEY = "cry_mqtt"
 SCHEMA_VERSION = 1
-DEFAULT_MODEL = "cry-cnn.onnx"
+DEFAULT_MODEL = "cry-yamnet.onnx"
 EMPTY_LOGIT = -100.0
 """State entry of a patch that was not scored (before the first, or gated as too quiet)."""
 _CONTRACT = {"schema", "features", "window_seconds", "threshold", "version", "patches"}

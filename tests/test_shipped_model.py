@@ -1,5 +1,6 @@
 """The shipped model through the whole agent and a real broker, on real recordings."""
 
+import csv
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 import soundfile
 from support import Subscriber, decode, quiet_noise, write_wav
 
+from cry_mqtt.features import YAMNET
 from cry_mqtt.model import CryModel, default_model_path
 
 pytestmark = pytest.mark.skipif(
@@ -52,10 +54,11 @@ def run_agent(tmp_path, port, wav) -> Subscriber:
 def test_the_shipped_model_follows_the_contract():
     info = CryModel(default_model_path()).info
     assert info.window_seconds == 7.0
-    assert (info.features.sample_rate, info.features.n_fft) == (16000, 2048)
-    assert (info.features.hop_length, info.features.n_mels) == (512, 128)
+    assert info.features == YAMNET
+    assert info.patches is not None and info.window_patches == 13
+    assert info.details["arch"] == "yamnet"
     assert 0 < info.threshold < 1
-    assert default_model_path().stat().st_size <= 4_000_000
+    assert default_model_path().stat().st_size <= 20_000_000
 
 
 def test_real_crying_turns_the_sensor_on_then_off(tmp_path, broker, data_dir):
@@ -81,5 +84,31 @@ def test_household_sounds_never_turn_the_sensor_on(tmp_path, broker, data_dir):
     audio = np.concatenate(parts)
     assert len(audio) > 180 * 16000
     sub = run_agent(tmp_path, broker.port, write_wav(tmp_path / "house.wav", audio))
+    assert "ON" not in sub.payloads("cry_mqtt/nursery/crying")
+    assert sub.payloads("cry_mqtt/nursery/confidence")
+
+
+def independent_clips(data_dir, category: str, detail: str = "", count: int = 12) -> np.ndarray:
+    """The first ``count`` clips of a category (and class) of the independent set, back to back."""
+    root = data_dir / "independent"
+    with open(root / "manifest.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["category"] == category]
+    rows = [r for r in rows if detail in r["detail"]][:count]
+    return np.concatenate([decode(root / r["path"]) for r in rows])
+
+
+def test_laughter_and_a_parent_talking_to_a_child_never_turn_the_sensor_on(
+    tmp_path, broker, data_dir
+):
+    """Sounds the training data does not hold, from the independent set."""
+    audio = np.concatenate(
+        [
+            independent_clips(data_dir, "conversation"),
+            independent_clips(data_dir, "nonverbal", "laughing"),
+            independent_clips(data_dir, "esc50", "human laugh", 8),
+        ]
+    )
+    assert len(audio) > 120 * 16000
+    sub = run_agent(tmp_path, broker.port, write_wav(tmp_path / "talk.wav", audio))
     assert "ON" not in sub.payloads("cry_mqtt/nursery/crying")
     assert sub.payloads("cry_mqtt/nursery/confidence")

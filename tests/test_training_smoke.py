@@ -30,10 +30,10 @@ def test_prepare_fit_export_evaluate(tmp_path: Path, data_dir: Path) -> None:
     model_path = tmp_path / "model" / "cry-cnn.onnx"
     main(["--runs", str(runs), "export", "--out", str(model_path)])
     main(["--runs", str(runs), "evaluate", "--model", str(model_path)])
-    card = (model_path.parent / "MODEL_CARD.md").read_text()
+    card = (model_path.parent / "cnn-MODEL_CARD.md").read_text()
     assert "balanced_accuracy" in card and "ios-16k" in card
     assert {p.name for p in model_path.parent.glob("*.png")} == {
-        "roc.png", "pr.png", "confusion.png", "scores.png"
+        "cnn-roc.png", "cnn-pr.png", "cnn-confusion.png", "cnn-scores.png"
     }  # fmt: skip
 
     model = CryModel(model_path)
