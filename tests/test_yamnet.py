@@ -18,7 +18,7 @@ from cry_mqtt.pipeline import Pipeline
 from training.data import load_audio
 from training.export import write_streaming_onnx
 from training.finetune import predict_windows, window_patches
-from training.yamnet import BABY_CRY, CryPatches, _dequantised, patches, pretrained
+from training.yamnet import BABY_CRY, CryPatches, _dequantised, patches, pool, pretrained
 
 CHUNK = YAMNET.samples_for(96)  # 15,600 samples: one patch, the TFLite files' input
 
@@ -171,3 +171,22 @@ def test_window_patches_match_the_agents_patches():
     ours = window_patches(torch.from_numpy(mel[None]))[0].numpy()
     np.testing.assert_array_equal(ours, patches(mel))
     assert ours.shape == (13, 96, 64)
+
+
+def test_pooling_takes_the_mean_of_the_highest_patches():
+    logits = torch.tensor([[0.0, 5.0, -1.0, 3.0, 4.0]])
+    assert pool(logits).item() == 5.0
+    assert pool(logits, top=3).item() == pytest.approx(4.0)
+
+
+def test_a_top_k_streaming_file_scores_as_pytorch_does(tmp_path, yamnet_dir, data_dir):
+    from training.export import streaming_info
+
+    model = CryPatches(pretrained(yamnet_dir / "yamnet.tflite")).eval()
+    out = tmp_path / "top3.onnx"
+    write_streaming_onnx(model, streaming_info(0.5, "test-top3", {"pool_top": 3}), out)
+    cry = sorted((data_dir / "independent" / "cry").iterdir())[0]
+    mel = logmel(load_audio(cry), YAMNET)[None, :, : 96 + 12 * 48].copy()
+    top3 = CryModel(out).predict(mel)[0]
+    assert top3 == pytest.approx(predict_windows(model, mel, top=3)[0], abs=1e-5)
+    assert top3 <= predict_windows(model, mel)[0]  # never above the maximum

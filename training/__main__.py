@@ -121,7 +121,11 @@ def _export(args: argparse.Namespace) -> None:
     run_dir = args.run_dir or args.runs / args.arch
     out = args.out or (run_dir / f"cry-{args.arch}.onnx" if args.run_dir else None)
     info = export(
-        args.runs / "cache", run_dir, out or default_output(args.arch, args.runs), args.threshold
+        args.runs / "cache",
+        run_dir,
+        out or default_output(args.arch, args.runs),
+        args.threshold,
+        args.pool_top,
     )
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
 
@@ -225,6 +229,12 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         help="default threshold to ship (e.g. the night sweep's pick); "
         "default: the lowest with <= 1%% false positives on validation negatives",
+    )
+    export.add_argument(
+        "--pool-top",
+        type=int,
+        default=1,
+        help="yamnet: a window scores the mean of its N highest patches (default 1: the maximum)",
     )
     export.set_defaults(run=_export)
 

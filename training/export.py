@@ -83,15 +83,22 @@ def data_summary(cache: Cache) -> dict[str, Any]:
     }
 
 
-def export(cache_dir: Path, run_dir: Path, out: Path, threshold: float | None = None) -> ModelInfo:
+def export(
+    cache_dir: Path,
+    run_dir: Path,
+    out: Path,
+    threshold: float | None = None,
+    pool_top: int = 1,
+) -> ModelInfo:
     """Write ``out`` from the checkpoint in ``run_dir``; the threshold (unless given) and the
-    validation metrics come from the validation split. Raises if the file, scored as the agent
+    validation metrics come from the validation split. A streaming model's window scores the
+    mean of its ``pool_top`` highest patch logits. Raises if the file, scored as the agent
     scores it, and PyTorch disagree by more than 1e-4."""
     summary = json.loads((run_dir / SUMMARY).read_text())
     streaming = summary["arch"] == "yamnet"
     if streaming:
         model = load_finetuned(run_dir)
-        predict = partial(predict_windows, model)
+        predict = partial(predict_windows, model, top=pool_top)
     else:
         scorer, _ = load_scorer(run_dir)
         predict = partial(torch_predict, scorer)
@@ -118,12 +125,10 @@ def export(cache_dir: Path, run_dir: Path, out: Path, threshold: float | None = 
         "threshold_at_1pct_fpr": fpr_threshold,
     }
     if streaming:
-        info = streaming_info(threshold, version, details)
-    else:
-        info = ModelInfo(PARAMS, WINDOW_SECONDS, threshold, version, details)
-    if streaming:
+        info = streaming_info(threshold, version, details | {"pool_top": pool_top})
         write_streaming_onnx(model, info, out)
     else:
+        info = ModelInfo(PARAMS, WINDOW_SECONDS, threshold, version, details)
         write_onnx(scorer, info, scored.windows.mels[:2], out)
     check_parity(out, predict, scored.windows.mels[:32])
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), threshold {threshold:.4f}")
@@ -160,7 +165,7 @@ def write_streaming_onnx(model: CryPatches, info: ModelInfo, out: Path) -> None:
     example = (torch.zeros(2, YAMNET.n_mels, PATCH_FRAMES), torch.full((count,), EMPTY_LOGIT))
     _save(
         torch.onnx.export(
-            StreamingCry(model, count).eval(),
+            StreamingCry(model, count, info.details.get("pool_top", 1)).eval(),
             example,
             input_names=["patches", "state"],
             output_names=["prob", "new_state"],

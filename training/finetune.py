@@ -228,13 +228,16 @@ def interpolate(run_dir: Path, out: Path, alpha: float, weights: Path = TFLITE) 
     return summary
 
 
-def predict_windows(model: CryPatches, mels: np.ndarray, batch: int = 16) -> np.ndarray:
-    """P(cry) from PyTorch for log-mel windows ``(n, 64, frames)``: max over their patches."""
+def predict_windows(
+    model: CryPatches, mels: np.ndarray, batch: int = 16, top: int = 1
+) -> np.ndarray:
+    """P(cry) from PyTorch for log-mel windows ``(n, 64, frames)``: the mean of the ``top``
+    highest patch logits (:func:`pool`)."""
     probs = []
     with torch.no_grad():
         for i in range(0, len(mels), batch):
             patches = window_patches(torch.from_numpy(mels[i : i + batch]))
             b, p = patches.shape[:2]
             logits = model.cry_logit(patches.reshape(b * p, *patches.shape[2:]))
-            probs.append(torch.sigmoid(pool(logits.reshape(b, p))))
+            probs.append(torch.sigmoid(pool(logits.reshape(b, p), top)))
     return torch.cat(probs).numpy()
