@@ -231,6 +231,7 @@ def evaluate(
         "ms_per_window": ms_per_window(model_path),
         "fit_minutes": round(fit_summary["total_seconds"] / 60, 1),
         "epochs": fit_summary["epochs"],
+        "pool_top": model.info.details.get("pool_top", 1),
         "metrics": metrics,
         "threshold_at_1pct_fpr": at_fpr,
         "metrics_at_1pct_fpr": compute_metrics(scored, at_fpr),
@@ -291,7 +292,7 @@ YAMNET_INTRO = (
     'conversions with int8 weights, dequantised) and whose "Baby cry, infant cry" unit (class '
     "20) is the cry output. Front end: YAMNet's (25-ms window, 10-ms hop, 512-point FFT magnitude, "
     "64 HTK mel bands 125-7500 Hz, log(mel + 0.001); `cry_mqtt.features.YAMNET`). A window's "
-    "P(cry) is the sigmoid of the maximum cry logit over its 13 patches of 0.96 s at a 0.48-s hop. "
+    "P(cry) is the sigmoid of the {pooling} over its 13 patches of 0.96 s at a 0.48-s hop. "
     "The graph is streaming: it takes the patches completed since the previous call and the "
     "window's per-patch logits so far, and returns P(cry) and the new logits, so the agent runs "
     "the network only on new audio. The ONNX metadata key `cry_mqtt` holds the feature "
@@ -305,6 +306,14 @@ CNN_INTRO = (
     "are inside the graph; the ONNX metadata key `cry_mqtt` holds the feature parameters, "
     "window length, default threshold, training-data summary and the metrics below."
 )
+
+
+def _intro(evaluation: dict[str, Any]) -> str:
+    if evaluation["arch"] != "yamnet":
+        return CNN_INTRO
+    top = evaluation.get("pool_top", 1)
+    pooling = "maximum cry logit" if top == 1 else f"mean of the {top} highest cry logits"
+    return YAMNET_INTRO.format(pooling=pooling)
 
 
 def _training_rows(fit_summary: dict[str, Any]) -> list[str]:
@@ -397,7 +406,7 @@ def model_card(
     lines = [
         f"# Model card: {evaluation['model'].split('/')[-1]} ({evaluation['version']})",
         "",
-        YAMNET_INTRO if evaluation["arch"] == "yamnet" else CNN_INTRO,
+        _intro(evaluation),
         "",
         "## Model",
         "",

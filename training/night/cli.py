@@ -178,6 +178,10 @@ def command(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     out: Path = args.out or args.runs / "night"
     out.mkdir(parents=True, exist_ok=True)
+    if args.saved:
+        report = json.loads(args.saved.read_text())
+        write_report(report, out, args.docs, args.cost_minutes, args.model, args.saved_cost)
+        return report
     model = CryModel(args.model or default_model_path())
     validation = load_validation(args.data)
     independent = load_independent(
@@ -195,7 +199,7 @@ def command(args: argparse.Namespace) -> dict[str, Any]:
     (out / "night.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"written to {out} in {report['night_minutes']} min")
     if args.report:
-        write_report(report, out, args.docs, args.cost_minutes, args.model)
+        write_report(report, out, args.docs, args.cost_minutes, args.model, args.saved_cost)
     return report
 
 
@@ -233,6 +237,12 @@ def add_parser(steps: Any) -> None:
         "(default: <runs>/independent)",
     )
     night.add_argument("--cost-minutes", type=float, default=10.0, help="cost bench recording")
+    night.add_argument(
+        "--saved", type=Path, help="write the report from this night.json instead of measuring"
+    )
+    night.add_argument(
+        "--saved-cost", type=Path, help="a saved bench/cost.py result instead of running it"
+    )
     night.add_argument("--out", type=Path, help="results (default: <runs>/night)")
     night.add_argument(
         "--docs", type=Path, default=REPO_ROOT / "docs", help="where performance.md goes"

@@ -61,9 +61,14 @@ def write_report(
     docs: Path,
     cost_minutes: float,
     model: Path | None = None,
+    saved_cost: Path | None = None,
 ) -> Path:
-    """Run the cost benchmark, copy the plots to ``docs`` and write ``performance.md``."""
-    cost = run_cost(runs / "cost.json", cost_minutes, model)
+    """Run the cost benchmark (or read its saved result), copy the plots to ``docs`` and write
+    ``performance.md``."""
+    if saved_cost is None:
+        cost = run_cost(runs / "cost.json", cost_minutes, model)
+    else:
+        cost = json.loads(saved_cost.read_text())
     docs.mkdir(parents=True, exist_ok=True)
     cost_plot(cost, docs / "cost-hop.png")
     for name in PLOTS:
