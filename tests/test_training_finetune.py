@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cry_mqtt.features import YAMNET
-from cry_mqtt.model import CryModel
+from cry_mqtt.model import CryModel, default_model_path
 from training.__main__ import main
 from training.finetune import load
 from training.yamnet import BABY_CRY, CryPatches, pretrained
@@ -44,8 +44,10 @@ def test_wise_mixes_the_weights_and_exports_a_streaming_model(runs: Path, tmp_pa
         torch.testing.assert_close(value, 0.75 * start[name] + 0.25 * tuned[name])
     assert json.loads((mixed / "fit_summary.json").read_text())["wise_alpha"] == 0.25
 
+    shipped = default_model_path().read_bytes()
     main(["--runs", str(runs), "--arch", "yamnet", "export", "--run-dir", str(mixed)])
-    model_path = mixed / "cry-yamnet.onnx"
+    model_path = mixed / "cry-yamnet.onnx"  # in the run's folder; the packaged model untouched
+    assert default_model_path().read_bytes() == shipped
     main(["--runs", str(runs), "--arch", "yamnet", "evaluate", "--model", str(model_path)])
     card = (mixed / "yamnet-MODEL_CARD.md").read_text()
     assert "WiSE-FT" in card and "0.25 x the fine-tuned" in card

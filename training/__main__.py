@@ -119,14 +119,8 @@ def _export(args: argparse.Namespace) -> None:
     from training.export import default_output, export
 
     run_dir = args.run_dir or args.runs / args.arch
-    out = args.out or (run_dir / f"cry-{args.arch}.onnx" if args.run_dir else None)
-    info = export(
-        args.runs / "cache",
-        run_dir,
-        out or default_output(args.arch, args.runs),
-        args.threshold,
-        args.pool_top,
-    )
+    out = args.out or default_output(args.arch, run_dir)
+    info = export(args.runs / "cache", run_dir, out, args.threshold, args.pool_top)
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
 
 
@@ -134,7 +128,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from training.evaluation.validation import evaluate
     from training.export import default_output
 
-    model = args.model or default_output(args.arch, args.runs)
+    model = args.model or default_output(args.arch, args.runs / args.arch)
     independent = [json.loads(path.read_text()) for path in args.independent]
     report = evaluate(args.runs / "cache", model, args.runs, independent)
     print(report)
@@ -222,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         "--run-dir", type=Path, help="checkpoint and fit summary (default: <runs>/<arch>)"
     )
     export.add_argument(
-        "--out", type=Path, help="ONNX file (default: the packaged model, or in --run-dir)"
+        "--out", type=Path, help="ONNX file (default: cry-<arch>.onnx in the run's folder)"
     )
     export.add_argument(
         "--threshold",
@@ -239,7 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     export.set_defaults(run=_export)
 
     evaluate = steps.add_parser("evaluate", help="metrics, plots and model card")
-    evaluate.add_argument("--model", type=Path, help="ONNX file (default: the packaged model)")
+    evaluate.add_argument(
+        "--model", type=Path, help="ONNX file (default: <runs>/<arch>/cry-<arch>.onnx)"
+    )
     evaluate.add_argument(
         "--independent",
         type=Path,

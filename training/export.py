@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cry_mqtt.features import YAMNET
-from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches, default_model_path
+from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches
 from training.arch import build
 from training.data import PARAMS, WINDOW_SECONDS, Cache
 from training.evaluation.validation import Predict, compute_metrics, score_validation
@@ -42,9 +42,10 @@ class Scorer(nn.Module):
         return torch.sigmoid(self.model(logmel))
 
 
-def default_output(arch: str, runs: Path) -> Path:
-    """The packaged model for the default architecture, a file under ``runs/<arch>/`` otherwise."""
-    return default_model_path() if arch == "cnn" else runs / arch / f"cry-{arch}.onnx"
+def default_output(arch: str, run_dir: Path) -> Path:
+    """Where export writes without ``--out``: ``cry-<arch>.onnx`` in the run's folder, never the
+    packaged model (replacing that takes an ``--out`` that names it)."""
+    return run_dir / f"cry-{arch}.onnx"
 
 
 def load_scorer(run_dir: Path) -> tuple[Scorer, dict[str, Any]]:
