@@ -45,9 +45,15 @@ def test_agent_and_seed_measure_the_same_windows(wav, fixture_model):
     assert gated["scored"] < gated["windows"] == 13
 
 
-def test_ratios_per_hop():
+def test_ratios_per_hop_asked_for():
+    """A model with another frame hop runs at the nearest whole number of its frames."""
     runs = [
-        {"way": way, "hop_s": hop, "cpu_s_per_audio_hour": cpu * (2 if hop == 0.5 else 1)}
+        {
+            "way": way,
+            "hop_asked_s": hop,
+            "hop_s": hop * (1.024 if way == "c_resnet34" else 1),
+            "cpu_s_per_audio_hour": cpu * (2 if hop == 0.5 else 1),
+        }
         for hop in (0.5, 1.0)
         for way, cpu in (
             ("a_agent", 5),
