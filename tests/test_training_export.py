@@ -11,7 +11,14 @@ import torch
 from cry_mqtt.model import CryModel, ModelInfo
 from training.arch import build, count_macs, count_params
 from training.data import PARAMS, WINDOW_SECONDS
-from training.export import Scorer, check_parity, pick_threshold, torch_predict, write_onnx
+from training.export import (
+    Scorer,
+    check_parity,
+    int8_rows,
+    pick_threshold,
+    torch_predict,
+    write_onnx,
+)
 
 
 def random_scorer() -> Scorer:
@@ -58,3 +65,13 @@ def test_pick_threshold_allows_at_most_one_percent() -> None:
     assert np.mean(below_max + 5e-5 >= pick_threshold(below_max)) <= 0.01
     assert np.mean(scores >= threshold - 0.002) > 0.01
     assert pick_threshold(np.zeros(50, np.float32)) == 0.5
+
+
+def test_int8_weights_are_stored_as_int8_and_float_ones_stay() -> None:
+    rng = np.random.default_rng(0)
+    scales = rng.uniform(1e-3, 1e-2, (16, 1, 1, 1)).astype(np.float32)
+    quantised = rng.integers(-127, 128, (16, 8, 3, 3)).astype(np.float32) * scales
+    values, found = int8_rows(quantised)
+    np.testing.assert_allclose(values * found[:, None, None, None], quantised, rtol=1e-6)
+    assert values.dtype == np.int8
+    assert int8_rows(rng.normal(size=(16, 72)).astype(np.float32)) is None
