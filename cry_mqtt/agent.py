@@ -32,7 +32,7 @@ from cry_mqtt.homeassistant import (
     switch,
 )
 from cry_mqtt.model import CryModel
-from cry_mqtt.mqtt import MqttLink
+from cry_mqtt.mqtt import MqttLink, unreachable_reason
 from cry_mqtt.pipeline import Pipeline, WindowResult
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class Agent:
         self._peak_dbfs = -float("inf")
         self._refresh_due = time.monotonic() + config.mqtt.state_refresh_seconds
         self._episode_started: datetime | None = None
+        self._episode: dict[str, Any] = {}
         self._audio_error: str | None = None
         self._heartbeat = config.heartbeat_path()
         self._heartbeat_due = 0.0
@@ -124,7 +125,11 @@ class Agent:
         self.link.start()
         try:
             if wait_for_broker and not self.link.wait_for_broker(wait_for_broker):
-                log.warning("no MQTT connection after %.0f s; going on", wait_for_broker)
+                log.warning(
+                    "no MQTT connection after %.0f s (%s); going on without it",
+                    wait_for_broker,
+                    unreachable_reason(self._config),
+                )
             self._supervise(source, reopen)
         except Shutdown as stop:
             log.info("stopping (%s)", stop)
@@ -156,6 +161,7 @@ class Agent:
                     self._audio_failed(exc)
 
     def _listen(self, source: AudioSource) -> None:
+        windows = 0
         with contextlib.closing(source.blocks()) as blocks:
             for block in blocks:
                 if self._audio_error is not None:
@@ -164,9 +170,19 @@ class Agent:
                 self._tick()
                 for result in self.pipeline.push(block):
                     self._report(result)
+                    windows += 1
         for result in self.pipeline.finish():
             self._report(result)
-        log.info("end of input")
+            windows += 1
+        log.info("end of input: %.1f s of audio, %d windows scored", self.pipeline.now, windows)
+        trigger = self.pipeline.detector.settings.trigger
+        if windows < trigger:
+            log.warning(
+                "the input was too short to detect crying: the detector needs %d windows at the "
+                "threshold (at least %g s of audio)",
+                trigger,
+                self.pipeline.seconds_for_windows(trigger),
+            )
 
     def _idle(self, seconds: float) -> None:
         """Wait while keeping MQTT commands, state refreshes and the heartbeat going."""
@@ -247,6 +263,8 @@ class Agent:
         if result.t >= self._telemetry_due:
             self.link.publish_state(self._topics.state("confidence"), percent(self._peak_prob))
             self.link.publish_state(self._topics.state("sound_level"), f"{self._peak_dbfs:.0f}")
+            self._publish_attributes("confidence", self._confidence_attributes())
+            self._publish_attributes("crying", self._crying_attributes())
             self._peak_prob, self._peak_dbfs = 0.0, -float("inf")
             self._telemetry_due = result.t + self._config.mqtt.telemetry_seconds
 
@@ -256,23 +274,46 @@ class Agent:
 
     def _publish_crying(self, episode: Episode | None) -> None:
         """Publish the attributes of ``episode`` (started or ended), then the state."""
-        attributes: dict[str, Any] = {"model_version": self._model.info.version}
         if episode is not None:
             if episode.end is None:
                 self._episode_started = datetime.now(UTC)
                 log.info("crying detected (confidence %s %%)", percent(episode.peak))
             else:
                 log.info("crying stopped after %.0f s", episode.duration(episode.end))
-            attributes |= {
+            self._episode = {
                 "episode_start": self._episode_started.isoformat(timespec="seconds")
                 if self._episode_started
                 else None,
                 "episode_duration_s": round(episode.duration(episode.end or episode.start), 1),
                 "peak_confidence": float(percent(episode.peak)),
             }
-        self._publish_attributes("crying", attributes)
+        self._publish_attributes("crying", self._crying_attributes())
         on = episode is not None and episode.end is None
         self.link.publish_state(self._topics.state("crying"), ON if on else OFF)
+
+    def _agreement(self) -> dict[str, Any]:
+        """How the recent windows stand against the detector's rule (the state's explanation)."""
+        detector = self.pipeline.detector
+        s = detector.settings
+        return {
+            "windows_at_threshold": detector.recent_hits,
+            "windows_needed": s.trigger,
+            "of_windows": s.window,
+            "threshold": float(percent(s.threshold)),
+            "rule": f"on when {s.trigger} of the last {s.window} windows reach "
+            f"{percent(s.threshold)} %, off after {s.hold_seconds:g} s without one",
+        }
+
+    def _crying_attributes(self) -> dict[str, Any]:
+        return {"model_version": self._model.info.version, **self._episode, **self._agreement()}
+
+    def _confidence_attributes(self) -> dict[str, Any]:
+        return {
+            "meaning": f"highest chance of crying in any {self._model.info.window_seconds:g}-s "
+            f"window over the last {self._config.mqtt.telemetry_seconds:g} s; one window alone "
+            "does not turn crying on",
+            **self._agreement(),
+        }
 
     def _publish_audio_problem(self, error: str | None) -> None:
         self._audio_error = error

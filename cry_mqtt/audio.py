@@ -1,7 +1,7 @@
 """Audio sources: each yields mono float32 blocks at the model's sample rate.
 
 - :class:`MicrophoneSource`: sounddevice; the callback only copies into a bounded queue.
-- :class:`FileSource`: anything soundfile reads, optionally paced in real time.
+- :class:`FileSource`: any recording FFmpeg reads (PyAV), optionally paced in real time.
 - :class:`RawSource`: raw s16le mono at the model's rate from a binary stream (stdin).
 - :class:`CommandSource`: a command writing raw s16le to stdout (ffmpeg reading a camera),
   restarted with back-off whenever it dies.
@@ -9,17 +9,25 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import queue
+import re
 import select
+import shlex
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
 
 log = logging.getLogger(__name__)
 
@@ -72,32 +80,160 @@ class _Pacer:
                 time.sleep(delay)
 
 
+def decode(container: InputContainer, rate: int) -> Iterator[np.ndarray]:
+    """The first audio stream of ``container`` as mono float32 chunks at ``rate`` (FFmpeg's
+    decoder and resampler: the agent and training read recordings the same way)."""
+    import av  # FFmpeg costs 17 MB of memory: only for recordings, not the microphone
+
+    # Planar float at the stream's own channel layout; the mix-down is a plain mean, as for the
+    # microphone (FFmpeg's own down-mix weights channels by layout).
+    resampler = av.AudioResampler(format="fltp", rate=rate)
+    for frame in container.decode(container.streams.audio[0]):
+        for out in resampler.resample(frame):
+            yield out.to_ndarray().mean(axis=0, dtype=np.float32)
+    for out in resampler.resample(None):
+        yield out.to_ndarray().mean(axis=0, dtype=np.float32)
+
+
+def read_audio(path: Path, rate: int) -> np.ndarray:
+    """A whole recording as mono float32 at ``rate`` (empty if it holds no samples)."""
+    import av
+
+    with av.open(str(path)) as container:
+        chunks = list(decode(container, rate))
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
 class FileSource:
-    """An audio file of any format soundfile reads, resampled and mixed down to mono."""
+    """A recording in any format FFmpeg reads, from a path or a binary stream (standard input),
+    mixed down to mono, resampled and optionally paced in real time."""
 
-    def __init__(self, path: Path, rate: int, realtime: bool, block_seconds: float = 0.1) -> None:
-        import soundfile
+    def __init__(
+        self,
+        file: Path | BinaryIO,
+        rate: int,
+        realtime: bool,
+        block_seconds: float = 0.1,
+        name: str | None = None,
+    ) -> None:
+        import av
 
+        self.name = name or str(file)
         try:
-            self._file = soundfile.SoundFile(str(path))
-        except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
-            raise AudioError(f"cannot read audio file {path}: {exc}") from exc
+            self._container = av.open(str(file) if isinstance(file, Path) else file)
+        except FileNotFoundError:
+            raise AudioError(f"{self.name}: no such file") from None
+        except IsADirectoryError:
+            raise AudioError(f"{self.name}: is a folder, not a recording") from None
+        except (av.FFmpegError, OSError) as exc:
+            raise AudioError(
+                f"{self.name}: not a recording FFmpeg can read ({_reason(exc)})"
+            ) from exc
+        if not self._container.streams.audio:
+            self._container.close()
+            raise AudioError(f"{self.name}: holds no audio stream")
         self._rate = rate
-        self._block = max(1, round(block_seconds * self._file.samplerate))
-        self._resample = _Resampler(self._file.samplerate, rate)
+        self._block = max(1, round(block_seconds * rate))
         self._pace = _Pacer(rate, realtime)
 
     def blocks(self) -> Iterator[np.ndarray]:
-        with self._file:
-            while True:
-                data = self._file.read(self._block, dtype="float32", always_2d=True)
-                last = len(data) < self._block
-                out = self._resample(_mono(data), last=last)
-                if len(out):
-                    self._pace(len(out))
-                    yield out
-                if last:
-                    return
+        """Blocks of about ``block_seconds``; :class:`AudioError` if the file holds no audio."""
+        import av
+
+        total, pending, pending_len = 0, [], 0
+        with self._container:
+            try:
+                for chunk in decode(self._container, self._rate):
+                    pending.append(chunk)
+                    pending_len += len(chunk)
+                    if pending_len >= self._block:
+                        self._pace(pending_len)
+                        yield np.concatenate(pending)
+                        total, pending, pending_len = total + pending_len, [], 0
+            except av.FFmpegError as exc:
+                raise AudioError(
+                    f"{self.name}: cannot decode after {total / self._rate:.1f} s ({_reason(exc)})"
+                ) from exc
+        if pending_len:
+            self._pace(pending_len)
+            yield np.concatenate(pending)
+        elif total == 0:
+            raise AudioError(f"{self.name}: holds no audio samples")
+
+    @property
+    def format(self) -> str:
+        """FFmpeg's short name of the container format (``wav``, ``mov``, ``flac``...)."""
+        return self._container.format.name.split(",")[0]
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+CONTAINER_MAGIC = (
+    b"RIFF",
+    b"RF64",
+    b"FORM",
+    b"fLaC",
+    b"OggS",
+    b"ID3",
+    b"caff",
+    b"#!AMR",
+    b"\x1aE\xdf\xa3",
+)
+"""How recordings begin: WAV, AIFF, FLAC, Ogg, MP3 with tags, CAF, AMR, Matroska/WebM (MP4,
+M4A and 3GP say ``ftyp`` at byte 4)."""
+
+
+def open_recording(name: str, rate: int, realtime: bool, block_seconds: float = 0.1) -> AudioSource:
+    """A recording given on the command line: a path, or ``-`` for standard input."""
+    if name == "-":
+        return StdinSource(sys.stdin.buffer, rate, realtime, block_seconds)
+    return FileSource(Path(name), rate, realtime, block_seconds)
+
+
+class StdinSource:
+    """Standard input: a recording in any format FFmpeg reads as a stream (recognised by its
+    first bytes), else raw s16le mono at the target rate. Nothing is read before :meth:`blocks`."""
+
+    def __init__(self, stream: BinaryIO, rate: int, realtime: bool, block_seconds: float) -> None:
+        self._stream = stream
+        self._args = (rate, realtime, block_seconds)
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        head = self._stream.read(12)
+        if not head:
+            raise AudioError("standard input: no audio (it is empty)")
+        stream = _Prefixed(head, self._stream)
+        source: AudioSource
+        if head.startswith(CONTAINER_MAGIC) or head[4:8] == b"ftyp":
+            source = FileSource(stream, *self._args, name="standard input")
+            log.info("standard input holds a %s recording", source.format)
+        else:
+            log.info(
+                "standard input: raw s16le mono at %d Hz (no recording format seen)", self._args[0]
+            )
+            source = RawSource(stream, *self._args)
+        yield from source.blocks()
+
+
+class _Prefixed(io.RawIOBase):
+    """A read-only stream: ``head`` (bytes already read to sniff the format), then ``rest``."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._head:
+            data = self._rest.read(len(buffer))
+        else:
+            data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class _S16Decoder:
@@ -129,25 +265,74 @@ class RawSource:
             yield block
 
 
+CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#]*@")
+"""The user-info part of a URL (``rtsp://user:password@``), up to its last ``@``."""
+STDERR_LINES = 20
+"""Lines of a command's stderr logged per run; the rest are counted."""
+
+
+class Redactor:
+    """Removes credentials from text: URL user-info and the strings the config marks secret."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        text = CREDENTIALS.sub(r"\1***@", text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
 class CommandSource:
     """A command whose stdout is raw s16le mono at the target rate (ffmpeg reading a camera).
 
     The command runs once: when it exits, or sends nothing for ``stall_seconds``, the source
-    fails with :class:`AudioError` and the agent starts a new one after a back-off.
+    fails with :class:`AudioError` and the agent starts a new one after a back-off. Its stderr
+    goes to the log line by line, with credentials removed (ffmpeg prints its input URL, password
+    and all, on every failure); the last line explains the failure.
     """
 
     def __init__(
-        self, command: list[str], rate: int, block_seconds: float, stall_seconds: float
+        self,
+        command: list[str],
+        rate: int,
+        block_seconds: float,
+        stall_seconds: float,
+        redact: Redactor | None = None,
     ) -> None:
+        self._redact = redact or Redactor()
+        self._name = Path(command[0]).name
         try:
             self._process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
             )
         except OSError as exc:
-            raise AudioError(f"cannot run audio command {command[0]}: {exc}") from exc
-        log.info("audio command %s started", command[0])  # its arguments may hold passwords
+            raise AudioError(f"cannot run audio command {command[0]}: {exc.strerror}") from exc
+        log.info("audio command started: %s", self._redact(shlex.join(command)))
         self._bytes = 2 * max(1, round(block_seconds * rate))
         self._stall = stall_seconds
+        self._last_line = ""
+        self._stderr = threading.Thread(target=self._log_stderr, daemon=True)
+        self._stderr.start()
+
+    def _log_stderr(self) -> None:
+        assert self._process.stderr is not None
+        logged = 0
+        for raw in self._process.stderr:
+            line = self._redact(raw.decode("utf-8", "replace").rstrip())
+            if not line:
+                continue
+            self._last_line = line
+            logged += 1
+            if logged <= STDERR_LINES:
+                log.warning("%s: %s", self._name, line)
+        if logged > STDERR_LINES:
+            log.warning("%s: %d more lines not logged", self._name, logged - STDERR_LINES)
+
+    def _failure(self, what: str) -> AudioError:
+        self._stderr.join(timeout=1.0)
+        return AudioError(f"{what}: {self._last_line}" if self._last_line else what)
 
     def blocks(self) -> Iterator[np.ndarray]:
         assert self._process.stdout is not None
@@ -157,17 +342,19 @@ class CommandSource:
             while True:
                 ready, _, _ = select.select([fd], [], [], self._stall)
                 if not ready:
-                    raise AudioError(f"audio command sent nothing for {self._stall:.0f} s")
+                    raise self._failure(f"audio command sent nothing for {self._stall:.0f} s")
                 chunk = os.read(fd, self._bytes)
                 if not chunk:
                     code = self._process.wait()
-                    raise AudioError(f"audio command exited with status {code}")
+                    raise self._failure(f"audio command exited with status {code}")
                 yield decode(chunk)
         finally:
             if self._process.poll() is None:
                 self._process.kill()
             self._process.wait()
+            self._stderr.join(timeout=1.0)
             self._process.stdout.close()
+            self._process.stderr.close()
 
 
 class MicrophoneSource:
@@ -250,7 +437,15 @@ def find_input_device(device: str | int | None) -> dict:
     try:
         return sd.query_devices(device, "input")
     except (ValueError, sd.PortAudioError) as exc:
-        raise AudioError(f"no usable input device {device!r}: {exc}") from exc
+        what = (
+            "no microphone found (PortAudio sees no input device)"
+            if device is None
+            else f"no input device {device!r} ({exc})"
+        )
+        raise AudioError(
+            f"{what}. `cry-mqtt devices` lists the inputs (set audio.device); "
+            "a camera's audio works with audio.source: command; --input FILE scores a recording"
+        ) from exc
 
 
 def list_input_devices() -> list[str]:

@@ -19,9 +19,10 @@ from cry_mqtt.audio import (
     CommandSource,
     FileSource,
     MicrophoneSource,
-    RawSource,
+    Redactor,
     find_input_device,
     list_input_devices,
+    open_recording,
 )
 from cry_mqtt.config import Config, ConfigError, load_config
 from cry_mqtt.model import CryModel, ModelError, default_model_path
@@ -46,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--input",
         metavar="FILE",
-        help="read this audio file (or '-': raw s16le mono at 16 kHz on stdin) "
-        "instead of the configured source, then exit",
+        help="read this recording (any format FFmpeg reads; '-': standard input, a recording or "
+        "raw s16le mono at 16 kHz) instead of the configured source, then exit",
     )
     parser.add_argument(
         "--fast", action="store_true", help="with --input: as fast as possible, not real time"
@@ -59,12 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--config", type=Path, default=argparse.SUPPRESS)
     score.add_argument("--model", type=Path, help="ONNX model (default: config, then shipped)")
-    score.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    score.add_argument(
+        "files", nargs="+", metavar="FILE", help="recordings FFmpeg reads; '-': standard input"
+    )
 
     commands.add_parser("devices", help="list audio input devices")
 
     check = commands.add_parser("check", help="validate the config, the model and the broker")
     check.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    check.add_argument(
+        "--input", metavar="FILE", default=argparse.SUPPRESS, help="check this recording instead"
+    )
     return parser
 
 
@@ -72,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cry-mqtt`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        # A recording on the command line stands in for the configured audio source.
+        config = load_config(args.config, audio_given=bool(args.input) or args.command == "score")
     except ConfigError as exc:
         print(f"cry-mqtt: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(list_input_devices()) or "no input devices found")
             return 0
         if args.command == "check":
-            return check(config)
+            return check(config, args.input)
         if args.fast and not args.input:
             print("cry-mqtt: --fast needs --input", file=sys.stderr)
             return EXIT_CONFIG
@@ -109,16 +116,16 @@ def load_model(config: Config, override: Path | None = None) -> CryModel:
 def open_source(config: Config, rate: int, input_path: str | None, fast: bool) -> AudioSource:
     """The audio source: ``--input`` if given, else the configured one."""
     audio = config.audio
-    if input_path == "-":
-        return RawSource(sys.stdin.buffer, rate, not fast, audio.block_seconds)
     if input_path is not None:
-        return FileSource(Path(input_path), rate, not fast, audio.block_seconds)
+        return open_recording(input_path, rate, not fast, audio.block_seconds)
     if audio.source == "file":
         assert audio.file is not None  # enforced when the config is loaded
         return FileSource(audio.file, rate, True, audio.block_seconds)
     if audio.source == "command":
         assert audio.command is not None
-        return CommandSource(audio.command, rate, audio.block_seconds, audio.stall_seconds)
+        return CommandSource(
+            audio.command, rate, audio.block_seconds, audio.stall_seconds, Redactor(audio.redact)
+        )
     return MicrophoneSource(
         audio.device,
         rate,
@@ -156,47 +163,69 @@ def run(config: Config, input_path: str | None, fast: bool) -> int:
     return 0
 
 
-def score(config: Config, model_path: Path | None, files: list[Path]) -> int:
-    """Score files with the agent's pipeline; print one JSON line per window and per file."""
+def score(config: Config, model_path: Path | None, files: list[str]) -> int:
+    """Score recordings with the agent's pipeline: one JSON line per window and a summary per
+    file. A file that cannot be read gets one line on stderr; the others are still scored."""
     model = load_model(config, model_path)
     rate = model.info.features.sample_rate
-    for path in files:
-        source = FileSource(path, rate, realtime=False, block_seconds=1.0)
-        pipeline = Pipeline(model, config.detection)
-        threshold = pipeline.detector.settings.threshold
-        results = list(pipeline.run(source.blocks()))
-        for result in results:
-            _emit(
-                file=str(path),
-                t=round(result.t, 3),
-                prob=round(result.prob, 4),
-                dbfs=round(result.dbfs, 1),
-                state="ON" if result.on else "OFF",
-                gated=result.gated,
-            )
-        max_prob = max((r.prob for r in results), default=0.0)
+    failed = 0
+    for name in files:
+        try:
+            _score_one(model, config, name, open_recording(name, rate, False, block_seconds=1.0))
+        except AudioError as exc:
+            print(f"cry-mqtt: {exc}", file=sys.stderr)
+            failed += 1
+    return EXIT_FAILURE if failed else 0
+
+
+def _score_one(model: CryModel, config: Config, name: str, source: AudioSource) -> None:
+    pipeline = Pipeline(model, config.detection)
+    settings = pipeline.detector.settings
+    results = list(pipeline.run(source.blocks()))
+    for result in results:
         _emit(
-            file=str(path),
-            summary=True,
-            max_prob=round(max_prob, 4),
-            threshold=threshold,
-            detected=max_prob >= threshold,
-            episodes=[
-                {"start": round(start, 3), "end": round(end, 3)}
-                for start, end in episodes(results, pipeline.now)
-            ],
+            file=name,
+            t=round(result.t, 3),
+            prob=round(result.prob, 4),
+            dbfs=round(result.dbfs, 1),
+            state="ON" if result.on else "OFF",
+            gated=result.gated,
         )
-    return 0
+    found = episodes(results, pipeline.now)
+    summary: dict[str, Any] = {
+        "file": name,
+        "summary": True,
+        "seconds": round(pipeline.now, 3),
+        "windows": len(results),
+        "windows_at_threshold": sum(r.prob >= settings.threshold for r in results),
+        "max_prob": round(max((r.prob for r in results), default=0.0), 4),
+        "threshold": settings.threshold,
+        # What the agent would have reported: the detector's verdict, not the best window's.
+        "detected": bool(found),
+        "episodes": [{"start": round(start, 3), "end": round(end, 3)} for start, end in found],
+    }
+    if len(results) < settings.trigger:
+        summary["note"] = (
+            f"too short to detect: {len(results)} window(s), and the detector needs "
+            f"{settings.trigger} of {settings.window} at the threshold "
+            f"(at least {pipeline.seconds_for_windows(settings.trigger):g} s of audio)"
+        )
+    _emit(**summary)
 
 
 def _emit(**fields: Any) -> None:
     print(json.dumps(fields), flush=True)
 
 
-def check(config: Config) -> int:
-    """Validate the model, the audio source and the broker; print what is wrong."""
+def check(config: Config, input_path: str | None = None) -> int:
+    """Validate the model, the audio source (``input_path`` if given) and the broker; print what
+    is wrong."""
     print("config: ok")
-    checks = {"model": _check_model, "audio": _check_audio, "mqtt": _check_mqtt}
+    checks = {
+        "model": _check_model,
+        "audio": lambda config: _check_audio(config, input_path),
+        "mqtt": _check_mqtt,
+    }
     failed = 0
     for name, probe in checks.items():
         try:
@@ -212,14 +241,19 @@ def _check_model(config: Config) -> str:
     return f"{model.path.name}, version {model.info.version}"
 
 
-def _check_audio(config: Config) -> str:
+def _check_audio(config: Config, input_path: str | None) -> str:
     audio = config.audio
+    if input_path is not None and input_path != "-":
+        source = FileSource(Path(input_path), 16000, realtime=False)
+        return f"{source.format} recording {input_path}"
+    if input_path == "-":
+        return "standard input (read when the agent runs)"
     if audio.source == "microphone":
         return f"input device {find_input_device(audio.device)['name']!r}"
     if audio.source == "file":
         assert audio.file is not None
-        FileSource(audio.file, 16000, realtime=False)
-        return f"file {audio.file}"
+        source = FileSource(audio.file, 16000, realtime=False)
+        return f"{source.format} recording {audio.file}"
     assert audio.command is not None
     if shutil.which(audio.command[0]) is None:
         raise AudioError(f"audio command not found: {audio.command[0]}")

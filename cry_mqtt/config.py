@@ -51,6 +51,8 @@ class AudioConfig:
     channels: int = _range(1, 1, 32)
     file: Path | None = None
     command: list[str] | None = None
+    redact: list[str] = field(default_factory=list)
+    """Strings never to log from what the command prints (URL passwords are always removed)."""
     block_seconds: float = _range(0.1, 0.01, 1.0)
     buffer_seconds: float = _range(10.0, 1.0, 600.0)
     stall_seconds: float = _range(5.0, 1.0, 600.0)
@@ -145,8 +147,12 @@ class Config:
         return root / "cry-mqtt" / f"{self.device.instance_id}.json"
 
 
-def load_config(path: Path | None) -> Config:
-    """Read and validate a YAML configuration; ``None`` gives the defaults."""
+def load_config(path: Path | None, audio_given: bool = False) -> Config:
+    """Read and validate a YAML configuration; ``None`` gives the defaults.
+
+    ``audio_given``: the command line names the audio (``--input``), so the configured source
+    need not be complete.
+    """
     if path is None:
         return Config()
     try:
@@ -154,16 +160,27 @@ def load_config(path: Path | None) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(_yaml_error(path, exc)) from None
     try:
         config = _build(Config, raw, "", path.parent)
-        _check(config)
+        _check(config, audio_given)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return config
 
 
-def _check(config: Config) -> None:
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """One line: the file, the line and column of the problem, and what it is."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context, begun = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and begun is not None and mark is not None and begun.line != mark.line:
+        context += f" that began on line {begun.line + 1}"
+    return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
+
+
+def _check(config: Config, audio_given: bool) -> None:
     """Rules that involve more than one key."""
     for key, value in (
         ("device.instance_id", config.device.instance_id),
@@ -175,9 +192,9 @@ def _check(config: Config) -> None:
     if detection.trigger_windows > detection.of_windows:
         raise ConfigError("detection.trigger_windows: must not exceed detection.of_windows")
     audio = config.audio
-    if audio.source == "file" and audio.file is None:
+    if audio.source == "file" and audio.file is None and not audio_given:
         raise ConfigError("audio.file: required when audio.source is 'file'")
-    if audio.source == "command" and not audio.command:
+    if audio.source == "command" and not audio.command and not audio_given:
         raise ConfigError("audio.command: required when audio.source is 'command'")
     if config.mqtt.password is not None and config.mqtt.password_file is not None:
         raise ConfigError("mqtt.password: give either password or password_file, not both")

@@ -54,6 +54,11 @@ class Detector:
         return self._start is not None
 
     @property
+    def recent_hits(self) -> int:
+        """How many of the last ``window`` scores reach the threshold."""
+        return sum(p >= self.settings.threshold for p in self._recent)
+
+    @property
     def episode(self) -> Episode | None:
         """The episode under way, or ``None`` while OFF."""
         return None if self._start is None else Episode(self._start, self._peak)

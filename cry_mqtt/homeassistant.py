@@ -54,7 +54,7 @@ ENTITIES = (
     Entity(
         "sensor",
         "confidence",
-        "Cry confidence",
+        "Cry confidence (peak)",
         "cry_confidence",
         {
             "unit_of_measurement": "%",
@@ -63,6 +63,7 @@ ENTITIES = (
             "suggested_display_precision": 0,
             "icon": "mdi:percent",
         },
+        attributes=True,
         needs_audio=True,
     ),
     Entity(

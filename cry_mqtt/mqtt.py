@@ -8,7 +8,9 @@ broker is away nothing is queued: a dashboard needs the present, not a backlog.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -47,6 +49,11 @@ def create_client(config: Config, password: str | None) -> paho.Client:
         client.username_pw_set(m.username, password)
     tls = m.tls
     if tls.enabled or tls.ca_certs or tls.certfile:
+        files = {"ca_certs": tls.ca_certs, "certfile": tls.certfile, "keyfile": tls.keyfile}
+        for key, path in files.items():
+            if path is not None and not os.access(path, os.R_OK):
+                reason = "cannot read it" if path.is_file() else "no such file"
+                raise MqttError(f"mqtt.tls.{key}: {path}: {reason}")
         try:
             client.tls_set(
                 ca_certs=_str(tls.ca_certs),
@@ -55,7 +62,8 @@ def create_client(config: Config, password: str | None) -> paho.Client:
                 cert_reqs=ssl.CERT_NONE if tls.insecure else ssl.CERT_REQUIRED,
             )
         except (OSError, ssl.SSLError) as exc:
-            raise MqttError(f"mqtt.tls: cannot load certificates: {exc}") from exc
+            named = ", ".join(f"{key} {path}" for key, path in files.items() if path is not None)
+            raise MqttError(f"mqtt.tls: cannot load certificates ({named}): {exc}") from exc
         client.tls_insecure_set(tls.insecure)
     return client
 
@@ -84,6 +92,16 @@ def check_connection(config: Config, password: str | None, timeout: float = 10.0
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def unreachable_reason(config: Config, timeout: float = 3.0) -> str:
+    """Why the broker does not answer, from a plain TCP connection attempt."""
+    host, port = config.mqtt.host, config.mqtt.port
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return f"{host}:{port} accepts connections but did not answer as an MQTT broker"
+    except OSError as exc:
+        return f"cannot reach {host}:{port}: {exc.strerror or exc}"
 
 
 class MqttLink:

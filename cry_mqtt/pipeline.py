@@ -76,6 +76,11 @@ class Pipeline:
         """The effective hop: the configured one rounded to whole feature frames."""
         return self.hop_frames * self._params.hop_length / self._params.sample_rate
 
+    def seconds_for_windows(self, n: int) -> float:
+        """Seconds of audio from the start of a stream to the end of its ``n``-th window."""
+        samples = self._window_samples + (n - 1) * self.hop_frames * self._params.hop_length
+        return round(samples / self._params.sample_rate, 2)
+
     @property
     def now(self) -> float:
         """Seconds of audio received so far."""

@@ -77,21 +77,6 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
     return path
 
 
-def decode(path: Path) -> np.ndarray:
-    """Mono float32 at 16 kHz from any file FFmpeg decodes (the corpus' .3gp and .caf)."""
-    import av
-
-    with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-        chunks = [
-            frame.to_ndarray().reshape(-1)
-            for packet in container.decode(audio=0)
-            for frame in resampler.resample(packet)
-        ]
-        chunks += [frame.to_ndarray().reshape(-1) for frame in resampler.resample(None)]
-    return np.concatenate(chunks).astype(np.float32)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -82,6 +82,12 @@ def assert_no_audio_leaves(subscriber: Subscriber) -> None:
         "episode_duration_s",
         "peak_confidence",
         "error",
+        "windows_at_threshold",
+        "windows_needed",
+        "of_windows",
+        "threshold",
+        "rule",
+        "meaning",
     }
     for message in subscriber.messages:
         payload = message.payload
@@ -265,7 +271,8 @@ def test_missing_microphone_is_one_line_and_exit_1(tmp_path, broker, fixture_mod
     run = agent(config)
     _, err = run.communicate(timeout=30)
     assert run.returncode == 1
-    assert err.strip().count("\n") == 0 and "no-such-mic" in err
+    assert err.strip().count("\n") == 0 and "no input device 'no-such-mic'" in err
+    assert "`cry-mqtt devices` lists the inputs" in err and "--input FILE" in err
 
 
 def test_after_a_broker_restart_the_current_state_comes_back_not_a_backlog(

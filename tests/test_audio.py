@@ -1,13 +1,15 @@
 import io
+import logging
 import sys
 import time
 
+import av
 import numpy as np
 import pytest
 import soundfile
 from support import RATE
 
-from cry_mqtt.audio import AudioError, CommandSource, FileSource, RawSource
+from cry_mqtt.audio import AudioError, CommandSource, FileSource, RawSource, Redactor
 from cry_mqtt.features import dbfs
 
 
@@ -32,7 +34,7 @@ def test_file_source_paces_in_real_time(tmp_path):
 
 
 def test_unreadable_file(tmp_path):
-    with pytest.raises(AudioError, match="cannot read audio file"):
+    with pytest.raises(AudioError, match=r"missing\.wav: no such file"):
         FileSource(tmp_path / "missing.wav", RATE, realtime=False)
 
 
@@ -89,3 +91,75 @@ def test_odd_rate_and_many_channels(tmp_path):
     out = np.concatenate(list(FileSource(path, RATE, realtime=False).blocks()))
     assert abs(len(out) - RATE) <= 2
     assert np.allclose(out[2000:-2000], 0.1, atol=0.01)
+
+
+def write_encoded(path, samples: np.ndarray, container: str, codec: str, rate: int) -> None:
+    """Encode mono float32 16-kHz ``samples`` with FFmpeg, as a phone or a camera would."""
+    frame = av.AudioFrame.from_ndarray(samples[None].astype(np.float32), "flt", layout="mono")
+    frame.sample_rate = RATE
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        resampler = av.AudioResampler(stream.codec_context.format.name, "mono", rate)
+        for piece in [*resampler.resample(frame), *resampler.resample(None), None]:
+            for packet in stream.encode(piece):
+                out.mux(packet)
+
+
+RECORDINGS = [
+    ("memo.m4a", "ipod", "aac", RATE),  # a phone's voice memo
+    ("upload.3gp", "3gp", "libopencore_amrnb", 8000),  # the Donate-a-cry Android uploads
+    ("upload.caf", "caf", "alac", RATE),  # and the iOS ones
+    ("song.mp3", "mp3", "libmp3lame", RATE),
+    ("clip.opus", "ogg", "libopus", 48000),
+    ("camera.webm", "webm", "libopus", 48000),
+]
+
+
+@pytest.mark.parametrize(("name", "container", "codec", "rate"), RECORDINGS)
+def test_file_source_reads_what_ffmpeg_reads(tmp_path, name, container, codec, rate):
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * RATE) / RATE)
+    write_encoded(tmp_path / name, tone, container, codec, rate)
+    source = FileSource(tmp_path / name, RATE, realtime=False)
+    out = np.concatenate(list(source.blocks()))
+    assert abs(len(out) - 3 * RATE) < 0.1 * RATE
+    assert dbfs(out[4000:-4000]) == pytest.approx(dbfs(tone.astype(np.float32)), abs=1.5)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"not audio at all", "not a recording FFmpeg can read"), (None, "holds no audio samples")],
+)
+def test_unusable_recordings_say_why(tmp_path, content, message):
+    path = tmp_path / "x.wav"
+    if content is None:
+        soundfile.write(str(path), np.zeros(0, dtype=np.float32), RATE)  # a header, no samples
+    else:
+        path.write_bytes(content)
+    with pytest.raises(AudioError, match=f"x.wav: {message}"):
+        list(FileSource(path, RATE, realtime=False).blocks())
+
+
+def test_redactor_removes_url_credentials_and_marked_secrets():
+    redact = Redactor(["s3cret", ""])
+    assert (
+        redact("rtsp://admin:p@ss@10.0.0.5:554/live opened")
+        == "rtsp://***@10.0.0.5:554/live opened"
+    )
+    assert redact("a http://u:x@h/a and rtsps://v@h2/b") == "a http://***@h/a and rtsps://***@h2/b"
+    assert redact("token=s3cret; rtsp://camera/stream") == "token=***; rtsp://camera/stream"
+
+
+def test_command_stderr_reaches_the_log_without_credentials(caplog):
+    url = "rtsp://parent:hunter2@camera.lan/stream"
+    script = (
+        "import sys\n"
+        "print(sys.argv[1] + ': Connection refused', file=sys.stderr)\n"
+        "print('key s3cret rejected', file=sys.stderr)\n"
+        "sys.exit(1)\n"
+    )
+    command = [sys.executable, "-c", script, url]
+    with caplog.at_level(logging.INFO, logger="cry_mqtt"), pytest.raises(AudioError) as error:
+        list(CommandSource(command, RATE, 0.1, 5.0, Redactor(["s3cret"])).blocks())
+    assert "hunter2" not in caplog.text and "s3cret" not in caplog.text
+    assert "rtsp://***@camera.lan/stream: Connection refused" in caplog.text
+    assert str(error.value) == "audio command exited with status 1: key *** rejected"

@@ -60,7 +60,6 @@ def test_values_are_typed_and_paths_relative_to_the_file(tmp_path):
         ("mqtt: {base_topic: 'a/#'}", "mqtt.base_topic: not a valid topic prefix"),
         ("mqtt: [1, 2]", "mqtt: expected a mapping"),
         ("mqtt: {password: a, password_file: b}", "either password or password_file"),
-        ("mqtt: {host: [", "not valid YAML"),
     ],
 )
 def test_errors_name_the_file_and_the_key(tmp_path, text, message):
@@ -69,6 +68,30 @@ def test_errors_name_the_file_and_the_key(tmp_path, text, message):
         load_config(path)
     assert str(error.value).startswith(f"{path}: ")
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("mqtt: {host: [", ":1:15: ", "not valid YAML: expected the node content"),
+        ("mqtt:\n  host: a\n port: 1\n", ":3:2: ", "not valid YAML: expected <block end>"),
+        ("audio:\n\t- b\n", ":2:1: ", "not valid YAML: found character '\\t'"),
+        ("a: [1,\nb: 2\n", ":3:1: ", "(while parsing a flow sequence that began on line 1)"),
+    ],
+)
+def test_yaml_errors_are_one_line_with_line_and_column(tmp_path, text, where, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"{path}{where}")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_recording_on_the_command_line_stands_in_for_the_audio_source(tmp_path):
+    path = write(tmp_path, "audio: {source: file}")
+    with pytest.raises(ConfigError, match=r"audio\.file: required"):
+        load_config(path)
+    assert load_config(path, audio_given=True).audio.source == "file"
 
 
 def test_cli_exits_2_with_one_line(tmp_path, capsys):

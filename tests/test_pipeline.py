@@ -119,14 +119,6 @@ def test_score_command_prints_windows_and_a_summary(fixture_model, tmp_path, cap
     assert quiet_summary["max_prob"] < 0.5
 
 
-def test_score_unreadable_file_is_one_line_and_exit_1(fixture_model, tmp_path, capsys):
-    bad = tmp_path / "bad.wav"
-    bad.write_bytes(b"not audio at all")
-    assert main(["score", "--model", str(fixture_model), str(bad)]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("cry-mqtt: cannot read audio file") and "\n" not in err
-
-
 def test_after_a_restart_the_next_window_is_whole_again(fixture_model):
     model = RecordingModel(fixture_model)
     p = pipeline(model, gate_dbfs=-100.0, hold_seconds=60.0)

@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-from support import Subscriber, decode, quiet_noise, write_wav
+from support import RATE, Subscriber, quiet_noise, write_wav
 
+from cry_mqtt.audio import read_audio
 from cry_mqtt.features import YAMNET
 from cry_mqtt.model import CryModel, default_model_path
 
@@ -63,7 +64,7 @@ def test_the_shipped_model_follows_the_contract():
 
 def test_real_crying_turns_the_sensor_on_then_off(tmp_path, broker, data_dir):
     corpus = data_dir / "donateacry-corpus"
-    crying = np.concatenate([decode(corpus / name) for name in CRIES])
+    crying = np.concatenate([read_audio(corpus / name, RATE) for name in CRIES])
     audio = np.concatenate([quiet_noise(5), crying, quiet_noise(30)])
     sub = run_agent(tmp_path, broker.port, write_wav(tmp_path / "cry.wav", audio))
     states = sub.payloads("cry_mqtt/nursery/crying")
@@ -94,7 +95,7 @@ def independent_clips(data_dir, category: str, detail: str = "", count: int = 12
     with open(root / "manifest.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["category"] == category]
     rows = [r for r in rows if detail in r["detail"]][:count]
-    return np.concatenate([decode(root / r["path"]) for r in rows])
+    return np.concatenate([read_audio(root / r["path"], RATE) for r in rows])
 
 
 def test_laughter_and_a_parent_talking_to_a_child_never_turn_the_sensor_on(

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from training.data import DEFAULT_DATA, DEFAULT_RUNS, REPO_ROOT
+from training.data import DEFAULT_DATA, DEFAULT_RUNS, REPO_ROOT, RecipeError
 from training.night import add_parser as add_night_parser
 
 
@@ -21,7 +21,11 @@ def _prepare(args: argparse.Namespace) -> None:
     if args.limit:
         items = limit_items(items, args.limit)
     if not items:
-        raise SystemExit("no recordings found")
+        where = "no --data folder" if data is None else f"{data} (option --data)"
+        raise RecipeError(
+            f"no recordings found in {where}: it needs donateacry-corpus/ and "
+            "negatives/manifest.csv (or --positives/--negatives/--esc50)"
+        )
     grouped_split(items, args.valid_fraction, args.seed)
     summary = build_cache(items, args.runs / "cache")
     print(json.dumps(summary["splits"], indent=2))
@@ -254,7 +258,10 @@ def main(argv: list[str] | None = None) -> None:
     add_night_parser(steps)
 
     args = parser.parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except RecipeError as exc:
+        raise SystemExit(f"python -m training {args.step}: {exc}") from None
 
 
 if __name__ == "__main__":

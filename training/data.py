@@ -24,6 +24,7 @@ import numpy as np
 import soxr
 from tqdm import tqdm
 
+from cry_mqtt.audio import read_audio
 from cry_mqtt.features import AMIN, FeatureParams, dbfs, logmel
 
 PARAMS = FeatureParams()
@@ -57,15 +58,8 @@ class Item:
 
 
 def load_audio(path: Path, sample_rate: int = PARAMS.sample_rate) -> np.ndarray:
-    """Decode any FFmpeg-readable file to mono float32 at ``sample_rate``."""
-    chunks = []
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        for frame in container.decode(stream):
-            chunks.extend(out.to_ndarray()[0] for out in resampler.resample(frame))
-        chunks.extend(out.to_ndarray()[0] for out in resampler.resample(None))
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    """Decode any FFmpeg-readable file to mono float32 at ``sample_rate``, as the agent does."""
+    return read_audio(path, sample_rate)
 
 
 def trim_silence(samples: np.ndarray, floor_dbfs: float = -90.0, frame: int = 512) -> np.ndarray:
@@ -237,12 +231,16 @@ def summarize(items: list[Item]) -> dict[str, Any]:
     return summary
 
 
+class RecipeError(Exception):
+    """A step cannot run yet: the message says what is missing and which step makes it."""
+
+
 class Cache:
     """Decoded audio (one float32 array) plus the item table, as written by :func:`build_cache`."""
 
     def __init__(self, root: Path) -> None:
         if not (root / "items.json").is_file():
-            raise FileNotFoundError(f"no prepared data in {root}: run `python -m training prepare`")
+            raise RecipeError(f"no prepared data in {root}: run `python -m training prepare` first")
         self.root = root
         self.items = [Item(**d) for d in json.loads((root / "items.json").read_text())]
         self.audio = np.load(root / "audio.npy", mmap_mode="r")

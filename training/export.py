@@ -3,7 +3,6 @@ in, P(cry) out) or a streaming YAMNet model (new patches and state in, P(cry) an
 
 from __future__ import annotations
 
-import json
 import time
 from functools import partial
 from pathlib import Path
@@ -21,7 +20,7 @@ from training.data import PARAMS, WINDOW_SECONDS, Cache
 from training.evaluation.validation import Predict, compute_metrics, score_validation
 from training.finetune import load as load_finetuned
 from training.finetune import predict_windows
-from training.fit import CHECKPOINT, SUMMARY
+from training.fit import CHECKPOINT, read_summary
 from training.yamnet import PATCH_FRAMES, PATCH_HOP_FRAMES, CryPatches, StreamingCry
 
 OPSET = 18
@@ -50,7 +49,7 @@ def default_output(arch: str, run_dir: Path) -> Path:
 
 def load_scorer(run_dir: Path) -> tuple[Scorer, dict[str, Any]]:
     """The fitted model of ``run_dir`` in eval mode, and its fit summary."""
-    summary = json.loads((run_dir / SUMMARY).read_text())
+    summary = read_summary(run_dir)
     model = build(summary["arch"])
     model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu"))
     return Scorer(model).eval(), summary
@@ -95,7 +94,7 @@ def export(
     validation metrics come from the validation split. A streaming model's window scores the
     mean of its ``pool_top`` highest patch logits. Raises if the file, scored as the agent
     scores it, and PyTorch disagree by more than 1e-4."""
-    summary = json.loads((run_dir / SUMMARY).read_text())
+    summary = read_summary(run_dir)
     streaming = summary["arch"] == "yamnet"
     if streaming:
         model = load_finetuned(run_dir)

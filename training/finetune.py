@@ -29,7 +29,7 @@ from torch import nn
 
 from cry_mqtt.features import YAMNET
 from training.data import WINDOW_SECONDS, Cache
-from training.fit import CHECKPOINT, SUMMARY, metrics
+from training.fit import CHECKPOINT, SUMMARY, metrics, read_summary
 from training.windows import TrainSet, ValidSet, validation_windows
 from training.yamnet import (
     BABY_CRY,
@@ -220,7 +220,7 @@ def interpolate(run_dir: Path, out: Path, alpha: float, weights: Path = TFLITE) 
     mixed = {k: (1 - alpha) * start[k] + alpha * v for k, v in tuned.items()}
     out.mkdir(parents=True, exist_ok=True)
     torch.save(mixed, out / CHECKPOINT)
-    summary = json.loads((run_dir / SUMMARY).read_text()) | {
+    summary = read_summary(run_dir) | {
         "wise_alpha": alpha,
         "fine_tuned": str(run_dir),
     }

@@ -30,11 +30,22 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.arch import build, count_macs, count_params
-from training.data import PARAMS, WINDOW_SECONDS, Cache
+from training.data import PARAMS, WINDOW_SECONDS, Cache, RecipeError
 from training.windows import TrainSet, ValidSet, validation_windows
 
 CHECKPOINT = "model.pth"
 SUMMARY = "fit_summary.json"
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """The summary a finished ``fit`` or ``finetune`` wrote to ``run_dir``."""
+    try:
+        return json.loads((run_dir / SUMMARY).read_text())
+    except FileNotFoundError:
+        raise RecipeError(
+            f"no finished training run in {run_dir} ({SUMMARY} is missing; an interrupted run "
+            "writes none): run `python -m training fit` or `finetune` to the end first"
+        ) from None
 
 
 def _roc_auc(targets: np.ndarray, probs: np.ndarray) -> float:
@@ -108,6 +119,9 @@ def fit(
     out.mkdir(parents=True, exist_ok=True)
     valid = validation_windows(cache)
     train = TrainSet(cache)
+    if len(train) < batch_size:  # a quick run's tiny split would give no whole batch at all
+        print(f"batch size {batch_size} > {len(train)} training windows: using {len(train)}")
+        batch_size = len(train)
     dls = DataLoaders(
         DataLoader(train, bs=batch_size, shuffle=True, drop_last=True, num_workers=workers),
         DataLoader(ValidSet(valid), bs=128),

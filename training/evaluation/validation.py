@@ -25,7 +25,7 @@ from sklearn.metrics import (
 from cry_mqtt.features import FeatureParams
 from cry_mqtt.model import CryModel, default_model_path
 from training.data import FLAT_CONTRAST_DB, PARAMS, QUIET_DBFS, Cache
-from training.fit import SUMMARY
+from training.fit import SUMMARY, read_summary
 from training.windows import Windows, validation_windows
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -220,7 +220,7 @@ def evaluate(
     prefix = "" if packaged else f"{arch}-"
     plots = plot(scored, threshold, model_path.parent, prefix)
     run_dir = model_path.parent if (model_path.parent / SUMMARY).is_file() else runs / arch
-    fit_summary = json.loads((run_dir / SUMMARY).read_text())
+    fit_summary = read_summary(run_dir)
     evaluation = {
         "arch": arch,
         "model": str(model_path),
