@@ -179,7 +179,7 @@ class Agent:
         if windows < trigger:
             log.warning(
                 "the input was too short to detect crying: the detector needs %d windows at the "
-                "threshold (at least %g s of audio)",
+                "threshold (at least %.1f s of audio)",
                 trigger,
                 self.pipeline.seconds_for_windows(trigger),
             )

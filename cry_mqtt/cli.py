@@ -208,7 +208,7 @@ def _score_one(model: CryModel, config: Config, name: str, source: AudioSource) 
         summary["note"] = (
             f"too short to detect: {len(results)} window(s), and the detector needs "
             f"{settings.trigger} of {settings.window} at the threshold "
-            f"(at least {pipeline.seconds_for_windows(settings.trigger):g} s of audio)"
+            f"(at least {pipeline.seconds_for_windows(settings.trigger):.1f} s of audio)"
         )
     _emit(**summary)
 

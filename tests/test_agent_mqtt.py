@@ -340,3 +340,31 @@ def test_two_rooms_on_one_broker_do_not_collide(tmp_path, broker, subscriber, fi
             subscriber.payloads(f"homeassistant/binary_sensor/cry_mqtt_{room}/crying/config")[0]
         )
         assert crying["default_entity_id"] == f"binary_sensor.{room}_crying"
+
+
+def test_entities_explain_a_high_confidence_while_crying_stays_off(
+    tmp_path, broker, subscriber, fixture_model
+):
+    extra = "detection: {trigger_windows: 20, of_windows: 20}\n"  # more than a 10-s cry gives
+    config = write_config(tmp_path, broker.port, fixture_model, extra)
+    config.write_text(config.read_text().replace("mqtt: {", "mqtt: {telemetry_seconds: 1, ", 1))
+    burst = np.concatenate([quiet_noise(8), cry_like(10), quiet_noise(8)])
+    wav = write_wav(tmp_path / "burst.wav", burst)
+    run = agent(config, "--input", str(wav), "--fast")
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert states(subscriber, "crying") == ["OFF"]
+    assert max(float(p) for p in states(subscriber, "confidence")) > 90
+    attributes = [json.loads(p) for p in states(subscriber, "confidence/attributes")]
+    agreed = max(a["windows_at_threshold"] for a in attributes)
+    assert 1 <= agreed < 20
+    last = attributes[-1]
+    assert last["windows_needed"] == 20 and last["of_windows"] == 20 and last["threshold"] == 50
+    assert (
+        last["rule"] == "on when 20 of the last 20 windows reach 50 %, off after 10 s without one"
+    )
+    assert last["meaning"].startswith(
+        "highest chance of crying in any 7-s window over the last 1 s"
+    )
+    crying = json.loads(states(subscriber, "crying/attributes")[-1])
+    assert crying["rule"] == last["rule"] and "windows_at_threshold" in crying

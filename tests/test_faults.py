@@ -290,3 +290,39 @@ def test_soak_twelve_hours_of_audio(tmp_path, broker, subscriber, fixture_model,
     assert rss_late - rss_early < 5 * 1024, (rss_early, rss_late)
     assert threads_late == threads_early
     assert states(subscriber, "crying").count("ON") == int(hours)
+
+
+def test_camera_password_never_reaches_the_log_or_the_broker(
+    tmp_path, broker, subscriber, fixture_model
+):
+    script = tmp_path / "ffmpeg.py"  # fails as ffmpeg does, printing its input URL
+    script.write_text(
+        "import sys\nprint(sys.argv[1] + ': Connection refused', file=sys.stderr)\nsys.exit(1)\n"
+    )
+    url = "rtsp://parent:hunter2@camera.lan/stream"
+    extra = (
+        f'audio: {{source: command, command: [{sys.executable}, {script}, "{url}"],'
+        " restart_max_seconds: 1}\n"
+    )
+    run = agent(write_config(tmp_path, broker.port, fixture_model, extra))
+    try:
+        subscriber.wait_for(
+            lambda m: m.topic == f"{BASE}/audio_problem/attributes" and "refused" in m.payload
+        )
+        time.sleep(2.5)  # two more tries
+    finally:
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=10)
+    assert (
+        err.count(f"{Path(sys.executable).name}: rtsp://***@camera.lan/stream: Connection refused")
+        >= 2
+    )
+    assert "audio command started: " in err and "hunter2" not in err
+    [error] = {
+        json.loads(p)["error"] for p in subscriber.payloads(f"{BASE}/audio_problem/attributes")
+    } - {None}
+    assert (
+        error
+        == "audio command exited with status 1: rtsp://***@camera.lan/stream: Connection refused"
+    )
+    assert not any("hunter2" in m.payload for m in subscriber.messages)

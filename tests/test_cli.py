@@ -1,0 +1,140 @@
+"""The command line as a newcomer meets it: recordings of any kind, errors in one line."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+from support import RATE, cry_like, quiet_noise, write_wav
+from test_agent_mqtt import BASE, agent, s16, write_config
+from test_audio import write_encoded
+
+from cry_mqtt.cli import main
+
+
+def cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cry_mqtt", *args], input=stdin, capture_output=True, timeout=120
+    )
+
+
+def summaries(out: str | bytes) -> list[dict]:
+    lines = [json.loads(line) for line in out.splitlines()]
+    return [line for line in lines if line.get("summary")]
+
+
+def test_score_goes_on_past_bad_files_and_exits_1(fixture_model, tmp_path, capsys):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    good = write_wav(tmp_path / "good.wav", quiet_noise(10))
+    missing = tmp_path / "missing.wav"
+    assert main(["score", "--model", str(fixture_model), str(missing), str(bad), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"cry-mqtt: {missing}: no such file",
+        f"cry-mqtt: {bad}: not a recording FFmpeg can read (Invalid data found when processing "
+        "input)",
+    ]
+    [summary] = summaries(captured.out)
+    assert summary["file"] == str(good) and summary["windows"] == 4
+
+
+def test_a_short_clip_says_why_it_cannot_be_detected(fixture_model, tmp_path, capsys):
+    clip = write_wav(tmp_path / "seven.wav", cry_like(7.0))
+    assert main(["score", "--model", str(fixture_model), str(clip)]) == 0
+    [summary] = summaries(capsys.readouterr().out)
+    assert summary["max_prob"] > 0.9 and summary["windows_at_threshold"] == 1
+    assert summary["detected"] is False and summary["episodes"] == []
+    assert summary["note"] == (
+        "too short to detect: 1 window(s), and the detector needs 3 of 5 at the threshold "
+        "(at least 9.0 s of audio)"
+    )
+
+
+def test_score_reads_a_voice_memo_quietly(fixture_model, tmp_path):
+    memo = tmp_path / "memo.m4a"
+    write_encoded(memo, np.concatenate([cry_like(20), quiet_noise(10)]), "ipod", "aac", RATE)
+    done = cli("score", "--model", str(fixture_model), str(memo))
+    assert done.returncode == 0 and done.stderr == b""  # no decoder chatter
+    [summary] = summaries(done.stdout)
+    assert summary["detected"] is True and len(summary["episodes"]) == 1
+
+
+@pytest.mark.parametrize("kind", ["wav", "raw"])
+def test_score_reads_standard_input(fixture_model, kind):
+    audio = np.concatenate([cry_like(20), quiet_noise(10)])
+    if kind == "wav":
+        buffer = io.BytesIO()
+        soundfile.write(buffer, audio, RATE, format="WAV", subtype="PCM_16")
+        data = buffer.getvalue()
+    else:
+        data = s16(audio)
+    done = cli("score", "--model", str(fixture_model), "-", stdin=data)
+    assert done.returncode == 0, done.stderr
+    [summary] = summaries(done.stdout)
+    assert summary["file"] == "-" and summary["detected"] is True
+    assert summary["seconds"] == pytest.approx(30, abs=0.01)  # a WAV header is not audio
+
+
+def test_empty_standard_input_is_an_error(fixture_model):
+    done = cli("score", "--model", str(fixture_model), "-")
+    assert done.returncode == 1
+    assert done.stderr.decode() == "cry-mqtt: standard input: no audio (it is empty)\n"
+
+
+def test_input_wins_over_the_configured_file_source(tmp_path, broker, subscriber, fixture_model):
+    config = write_config(tmp_path, broker.port, fixture_model, "audio: {source: file}\n")
+    wav = write_wav(tmp_path / "night.wav", np.concatenate([cry_like(20), quiet_noise(15)]))
+    run = agent(config, "--input", str(wav), "--fast")
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert subscriber.payloads(f"{BASE}/crying") == ["OFF", "ON", "OFF"]
+
+
+def test_a_short_input_is_reported(tmp_path, broker, fixture_model):
+    config = write_config(tmp_path, broker.port, fixture_model)
+    run = agent(config, "--input", str(write_wav(tmp_path / "short.wav", cry_like(3))), "--fast")
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert "end of input: 3.0 s of audio, 1 windows scored" in err
+    assert "too short to detect crying: the detector needs 3 windows" in err
+
+
+def test_check_with_input_does_not_need_a_microphone(tmp_path, broker, fixture_model):
+    config = write_config(tmp_path, broker.port, fixture_model, "audio: {device: no-such-mic}\n")
+    wav = write_wav(tmp_path / "a.wav", quiet_noise(2))
+    done = cli("--config", str(config), "check", "--input", str(wav))
+    assert done.returncode == 0, done.stdout
+    assert f"audio: ok (wav recording {wav})" in done.stdout.decode()
+    without = cli("--config", str(config), "check")
+    assert without.returncode == 1
+    assert "audio: FAILED: no input device 'no-such-mic'" in without.stdout.decode()
+
+
+def test_broker_down_during_input_says_why(tmp_path, fixture_model):
+    from support import free_port
+
+    port = free_port()
+    config = write_config(tmp_path, port, fixture_model)
+    run = agent(config, "--input", str(write_wav(tmp_path / "a.wav", quiet_noise(8))), "--fast")
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert (
+        f"no MQTT connection after 10 s (cannot reach 127.0.0.1:{port}: Connection refused); "
+        "going on without it" in err
+    )
+
+
+def test_a_missing_tls_file_is_named(tmp_path, broker, fixture_model):
+    config = write_config(tmp_path, broker.port, fixture_model)
+    config.write_text(
+        config.read_text().replace("port: ", "tls: {ca_certs: certs/ca.pem}, port: ", 1)
+    )
+    done = cli("--config", str(config), "check")
+    assert done.returncode == 1
+    assert f"mqtt: FAILED: mqtt.tls.ca_certs: {tmp_path / 'certs' / 'ca.pem'}: no such file" in (
+        done.stdout.decode()
+    )
