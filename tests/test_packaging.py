@@ -12,6 +12,7 @@ def test_ci_runs_the_readme_test_command():
     command = ci.strip().splitlines()[-1]
     assert "pytest" in command
     assert command in readme
+    assert "export CRY_MQTT_REQUIRE_DATA=1" in ci  # CI must not skip the tests that need data
 
 
 def test_runtime_needs_no_torch_or_fastai():
