@@ -339,7 +339,11 @@ def night_section(night: dict[str, Any]) -> list[str]:
         "if any does, then the highest recall at SNR >= 0 dB, then at -5 dB, then the lowest "
         "median latency, fewest false alarms, closest to the shipped setting. "
         f"**Chosen: {_setting(chosen['setting'])}.** The lowest median latency of any swept "
-        f"setting is {min(r['latency_median_s'] for r in rows):.1f} s.",
+        f"setting is {min(r['latency_median_s'] for r in rows):.1f} s. The chosen setting is a "
+        "candidate, not what the agent ships: the agent ships the model's own threshold with its "
+        f"detector defaults ({_setting(validation['shipped']['setting'])}), and a candidate "
+        "replaces them only when the independent night (the last two columns of the first "
+        "table) agrees.",
         "",
         "![trade-off](night-tradeoff.png)",
         "",
