@@ -15,7 +15,6 @@ import os
 import queue
 import re
 import select
-import shlex
 import subprocess
 import sys
 import threading
@@ -309,7 +308,7 @@ class CommandSource:
             )
         except OSError as exc:
             raise AudioError(f"cannot run audio command {command[0]}: {exc.strerror}") from exc
-        log.info("audio command started: %s", self._redact(shlex.join(command)))
+        log.info("audio command %s started", command[0])  # its arguments may hold passwords
         self._bytes = 2 * max(1, round(block_seconds * rate))
         self._stall = stall_seconds
         self._last_line = ""
