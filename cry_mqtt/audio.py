@@ -204,16 +204,27 @@ class StdinSource:
         if not head:
             raise AudioError("standard input: no audio (it is empty)")
         stream = _Prefixed(head, self._stream)
-        source: AudioSource
-        if head.startswith(CONTAINER_MAGIC) or head[4:8] == b"ftyp":
+        if head[4:8] == b"ftyp":
+            yield from self._mp4(stream)
+        elif head.startswith(CONTAINER_MAGIC):
             source = FileSource(stream, *self._args, name="standard input")
             log.info("standard input holds a %s recording", source.format)
+            yield from source.blocks()
         else:
             log.info(
                 "standard input: raw s16le mono at %d Hz (no recording format seen)", self._args[0]
             )
-            source = RawSource(stream, *self._args)
-        yield from source.blocks()
+            yield from RawSource(stream, *self._args).blocks()
+
+    def _mp4(self, stream: BinaryIO) -> Iterator[np.ndarray]:
+        """MP4, M4A or 3GP: readable from a pipe only when the index comes before the audio."""
+        try:
+            yield from FileSource(stream, *self._args, name="standard input").blocks()
+        except AudioError as exc:
+            raise AudioError(
+                f"{exc}; an MP4, M4A or 3GP file usually keeps its index at the end, where a "
+                "pipe cannot reach: give the file's path instead of -"
+            ) from exc
 
 
 class _Prefixed(io.RawIOBase):

@@ -138,3 +138,11 @@ def test_a_missing_tls_file_is_named(tmp_path, broker, fixture_model):
     assert f"mqtt: FAILED: mqtt.tls.ca_certs: {tmp_path / 'certs' / 'ca.pem'}: no such file" in (
         done.stdout.decode()
     )
+
+
+def test_a_voice_memo_on_standard_input_asks_for_the_file(fixture_model, tmp_path):
+    memo = tmp_path / "memo.m4a"
+    write_encoded(memo, quiet_noise(10), "ipod", "aac", RATE)  # the index goes at the end
+    done = cli("score", "--model", str(fixture_model), "-", stdin=memo.read_bytes())
+    assert done.returncode == 1
+    assert done.stderr.decode().endswith("give the file's path instead of -\n")
