@@ -243,17 +243,14 @@ def _check_model(config: Config) -> str:
 
 def _check_audio(config: Config, input_path: str | None) -> str:
     audio = config.audio
-    if input_path is not None and input_path != "-":
-        source = FileSource(Path(input_path), 16000, realtime=False)
-        return f"{source.format} recording {input_path}"
     if input_path == "-":
         return "standard input (read when the agent runs)"
+    if input_path is not None or audio.source == "file":
+        recording = Path(input_path) if input_path is not None else audio.file
+        assert recording is not None  # enforced when the config is loaded
+        return f"{FileSource(recording, 16000, realtime=False).format} recording {recording}"
     if audio.source == "microphone":
         return f"input device {find_input_device(audio.device)['name']!r}"
-    if audio.source == "file":
-        assert audio.file is not None
-        source = FileSource(audio.file, 16000, realtime=False)
-        return f"{source.format} recording {audio.file}"
     assert audio.command is not None
     if shutil.which(audio.command[0]) is None:
         raise AudioError(f"audio command not found: {audio.command[0]}")
