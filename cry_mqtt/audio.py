@@ -1,8 +1,10 @@
 """Audio sources: each yields mono float32 blocks at the model's sample rate.
 
 - :class:`MicrophoneSource`: sounddevice; the callback only copies into a bounded queue.
-- :class:`FileSource`: any recording FFmpeg reads (PyAV), optionally paced in real time.
-- :class:`RawSource`: raw s16le mono at the model's rate from a binary stream (stdin).
+- :class:`FileSource`: any recording FFmpeg reads (PyAV), optionally paced in real time;
+  :func:`read_audio` decodes a whole one the same way (training uses it).
+- :class:`RawSource`: raw s16le mono at the model's rate from a binary stream.
+- :class:`StdinSource`: standard input, a recording or raw s16le, told apart by its first bytes.
 - :class:`CommandSource`: a command writing raw s16le to stdout (ffmpeg reading a camera),
   restarted with back-off whenever it dies.
 """
