@@ -369,8 +369,19 @@ class CommandSource:
             self._process.stderr.close()
 
 
+def capture_rate(sd, device: str | int | None, channels: int, rate: int, info: dict) -> int:
+    """The rate to open an input device at: the target rate where the device takes it (no
+    resampling), else its default rate."""
+    try:
+        sd.check_input_settings(device=device, channels=channels, samplerate=rate)
+    except (ValueError, sd.PortAudioError):
+        return int(info["default_samplerate"])
+    return rate
+
+
 class MicrophoneSource:
-    """An input device through sounddevice, at its own rate, resampled to the target rate."""
+    """An input device through sounddevice, at the target rate where it can, else at its own
+    rate resampled to the target rate."""
 
     def __init__(
         self,
@@ -387,7 +398,7 @@ class MicrophoneSource:
         self._stall = stall_seconds
         info = find_input_device(device)
         try:
-            self._device_rate = int(samplerate or info["default_samplerate"])
+            self._device_rate = samplerate or capture_rate(sd, device, channels, rate, info)
             self._queue: queue.Queue[np.ndarray] = queue.Queue(
                 maxsize=max(1, round(buffer_seconds / block_seconds))
             )

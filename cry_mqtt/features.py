@@ -1,16 +1,20 @@
 """Log-mel features shared by training and the agent.
 
-Two front ends, both described by :class:`FeatureParams` and so by a model file's metadata:
+Three front ends, each described by :class:`FeatureParams` and so by a model file's metadata:
 
 - librosa's default (the CNN's): power spectrum, Slaney mel filters, decibels;
-- YAMNet's (tensorflow/models ``research/audioset/yamnet``): a 25-ms window zero-padded to a
-  512-point FFT, magnitude spectrum, HTK mel filters as ``tf.signal.linear_to_mel_weight_matrix``
-  builds them, ``log(mel + 0.001)``.
+- YAMNet's (tensorflow/models ``research/audioset/yamnet``, :data:`YAMNET`): a 25-ms window
+  zero-padded to a 512-point FFT, magnitude spectrum, HTK mel filters as
+  ``tf.signal.linear_to_mel_weight_matrix`` builds them, ``log(mel + 0.001)``;
+- EfficientAT's (fschmid56/EfficientAT ``models/preprocess.py``, :data:`EFFICIENTAT`): 32 kHz,
+  pre-emphasis, a symmetric 800-sample Hann window in a 1024-point FFT, power spectrum, Kaldi's
+  mel filters (the HTK formula; the Nyquist bin, beyond ``fmax``, weighs nothing) and
+  ``log(mel + 1e-5)``. Its ``(x + 4.5) / 5`` normalisation belongs to the network.
 
 Frames are not centred (no edge padding) and the logarithm uses a fixed reference with no
-``top_db`` clipping, so every frame depends only on its own samples. That is what lets
-:class:`StreamingLogMel` compute only the frames that are new since the previous hop and still
-equal :func:`logmel` over the whole window.
+``top_db`` clipping, so every frame depends only on its own samples (and, with pre-emphasis, the
+one before them). That is what lets :class:`StreamingLogMel` compute only the frames that are new
+since the previous hop and still equal :func:`logmel` over the whole window.
 """
 
 from __future__ import annotations
@@ -53,6 +57,12 @@ class FeatureParams:
     """Exponent of the spectrum's magnitude: 2 for power, 1 for magnitude."""
     log_offset: float | None = None
     """None: decibels of the mel energies; a number: their natural log after adding it."""
+    preemphasis: float = 0.0
+    """``y[n] = x[n + 1] - preemphasis * x[n]`` before framing (0: none); a frame then also
+    needs the sample after it."""
+    window: Literal["periodic", "symmetric"] = "periodic"
+    """Hann window shape: ``periodic`` (TensorFlow's, librosa's) or ``symmetric`` (torch's
+    ``periodic=False``)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.frame_length <= self.n_fft:
@@ -67,20 +77,29 @@ class FeatureParams:
             raise ValueError("power must be 1 (magnitude) or 2 (power)")
         if self.log_offset is not None and not self.log_offset > 0:
             raise ValueError("log_offset must be positive")
+        if not 0.0 <= self.preemphasis < 1.0:
+            raise ValueError("preemphasis must be in [0, 1)")
+        if self.window not in ("periodic", "symmetric"):
+            raise ValueError(f"window must be 'periodic' or 'symmetric', not {self.window!r}")
 
     @property
     def frame_length(self) -> int:
         """Samples in one frame."""
         return self.win_length or self.n_fft
 
+    @property
+    def lookahead(self) -> int:
+        """Samples a frame needs beyond its own: one after it with pre-emphasis."""
+        return 1 if self.preemphasis else 0
+
     def frames_in(self, n_samples: int) -> int:
         """Number of whole frames in ``n_samples`` samples."""
-        n = self.frame_length
+        n = self.frame_length + self.lookahead
         return 0 if n_samples < n else 1 + (n_samples - n) // self.hop_length
 
     def samples_for(self, n_frames: int) -> int:
         """Number of samples that ``n_frames`` consecutive frames span."""
-        return self.frame_length + (n_frames - 1) * self.hop_length
+        return self.frame_length + self.lookahead + (n_frames - 1) * self.hop_length
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +129,23 @@ YAMNET = FeatureParams(
     log_offset=0.001,
 )
 """YAMNet's published front end (``yamnet/params.py``): 25-ms window, 10-ms hop."""
+
+EFFICIENTAT = FeatureParams(
+    sample_rate=32000,
+    n_fft=1024,
+    win_length=800,
+    hop_length=320,
+    n_mels=128,
+    fmin=0.0,
+    fmax=15000.0,
+    mel_scale="htk",
+    power=2.0,
+    log_offset=1e-5,
+    preemphasis=0.97,
+    window="symmetric",
+)
+"""EfficientAT's front end (its ``AugmentMelSTFT`` in evaluation mode): 25-ms window, 10-ms hop
+at 32 kHz, 128 bands up to 15 kHz."""
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -170,7 +206,8 @@ class LogMel:
     def __init__(self, params: FeatureParams) -> None:
         self.params = params
         n = np.arange(params.frame_length)
-        self._window = (0.5 - 0.5 * np.cos(2 * np.pi * n / len(n))).astype(np.float32)
+        period = len(n) if params.window == "periodic" else len(n) - 1
+        self._window = (0.5 - 0.5 * np.cos(2 * np.pi * n / period)).astype(np.float32)
         self._mel = mel_filterbank(params)
 
     def frames(self, frames: np.ndarray) -> np.ndarray:
@@ -195,6 +232,8 @@ class LogMel:
         count = p.frames_in(len(samples))
         if count == 0:
             return np.zeros((p.n_mels, 0), dtype=np.float32)
+        if p.preemphasis:
+            samples = samples[1:] - np.float32(p.preemphasis) * samples[:-1]
         frames = np.lib.stride_tricks.sliding_window_view(samples, p.frame_length)[:: p.hop_length]
         return self.frames(frames[:count])
 

@@ -130,8 +130,7 @@ class Pipeline:
 
     def _score_sample(self) -> int:
         """The stream sample at which the frame of the next score is complete."""
-        p = self._params
-        return self._origin + (self._score_at - 1) * p.hop_length + p.frame_length
+        return self._origin + self._params.samples_for(self._score_at)
 
     def _take(self, n: int) -> np.ndarray:
         """The first ``n`` waiting samples, removed from the wait."""

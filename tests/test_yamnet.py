@@ -13,13 +13,15 @@ from ai_edge_litert.interpreter import Interpreter
 
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.features import YAMNET, StreamingLogMel, logmel, mel_filterbank
-from cry_mqtt.model import CryModel
+from cry_mqtt.model import CryModel, Patches
 from cry_mqtt.pipeline import Pipeline
 from training.data import load_audio
 from training.export import write_streaming_onnx
 from training.finetune import predict_windows, window_patches
-from training.yamnet import BABY_CRY, CryPatches, _dequantised, patches, pool, pretrained
+from training.streaming import pool
+from training.yamnet import BABY_CRY, CryPatches, _dequantised, patches, pretrained
 
+YAMNET_PATCHES = Patches(96, 48)
 CHUNK = YAMNET.samples_for(96)  # 15,600 samples: one patch, the TFLite files' input
 
 
@@ -121,7 +123,7 @@ def streaming_model(tmp_path_factory: pytest.TempPathFactory, yamnet_dir: Path) 
 
     model = CryPatches(pretrained(yamnet_dir / "yamnet.tflite")).eval()
     out = tmp_path_factory.mktemp("yamnet") / "cry-yamnet.onnx"
-    write_streaming_onnx(model, streaming_info(0.5, "test-1", {}), out)
+    write_streaming_onnx(model, streaming_info(YAMNET, YAMNET_PATCHES, 0.5, "test-1", {}), out)
     return out
 
 
@@ -184,7 +186,9 @@ def test_a_top_k_streaming_file_scores_as_pytorch_does(tmp_path, yamnet_dir, dat
 
     model = CryPatches(pretrained(yamnet_dir / "yamnet.tflite")).eval()
     out = tmp_path / "top3.onnx"
-    write_streaming_onnx(model, streaming_info(0.5, "test-top3", {"pool_top": 3}), out)
+    write_streaming_onnx(
+        model, streaming_info(YAMNET, YAMNET_PATCHES, 0.5, "test-top3", {"pool_top": 3}), out
+    )
     cry = sorted((data_dir / "independent" / "cry").iterdir())[0]
     mel = logmel(load_audio(cry), YAMNET)[None, :, : 96 + 12 * 48].copy()
     top3 = CryModel(out).predict(mel)[0]

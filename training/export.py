@@ -13,7 +13,7 @@ import onnx
 import torch
 from torch import nn
 
-from cry_mqtt.features import YAMNET
+from cry_mqtt.features import YAMNET, FeatureParams
 from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches
 from training.arch import build
 from training.data import PARAMS, WINDOW_SECONDS, Cache
@@ -21,7 +21,8 @@ from training.evaluation.validation import Predict, compute_metrics, score_valid
 from training.finetune import load as load_finetuned
 from training.finetune import predict_windows
 from training.fit import CHECKPOINT, read_summary
-from training.yamnet import PATCH_FRAMES, PATCH_HOP_FRAMES, CryPatches, StreamingCry
+from training.streaming import StreamingCry
+from training.yamnet import PATCH_FRAMES, PATCH_HOP_FRAMES
 
 OPSET = 18
 MAX_FPR = 0.01
@@ -125,7 +126,8 @@ def export(
         "threshold_at_1pct_fpr": fpr_threshold,
     }
     if streaming:
-        info = streaming_info(threshold, version, details | {"pool_top": pool_top})
+        patches = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
+        info = streaming_info(YAMNET, patches, threshold, version, details | {"pool_top": pool_top})
         write_streaming_onnx(model, info, out)
     else:
         info = ModelInfo(PARAMS, WINDOW_SECONDS, threshold, version, details)
@@ -153,16 +155,26 @@ def write_onnx(scorer: Scorer, info: ModelInfo, example: np.ndarray, out: Path) 
     )
 
 
-def streaming_info(threshold: float, version: str, details: dict[str, Any]) -> ModelInfo:
-    """Metadata of a streaming YAMNet model: its front end, window and patches."""
-    patches = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
-    return ModelInfo(YAMNET, WINDOW_SECONDS, threshold, version, details, patches)
+def streaming_info(
+    features: FeatureParams,
+    patches: Patches,
+    threshold: float,
+    version: str,
+    details: dict[str, Any],
+) -> ModelInfo:
+    """Metadata of a streaming model: its front end, 7-s window and patches."""
+    return ModelInfo(features, WINDOW_SECONDS, threshold, version, details, patches)
 
 
-def write_streaming_onnx(model: CryPatches, info: ModelInfo, out: Path) -> None:
-    """Export ``model`` as a streaming graph (:class:`StreamingCry`) with ``info`` to ``out``."""
+def write_streaming_onnx(model: nn.Module, info: ModelInfo, out: Path) -> None:
+    """Export a patch network (``patch_logit``) as a streaming graph (:class:`StreamingCry`)
+    with ``info`` to ``out``."""
+    assert info.patches is not None
     count = info.window_patches
-    example = (torch.zeros(2, YAMNET.n_mels, PATCH_FRAMES), torch.full((count,), EMPTY_LOGIT))
+    example = (
+        torch.zeros(2, info.features.n_mels, info.patches.frames),
+        torch.full((count,), EMPTY_LOGIT),
+    )
     _save(
         torch.onnx.export(
             StreamingCry(model, count, info.details.get("pool_top", 1)).eval(),

@@ -1,7 +1,7 @@
 """Fine-tuning YAMNet for crying without forgetting what AudioSet taught it.
 
 The cry output starts as YAMNet's own "Baby cry, infant cry" unit and a window's logit is the
-maximum over its 0.96-s patches (:func:`training.yamnet.pool`). The lower layers stay frozen;
+maximum over its 0.96-s patches (:func:`training.streaming.pool`). The lower layers stay frozen;
 the top ones learn from our windows under two restraints: the other 520 AudioSet outputs are
 held to the original network's on every training patch (learning without forgetting), and the
 weights are pulled toward the pretrained ones (L2-SP). ``epochs=0`` keeps YAMNet unchanged
@@ -30,6 +30,7 @@ from torch import nn
 from cry_mqtt.features import YAMNET
 from training.data import WINDOW_SECONDS, Cache
 from training.fit import CHECKPOINT, SUMMARY, metrics, read_summary
+from training.streaming import pool
 from training.windows import TrainSet, ValidSet, validation_windows
 from training.yamnet import (
     BABY_CRY,
@@ -37,7 +38,6 @@ from training.yamnet import (
     PATCH_HOP_FRAMES,
     TFLITE,
     CryPatches,
-    pool,
     pretrained,
 )
 

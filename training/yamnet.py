@@ -155,28 +155,6 @@ class CryPatches(nn.Module):
         row = self.yamnet.classifier
         return self.yamnet.embed(patches) @ row.weight[BABY_CRY] + row.bias[BABY_CRY]
 
-
-def pool(logits: torch.Tensor, top: int = 1) -> torch.Tensor:
-    """A window's logit from its patches' logits (the last dimension): the mean of the ``top``
-    highest. With 1, the maximum, one crying patch is enough and a cry triggers as soon as it
-    starts; with more, the window needs that many patches of crying, so one short sound that
-    resembles a cry does not carry a whole window."""
-    return logits.topk(top, dim=-1).values.mean(dim=-1)
-
-
-class StreamingCry(nn.Module):
-    """The exported graph of a streaming model (see :mod:`cry_mqtt.model`): new patches
-    ``(n, 64, 96)`` and the window's per-patch logits in, P(cry) and the new logits out."""
-
-    def __init__(self, model: CryPatches, window_patches: int, top: int = 1) -> None:
-        super().__init__()
-        self.model = model
-        self.window_patches = window_patches
-        self.top = top
-
-    def forward(
-        self, patches: torch.Tensor, state: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model.cry_logit(patches.transpose(1, 2))
-        state = torch.cat([state, logits])[-self.window_patches :]
-        return torch.sigmoid(pool(state, self.top)).reshape(1), state
+    def patch_logit(self, patches: torch.Tensor) -> torch.Tensor:
+        """:meth:`cry_logit` of patches as the agent cuts them, ``(n, 64, 96)``."""
+        return self.cry_logit(patches.transpose(1, 2))
