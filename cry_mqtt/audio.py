@@ -64,6 +64,11 @@ class _Resampler:
         return block if self._stream is None else self._stream.resample_chunk(block, last=last)
 
 
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """A whole signal at another rate, by the resampler the sources use."""
+    return _Resampler(source_rate, target_rate)(samples, last=True)
+
+
 class _Pacer:
     """Sleeps so that audio is released no faster than real time."""
 

@@ -17,8 +17,8 @@ from cry_mqtt.model import CryModel, Patches
 from cry_mqtt.pipeline import Pipeline
 from training.data import load_audio
 from training.export import write_streaming_onnx
-from training.finetune import predict_windows, window_patches
-from training.streaming import pool
+from training.finetune import window_patches
+from training.streaming import pool, predict_windows
 from training.yamnet import BABY_CRY, CryPatches, _dequantised, patches, pretrained
 
 YAMNET_PATCHES = Patches(96, 48)
@@ -150,6 +150,7 @@ def test_streaming_model_in_the_agent_equals_the_whole_window(streaming_model, d
     torch_probs = predict_windows(
         CryPatches(pretrained(data_dir / "pretrained" / "yamnet" / "yamnet.tflite")).eval(),
         mel[None, :, :window].copy(),
+        YAMNET_PATCHES,
     )
     assert model.predict(mel[None, :, :window])[0] == pytest.approx(torch_probs[0], abs=1e-5)
 
@@ -192,5 +193,5 @@ def test_a_top_k_streaming_file_scores_as_pytorch_does(tmp_path, yamnet_dir, dat
     cry = sorted((data_dir / "independent" / "cry").iterdir())[0]
     mel = logmel(load_audio(cry), YAMNET)[None, :, : 96 + 12 * 48].copy()
     top3 = CryModel(out).predict(mel)[0]
-    assert top3 == pytest.approx(predict_windows(model, mel, top=3)[0], abs=1e-5)
-    assert top3 <= predict_windows(model, mel)[0]  # never above the maximum
+    assert top3 == pytest.approx(predict_windows(model, mel, YAMNET_PATCHES, top=3)[0], abs=1e-5)
+    assert top3 <= predict_windows(model, mel, YAMNET_PATCHES)[0]  # never above the maximum

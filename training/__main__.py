@@ -124,7 +124,7 @@ def _export(args: argparse.Namespace) -> None:
 
     run_dir = args.run_dir or args.runs / args.arch
     out = args.out or default_output(args.arch, run_dir)
-    info = export(args.runs / "cache", run_dir, out, args.threshold, args.pool_top)
+    info = export(args.runs / "cache", run_dir, out, args.threshold, args.pool_top, args.zero_shot)
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
 
 
@@ -155,9 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--arch",
-        choices=("cnn", "resnet34", "yamnet"),
+        choices=("cnn", "resnet34", "yamnet", "mn04"),
         default="cnn",
-        help="model to export or evaluate (yamnet: the output of finetune)",
+        help="model to export or evaluate (yamnet: the output of finetune; mn04: EfficientAT "
+        "mn04_as, zero-shot with export --zero-shot)",
     )
     steps = parser.add_subparsers(dest="step", required=True)
 
@@ -232,7 +233,13 @@ def main(argv: list[str] | None = None) -> None:
         "--pool-top",
         type=int,
         default=1,
-        help="yamnet: a window scores the mean of its N highest patches (default 1: the maximum)",
+        help="yamnet, mn04: a window scores the mean of its N highest patches (default 1: the "
+        "maximum)",
+    )
+    export.add_argument(
+        "--zero-shot",
+        action="store_true",
+        help="yamnet, mn04: the pretrained tagger's own crying output, no run folder needed",
     )
     export.set_defaults(run=_export)
 

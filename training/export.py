@@ -13,16 +13,15 @@ import onnx
 import torch
 from torch import nn
 
-from cry_mqtt.features import YAMNET, FeatureParams
+from cry_mqtt.features import EFFICIENTAT, YAMNET, FeatureParams
 from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches
+from training import efficientat, yamnet
 from training.arch import build
-from training.data import PARAMS, WINDOW_SECONDS, Cache
+from training.data import PARAMS, WINDOW_SECONDS, Cache, RecipeError
 from training.evaluation.validation import Predict, compute_metrics, score_validation
 from training.finetune import load as load_finetuned
-from training.finetune import predict_windows
 from training.fit import CHECKPOINT, read_summary
-from training.streaming import StreamingCry
-from training.yamnet import PATCH_FRAMES, PATCH_HOP_FRAMES
+from training.streaming import StreamingCry, predict_windows
 
 OPSET = 18
 MAX_FPR = 0.01
@@ -40,6 +39,31 @@ class Scorer(nn.Module):
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.model(logmel))
+
+
+STREAMING = {
+    "yamnet": (YAMNET, Patches(yamnet.PATCH_FRAMES, yamnet.PATCH_HOP_FRAMES)),
+    "mn04": (EFFICIENTAT, Patches(efficientat.PATCH_FRAMES, efficientat.PATCH_HOP_FRAMES)),
+}
+"""Front end and patches of each streaming architecture (a pretrained AudioSet tagger)."""
+PRETRAINED = {
+    "yamnet": "YAMNet (tensorflow/models research/audioset/yamnet, Apache-2.0)",
+    "mn04": "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)",
+}
+
+
+def zero_shot_model(arch: str) -> nn.Module:
+    """The pretrained tagger ``arch`` as AudioSet left it, as a patch network."""
+    return efficientat.pretrained() if arch == "mn04" else yamnet.CryPatches(yamnet.pretrained())
+
+
+def zero_shot_summary(arch: str) -> dict[str, Any]:
+    """What the model card and metadata say of a zero-shot tagger."""
+    if arch not in STREAMING:
+        raise RecipeError(f"no pretrained tagger {arch!r} to export zero-shot: {sorted(STREAMING)}")
+    params = sum(p.numel() for p in zero_shot_model(arch).parameters())
+    return {"arch": arch, "pretrained": PRETRAINED[arch], "params": params, "epochs": 0,
+            "trained_layers": 0}  # fmt: skip
 
 
 def default_output(arch: str, run_dir: Path) -> Path:
@@ -90,20 +114,23 @@ def export(
     out: Path,
     threshold: float | None = None,
     pool_top: int = 1,
+    zero_shot: bool = False,
 ) -> ModelInfo:
-    """Write ``out`` from the checkpoint in ``run_dir``; the threshold (unless given) and the
-    validation metrics come from the validation split. A streaming model's window scores the
-    mean of its ``pool_top`` highest patch logits. Raises if the file, scored as the agent
-    scores it, and PyTorch disagree by more than 1e-4."""
-    summary = read_summary(run_dir)
-    streaming = summary["arch"] == "yamnet"
-    if streaming:
-        model = load_finetuned(run_dir)
-        predict = partial(predict_windows, model, top=pool_top)
+    """Write ``out`` from the checkpoint in ``run_dir`` or, with ``zero_shot``, from the
+    pretrained tagger that the folder's name names (``yamnet``, ``mn04``) as AudioSet left it;
+    the threshold (unless given) and the validation metrics come from the validation split. A
+    streaming model's window scores the mean of its ``pool_top`` highest patch logits. Raises if
+    the file, scored as the agent scores it, and PyTorch disagree by more than 1e-4."""
+    summary = zero_shot_summary(run_dir.name) if zero_shot else read_summary(run_dir)
+    front_end = STREAMING.get(summary["arch"])
+    if front_end is not None:
+        params, patches = front_end
+        model = zero_shot_model(summary["arch"]) if zero_shot else load_finetuned(run_dir)
+        predict = partial(predict_windows, model, patches=patches, top=pool_top)
     else:
         scorer, _ = load_scorer(run_dir)
         predict = partial(torch_predict, scorer)
-    params = YAMNET if streaming else PARAMS
+        params = PARAMS
     cache = Cache(cache_dir)
     scored = score_validation(cache, predict, params)
     negatives = scored.scores[scored.windows.labels == 0]
@@ -125,9 +152,8 @@ def export(
         "validation": compute_metrics(scored, threshold),
         "threshold_at_1pct_fpr": fpr_threshold,
     }
-    if streaming:
-        patches = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
-        info = streaming_info(YAMNET, patches, threshold, version, details | {"pool_top": pool_top})
+    if front_end is not None:
+        info = streaming_info(params, patches, threshold, version, details | {"pool_top": pool_top})
         write_streaming_onnx(model, info, out)
     else:
         info = ModelInfo(PARAMS, WINDOW_SECONDS, threshold, version, details)

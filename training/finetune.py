@@ -17,7 +17,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from fastai.callback.progress import CSVLogger
@@ -28,6 +27,8 @@ from fastai.torch_core import set_seed
 from torch import nn
 
 from cry_mqtt.features import YAMNET
+from cry_mqtt.model import Patches
+from training import streaming
 from training.data import WINDOW_SECONDS, Cache
 from training.fit import CHECKPOINT, SUMMARY, metrics, read_summary
 from training.streaming import pool
@@ -46,9 +47,10 @@ MACS_PER_PATCH = 69_200_000
 
 
 def window_patches(windows: torch.Tensor) -> torch.Tensor:
-    """Log-mel windows ``(b, 64, frames)`` to their patches ``(b, p, 96, 64)``, cut as the
-    agent cuts them (every 48 frames from the window's first)."""
-    return windows.unfold(2, PATCH_FRAMES, PATCH_HOP_FRAMES).permute(0, 2, 3, 1)
+    """Log-mel windows ``(b, 64, frames)`` to their patches in YAMNet's layout ``(b, p, 96, 64)``,
+    cut as the agent cuts them (every 48 frames from the window's first)."""
+    patches = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
+    return streaming.window_patches(windows, patches).transpose(2, 3)
 
 
 class CryWindows(nn.Module):
@@ -226,18 +228,3 @@ def interpolate(run_dir: Path, out: Path, alpha: float, weights: Path = TFLITE) 
     }
     (out / SUMMARY).write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def predict_windows(
-    model: CryPatches, mels: np.ndarray, batch: int = 16, top: int = 1
-) -> np.ndarray:
-    """P(cry) from PyTorch for log-mel windows ``(n, 64, frames)``: the mean of the ``top``
-    highest patch logits (:func:`pool`)."""
-    probs = []
-    with torch.no_grad():
-        for i in range(0, len(mels), batch):
-            patches = window_patches(torch.from_numpy(mels[i : i + batch]))
-            b, p = patches.shape[:2]
-            logits = model.cry_logit(patches.reshape(b * p, *patches.shape[2:]))
-            probs.append(torch.sigmoid(pool(logits.reshape(b, p), top)))
-    return torch.cat(probs).numpy()

@@ -7,8 +7,11 @@ and EfficientAT's (:class:`training.efficientat.MobileNetAT`) both do.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
+
+from cry_mqtt.model import Patches
 
 
 def pool(logits: torch.Tensor, top: int = 1) -> torch.Tensor:
@@ -35,3 +38,24 @@ class StreamingCry(nn.Module):
         logits = self.model.patch_logit(patches)
         state = torch.cat([state, logits])[-self.window_patches :]
         return torch.sigmoid(pool(state, self.top)).reshape(1), state
+
+
+def window_patches(windows: torch.Tensor, patches: Patches) -> torch.Tensor:
+    """Log-mel windows ``(b, n_mels, frames)`` to their patches ``(b, p, n_mels, patch_frames)``,
+    cut as the agent cuts them (every ``hop_frames`` from the window's first)."""
+    return windows.unfold(2, patches.frames, patches.hop_frames).permute(0, 2, 1, 3)
+
+
+def predict_windows(
+    model: nn.Module, mels: np.ndarray, patches: Patches, batch: int = 16, top: int = 1
+) -> np.ndarray:
+    """P(cry) from PyTorch for log-mel windows ``(n, n_mels, frames)``: the mean of the ``top``
+    highest patch logits (:func:`pool`)."""
+    probs = []
+    with torch.no_grad():
+        for i in range(0, len(mels), batch):
+            cut = window_patches(torch.from_numpy(mels[i : i + batch]), patches)
+            b, p = cut.shape[:2]
+            logits = model.patch_logit(cut.reshape(b * p, *cut.shape[2:]))
+            probs.append(torch.sigmoid(pool(logits.reshape(b, p), top)))
+    return torch.cat(probs).numpy()

@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from cry_mqtt.audio import resample
 from cry_mqtt.features import FeatureParams, LogMel
 from training.augment import (
     AugmentConfig,
@@ -38,6 +39,18 @@ class Windows:
     paths: list[str]
 
 
+class FrontEnd:
+    """A model's log-mel of training audio (16 kHz), resampled first to the model's rate as the
+    agent resamples a 16 kHz source."""
+
+    def __init__(self, params: FeatureParams) -> None:
+        self._logmel = LogMel(params)
+        self._rate = params.sample_rate
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        return self._logmel(resample(samples, PARAMS.sample_rate, self._rate))
+
+
 def recording_windows(samples: np.ndarray, hop: int = WINDOW_SAMPLES // 2) -> list[np.ndarray]:
     """Windows at a fixed hop over a recording; a recording of at most one window is centred."""
     if len(samples) <= WINDOW_SAMPLES:
@@ -59,7 +72,7 @@ def validation_windows(
     With ``band_limited`` every window is low-passed at 4 kHz first; with ``phone`` it is taken
     from the recording's phone-codec (8 kHz AMR-NB) version. ``params`` is the model's front end.
     """
-    logmel = LogMel(params)
+    logmel = FrontEnd(params)
     mels, out_labels, sources, categories, crying, paths = [], [], [], [], [], []
     items = [i for i in cache.split("valid") if i.label in labels]
     for item in tqdm(items, desc="validation windows", unit="file", leave=False):
@@ -133,7 +146,7 @@ class TrainSet(Dataset):
         seconds = np.array([i.length for i in self.negatives]) / PARAMS.sample_rate
         weights = np.clip(seconds, 2.0, 30.0)
         self.negative_weights = weights / weights.sum()
-        self.logmel = LogMel(params)
+        self.logmel = FrontEnd(params)
         self._limited_pid = 0
 
     def __len__(self) -> int:

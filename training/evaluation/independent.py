@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm import tqdm
 
+from cry_mqtt.audio import resample
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline
@@ -74,7 +75,8 @@ def read_manifest(data_dir: Path, limit_per_label: int | None = None) -> list[Cl
 def load_clips(
     clips: list[Clip], data_dir: Path, cache_dir: Path
 ) -> tuple[list[np.ndarray], dict[str, float]]:
-    """The clips' samples (mono, 16 kHz), decoded only where the cache lacks them, and the decode
+    """The clips' samples (mono, 16 kHz: a model at another rate gets them resampled, as the agent
+    resamples a 16 kHz source), decoded only where the cache lacks them, and the decode
     timing. Newly decoded clips are added to the cache."""
     path = cache_dir / CACHE_FILE
     cached: dict[str, np.ndarray] = {}
@@ -141,14 +143,16 @@ def evaluate_independent(
     """Score every clip of the set (or the first ``limit_per_label`` of each label) with the
     model and measure it; ``score >= threshold`` counts as crying, by default the model's own."""
     model = CryModel(model_path)
-    if model.info.features.sample_rate != PARAMS.sample_rate:
-        raise ValueError(f"{model_path}: expects {model.info.features.sample_rate} Hz audio")
+    model_rate = model.info.features.sample_rate
     threshold = model.info.threshold if threshold is None else threshold
     clips = read_manifest(data_dir, limit_per_label)
     audio, timing = load_clips(clips, data_dir, cache_dir)
 
     start = time.perf_counter()
-    scored = [clip_score(model, samples) for samples in tqdm(audio, desc="score", unit="clip")]
+    scored = [
+        clip_score(model, resample(samples, PARAMS.sample_rate, model_rate))
+        for samples in tqdm(audio, desc="score", unit="clip")
+    ]
     score_seconds = time.perf_counter() - start
     scores = np.array([score for score, _ in scored])
     windows = sum(n for _, n in scored)
