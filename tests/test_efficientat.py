@@ -14,6 +14,7 @@ from cry_mqtt.config import DetectionConfig
 from cry_mqtt.features import EFFICIENTAT, StreamingLogMel, logmel
 from cry_mqtt.model import CryModel, Patches
 from cry_mqtt.pipeline import Pipeline
+from training.__main__ import main
 from training.efficientat import (
     BABY_CRY,
     MEL_SCALE,
@@ -141,3 +142,20 @@ def test_agent_runs_the_32_khz_file_on_16_khz_recordings(streaming_model, networ
             expected = torch.sigmoid(network.patch_logit(cut).max()).item()
         assert result.prob == pytest.approx(expected, abs=1e-4)
     assert max(r.prob for r in results) > model.info.threshold
+
+
+def test_zero_shot_export_names_the_tagger_and_its_front_end(tmp_path, data_dir):
+    """``export --arch mn04 --zero-shot`` needs no run: the file carries EfficientAT's front end,
+    its licence, a threshold from the validation negatives, and passed the parity check."""
+    runs = tmp_path / "runs"
+    main(["--runs", str(runs), "prepare", "--data", str(data_dir), "--limit", "2"])
+    main(["--runs", str(runs), "--arch", "mn04", "export", "--zero-shot", "--pool-top", "2"])
+    model = CryModel(runs / "mn04" / "cry-mn04.onnx")
+    assert model.info.features == EFFICIENTAT
+    assert model.info.patches == Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
+    details = model.info.details
+    assert details["arch"] == "mn04" and "MIT" in details["pretrained"]
+    assert details["epochs"] == 0 and details["pool_top"] == 2
+    assert 0.5 <= model.info.threshold <= 0.99
+    with pytest.raises(SystemExit, match="export: no pretrained tagger 'cnn' to export zero-shot"):
+        main(["--runs", str(runs), "export", "--zero-shot"])

@@ -124,7 +124,8 @@ def _export(args: argparse.Namespace) -> None:
 
     run_dir = args.run_dir or args.runs / args.arch
     out = args.out or default_output(args.arch, run_dir)
-    info = export(args.runs / "cache", run_dir, out, args.threshold, args.pool_top, args.zero_shot)
+    zero_shot = args.arch if args.zero_shot else None
+    info = export(args.runs / "cache", run_dir, out, args.threshold, args.pool_top, zero_shot)
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
 
 

@@ -114,14 +114,14 @@ def export(
     out: Path,
     threshold: float | None = None,
     pool_top: int = 1,
-    zero_shot: bool = False,
+    zero_shot: str | None = None,
 ) -> ModelInfo:
-    """Write ``out`` from the checkpoint in ``run_dir`` or, with ``zero_shot``, from the
-    pretrained tagger that the folder's name names (``yamnet``, ``mn04``) as AudioSet left it;
+    """Write ``out`` from the checkpoint in ``run_dir`` or, with ``zero_shot`` (``yamnet``,
+    ``mn04``), from that pretrained tagger as AudioSet left it;
     the threshold (unless given) and the validation metrics come from the validation split. A
     streaming model's window scores the mean of its ``pool_top`` highest patch logits. Raises if
     the file, scored as the agent scores it, and PyTorch disagree by more than 1e-4."""
-    summary = zero_shot_summary(run_dir.name) if zero_shot else read_summary(run_dir)
+    summary = zero_shot_summary(zero_shot) if zero_shot else read_summary(run_dir)
     front_end = STREAMING.get(summary["arch"])
     if front_end is not None:
         params, patches = front_end
