@@ -70,6 +70,27 @@ def _finetune(args: argparse.Namespace) -> None:
     )
 
 
+def _distil(args: argparse.Namespace) -> None:
+    from training.data import Cache
+    from training.distil import fit_student
+
+    summary = fit_student(
+        Cache(args.runs / "cache"),
+        args.runs / "mn04",
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        workers=args.workers,
+        seed=args.seed,
+        softening=args.softening,
+        forgetting=args.forgetting,
+    )
+    print(
+        f"mn04: {summary['epochs']} epochs in {summary['total_seconds'] / 60:.1f} min; best: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in summary["best"].items())
+    )
+
+
 def _wise(args: argparse.Namespace) -> None:
     from training.finetune import interpolate
 
@@ -197,8 +218,28 @@ def main(argv: list[str] | None = None) -> None:
     )
     finetune.set_defaults(run=_finetune)
 
+    distil = steps.add_parser(
+        "distil",
+        help="train the mn04 student, distilled from mn04 and YAMNet (runs/mn04)",
+    )
+    distil.add_argument("--epochs", type=int, default=6)
+    distil.add_argument("--batch-size", type=int, default=16)
+    distil.add_argument("--lr", type=float, default=2e-4, help="max learning rate")
+    distil.add_argument("--workers", type=int, default=1, help="data loader processes")
+    distil.add_argument(
+        "--softening",
+        type=float,
+        default=0.25,
+        help="share of the crying target taken from the fused teachers instead of the label",
+    )
+    distil.add_argument(
+        "--forgetting", type=float, default=1.0, help="weight of the other 526 outputs' loss"
+    )
+    distil.set_defaults(run=_distil)
+
     wise = steps.add_parser(
-        "wise", help="mix fine-tuned and pretrained YAMNet weights (WiSE-FT) into a new run"
+        "wise",
+        help="mix trained and pretrained weights (WiSE-FT) of a yamnet or mn04 run into a new run",
     )
     wise.add_argument("--alpha", type=float, default=0.5, help="share of the fine-tuned weights")
     wise.add_argument("--source", type=Path, help="fine-tuned run (default: <runs>/yamnet)")

@@ -62,6 +62,20 @@ def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
     return signal + scale * noise
 
 
+def reverberate(samples: np.ndarray, rt60: float, rng: np.random.Generator) -> np.ndarray:
+    """``samples`` heard in a room: convolved with a synthetic impulse response (the direct
+    sound, then exponentially decaying noise reaching -60 dB after ``rt60`` seconds), at the
+    same RMS level."""
+    n = int(rt60 * PARAMS.sample_rate)
+    decay = np.exp(-6.9 * np.arange(n) / n)  # ln(1000): -60 dB at n
+    response = rng.normal(0.0, 1.0, n) * decay * np.sqrt(7.0 / n)
+    response[0] = 1.0
+    wet = np.fft.irfft(
+        np.fft.rfft(samples, 2 * len(samples)) * np.fft.rfft(response, 2 * len(samples))
+    )[: len(samples)]
+    return (wet * rms(samples) / max(rms(wet), 1e-12)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Probabilities and ranges of the training augmentation."""
@@ -77,6 +91,9 @@ class AugmentConfig:
     snr_db: tuple[float, float] = (-5.0, 30.0)
     level_dbfs: tuple[float, float] = (-50.0, -12.0)
     p_band_limit: float = 0.2
+    p_reverb: float = 0.0
+    """Probability of a synthetic room (a far-field microphone); RT60 in ``rt60_seconds``."""
+    rt60_seconds: tuple[float, float] = (0.2, 0.8)
     p_noise_floor: float = 0.8
     noise_floor_dbfs: tuple[float, float] = (-90.0, -55.0)
     freq_masks: int = 2
@@ -91,11 +108,14 @@ def augment_window(
     rng: np.random.Generator,
     cfg: AugmentConfig,
 ) -> np.ndarray:
-    """One training window: optional background mix, level, band-limit, microphone noise floor.
+    """One training window: optional room reverberation of the foreground, background mix,
+    level, band-limit, microphone noise floor.
 
     ``foreground`` and ``background`` are already one window long.
     """
     x = foreground
+    if rng.random() < cfg.p_reverb:
+        x = reverberate(x, rng.uniform(*cfg.rt60_seconds), rng)
     if background is not None and rms(background) > 1e-5 and rms(x) > 1e-5:
         x = mix_at_snr(x, background, rng.uniform(*cfg.snr_db))
     if rms(x) > 1e-5:

@@ -27,6 +27,8 @@ PATCH_FRAMES = 100
 measured on here."""
 PATCH_HOP_FRAMES = 50
 """Frames between patch starts (0.5 s)."""
+MACS_PER_PATCH = 11_000_000
+"""Multiply-adds of one 1-s patch (its README: about 0.11 G per 10 s)."""
 MEL_SHIFT, MEL_SCALE = 4.5, 5.0
 """The network sees ``(log_mel + 4.5) / 5``, EfficientAT's fixed normalisation."""
 

@@ -19,7 +19,7 @@ from training import efficientat, yamnet
 from training.arch import build
 from training.data import PARAMS, WINDOW_SECONDS, Cache, RecipeError
 from training.evaluation.validation import Predict, compute_metrics, score_validation
-from training.finetune import load as load_finetuned
+from training.finetune import load_trained
 from training.fit import CHECKPOINT, read_summary
 from training.streaming import StreamingCry, predict_windows
 
@@ -125,7 +125,7 @@ def export(
     front_end = STREAMING.get(summary["arch"])
     if front_end is not None:
         params, patches = front_end
-        model = zero_shot_model(summary["arch"]) if zero_shot else load_finetuned(run_dir)
+        model = zero_shot_model(summary["arch"]) if zero_shot else load_trained(run_dir)
         predict = partial(predict_windows, model, patches=patches, top=pool_top)
     else:
         scorer, _ = load_scorer(run_dir)

@@ -28,7 +28,7 @@ from torch import nn
 
 from cry_mqtt.features import YAMNET
 from cry_mqtt.model import Patches
-from training import streaming
+from training import efficientat, streaming
 from training.data import WINDOW_SECONDS, Cache
 from training.fit import CHECKPOINT, SUMMARY, metrics, read_summary
 from training.streaming import pool
@@ -210,21 +210,34 @@ def load(run_dir: Path) -> CryPatches:
     return model.eval()
 
 
-def interpolate(run_dir: Path, out: Path, alpha: float, weights: Path = TFLITE) -> dict[str, Any]:
-    """Write to ``out`` the weight-space ensemble of the fine-tuned model in ``run_dir`` and
-    the pretrained one (WiSE-FT: ``(1 - alpha) * pretrained + alpha * fine-tuned``), with the
-    fine-tuning's summary and ``alpha``. Interpolating the weights keeps more of what the
-    pretrained network knows about sounds our data lacks than the fine-tuned end point does."""
+def load_trained(run_dir: Path) -> nn.Module:
+    """The trained patch network of ``run_dir`` (fine-tuned YAMNet or the mn04 student)."""
+    if read_summary(run_dir)["arch"] == "mn04":
+        from training import distil
+
+        return distil.load(run_dir)
+    return load(run_dir)
+
+
+def interpolate(run_dir: Path, out: Path, alpha: float) -> dict[str, Any]:
+    """Write to ``out`` the weight-space ensemble of the model trained in ``run_dir`` (YAMNet
+    fine-tuned or the mn04 student) and the pretrained one (WiSE-FT: ``(1 - alpha) *
+    pretrained + alpha * trained``), with the training's summary and ``alpha``. Interpolating
+    the weights keeps more of what the pretrained network knows about sounds our data lacks
+    than the trained end point does. Batch-norm counters are the trained model's."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError("alpha must be in [0, 1]")
-    start = CryPatches(pretrained(weights)).state_dict()
-    tuned = load(run_dir).state_dict()
-    mixed = {k: (1 - alpha) * start[k] + alpha * v for k, v in tuned.items()}
+    summary = read_summary(run_dir)
+    start = (
+        efficientat.pretrained() if summary["arch"] == "mn04" else CryPatches(pretrained())
+    ).state_dict()
+    tuned = load_trained(run_dir).state_dict()
+    mixed = {
+        k: (1 - alpha) * start[k] + alpha * v if v.is_floating_point() else v
+        for k, v in tuned.items()
+    }
     out.mkdir(parents=True, exist_ok=True)
     torch.save(mixed, out / CHECKPOINT)
-    summary = read_summary(run_dir) | {
-        "wise_alpha": alpha,
-        "fine_tuned": str(run_dir),
-    }
+    summary |= {"wise_alpha": alpha, "fine_tuned": str(run_dir)}
     (out / SUMMARY).write_text(json.dumps(summary, indent=2))
     return summary

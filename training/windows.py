@@ -157,12 +157,22 @@ class TrainSet(Dataset):
         return fit_window(self.cache.samples(item, phone), rng)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = self.rng()
+        samples, label = self.window(index, rng)
+        mel = spec_augment(self.logmel(samples), rng, self.cfg)
+        return torch.from_numpy(mel), torch.tensor(float(label))
+
+    def rng(self) -> np.random.Generator:
+        """A generator for one item, seeded from torch's, which fastai/torch seed per worker
+        (reproducible runs)."""
         if self._limited_pid != os.getpid():
             # NumPy's BLAS threads would compete with torch's for the cores: one per loader.
             threadpool_limits(1, user_api="blas")
             self._limited_pid = os.getpid()
-        # Seeded from torch's generator, which fastai/torch seed per worker: reproducible runs.
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        return np.random.default_rng(int(torch.randint(0, 2**62, ())))
+
+    def window(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """The augmented samples of item ``index`` (the first half positive) and its label."""
         cfg = self.cfg
         label = int(index < len(self.positives))
         if label:
@@ -180,6 +190,4 @@ class TrainSet(Dataset):
             p_background = cfg.p_background_negative
         use_background = rng.random() < p_background
         background = self.negative_window(rng, phone) if use_background else None
-        samples = augment_window(foreground, background, rng, cfg)
-        mel = spec_augment(self.logmel(samples), rng, cfg)
-        return torch.from_numpy(mel), torch.tensor(float(label))
+        return augment_window(foreground, background, rng, cfg), label

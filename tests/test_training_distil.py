@@ -1,0 +1,62 @@
+"""The mn04 student end to end on a few real clips: distil, WiSE-FT with the pretrained
+weights, export of the streaming file, agent load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cry_mqtt.features import EFFICIENTAT
+from cry_mqtt.model import CryModel
+from training.__main__ import main
+from training.augment import reverberate
+from training.distil import load
+from training.efficientat import BABY_CRY, pretrained
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    main(["--runs", str(runs), "prepare", "--data", str(data_dir), "--limit", "2"])
+    main(["--runs", str(runs), "distil", "--epochs", "1", "--batch-size", "4", "--workers", "0"])
+    return runs
+
+
+def test_the_student_learns_crying_and_keeps_audioset_statistics(runs: Path) -> None:
+    summary = json.loads((runs / "mn04" / "fit_summary.json").read_text())
+    assert summary["arch"] == "mn04" and len(summary["history"]) == 1
+    assert any("YAMNet" in t for t in summary["teachers"])
+    assert summary["augment"]["p_reverb"] > 0
+    student, start = load(runs / "mn04"), pretrained()
+    row = student.classifier[5].weight[BABY_CRY]
+    assert not torch.equal(row, start.classifier[5].weight[BABY_CRY])
+    for (name, a), b in zip(student.named_buffers(), start.buffers(), strict=True):
+        assert torch.equal(a, b), name  # batch-norm statistics stay AudioSet's
+
+
+def test_wise_mixes_the_student_and_exports_a_streaming_model(runs: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "wise"
+    main(["--runs", str(runs), "wise", "--alpha", "0.5", "--source", str(runs / "mn04"),
+          "--out", str(mixed)])  # fmt: skip
+    tuned, start = load(runs / "mn04").state_dict(), pretrained().state_dict()
+    for name, value in load(mixed).state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, 0.5 * start[name] + 0.5 * tuned[name])
+    main(["--runs", str(runs), "--arch", "mn04", "export", "--run-dir", str(mixed)])
+    model = CryModel(mixed / "cry-mn04.onnx")
+    assert model.info.features == EFFICIENTAT and model.info.window_patches == 12
+    assert model.info.details["wise_alpha"] == 0.5
+
+
+def test_reverberation_keeps_the_level_and_spreads_the_sound() -> None:
+    rng = np.random.default_rng(0)
+    click = np.zeros(16000, np.float32)
+    click[100] = 1.0
+    wet = reverberate(click, 0.5, rng)
+    assert np.sqrt(np.mean(wet**2)) == pytest.approx(np.sqrt(np.mean(click**2)), rel=1e-3)
+    tail = np.abs(wet[100 + 800 : 100 + 8000])
+    assert tail.max() > 0 and tail[:1000].mean() > tail[-1000:].mean()  # it decays

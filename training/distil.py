@@ -1,0 +1,232 @@
+"""A cheap student that keeps what two AudioSet teachers know: EfficientAT mn04 fine-tuned for
+crying, distilled from mn04 itself and YAMNet on every training window.
+
+The student starts as EfficientAT mn04_as (:mod:`training.efficientat`), whose "Baby cry, infant
+cry" output scores each 1-s patch and a window the maximum over its patches (the agent's
+streaming file). Each augmented training window teaches it three things at once:
+
+- crying: the window's label, softened toward the two teachers' fused crying score (the sum of
+  YAMNet's and mn04's window logits, which ranks unseen crying better than either alone);
+- everything else: on every patch, the other 526 AudioSet outputs are held to what the frozen
+  original mn04 says of the same clean patch (learning without forgetting), so laughter, speech
+  and music keep their own outputs;
+- the batch-norm statistics stay AudioSet's (our batches are small and narrow).
+
+No epoch is picked on the independent set: the checkpoint with the best validation (held-out
+training sources) ROC-AUC is kept, and :func:`training.finetune.interpolate` mixes it with the
+pretrained weights (WiSE-FT).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from fastai.callback.progress import CSVLogger
+from fastai.callback.tracker import SaveModelCallback
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from fastai.learner import Learner
+from fastai.torch_core import set_seed
+from torch import nn
+from torch.utils.data import Dataset
+
+from cry_mqtt.features import EFFICIENTAT, YAMNET, LogMel
+from cry_mqtt.model import Patches
+from training import yamnet
+from training.augment import AugmentConfig, spec_augment
+from training.data import WINDOW_SECONDS, Cache
+from training.efficientat import (
+    BABY_CRY,
+    MACS_PER_PATCH,
+    PATCH_FRAMES,
+    PATCH_HOP_FRAMES,
+    STATE_DICT,
+    MobileNetAT,
+    pretrained,
+)
+from training.fit import CHECKPOINT, SUMMARY, metrics
+from training.streaming import pool, window_patches
+from training.windows import TrainSet, ValidSet, validation_windows
+
+PATCHES = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
+AUGMENT = AugmentConfig(p_reverb=0.3)
+"""The recipe's augmentation plus reverberation: a far-field nursery microphone."""
+BEST = "best"
+"""fastai's name for the checkpoint SaveModelCallback keeps (``models/best.pth``)."""
+
+
+class DistilSet(Dataset):
+    """Augmented training windows for the student: ``(spec-augmented mel, clean mel, target)``
+    with ``target = (label, YAMNet's window crying logit)``; YAMNet hears the same augmented
+    window at 16 kHz."""
+
+    def __init__(self, cache: Cache, cfg: AugmentConfig = AUGMENT) -> None:
+        self.windows = TrainSet(cache, cfg, EFFICIENTAT)
+        self.yamnet = yamnet.CryPatches(yamnet.pretrained()).eval()
+        self.yamnet_mel = LogMel(YAMNET)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng = self.windows.rng()
+        samples, label = self.windows.window(index, rng)
+        clean = self.windows.logmel(samples)
+        noisy = spec_augment(clean, rng, self.windows.cfg)
+        with torch.no_grad():
+            patches = torch.from_numpy(yamnet.patches(self.yamnet_mel(samples)))
+            teacher = self.yamnet.cry_logit(patches).max()
+        target = torch.stack([torch.tensor(float(label)), teacher])
+        return torch.from_numpy(noisy), torch.from_numpy(clean), target
+
+
+class Student(nn.Module):
+    """The student seen by fastai: log-mel windows in, window crying logits out.
+
+    In training mode each call also leaves :attr:`forgetting` (the other outputs against the
+    frozen original's on the clean patches) and :attr:`teacher_logit` (the original's window
+    crying logit), for :class:`Loss`.
+    """
+
+    def __init__(self, student: MobileNetAT, teacher: MobileNetAT) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = teacher.requires_grad_(False)
+        self.others = torch.ones(student.classifier[5].out_features, dtype=torch.bool)
+        self.others[BABY_CRY] = False
+        self.forgetting = torch.zeros(())
+        self.teacher_logit = torch.zeros(())
+
+    def train(self, mode: bool = True) -> Student:
+        super().train(mode)
+        self.teacher.eval()
+        for module in self.student.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        return self
+
+    def forward(self, windows: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
+        patches = window_patches(windows, PATCHES)
+        b, p = patches.shape[:2]
+        logits = self.student(patches.reshape(b * p, *patches.shape[2:]))
+        if self.training and clean is not None:
+            with torch.no_grad():
+                clean_patches = window_patches(clean, PATCHES)
+                target = self.teacher(clean_patches.reshape(b * p, *clean_patches.shape[2:]))
+            self.forgetting = F.binary_cross_entropy_with_logits(
+                logits[:, self.others], torch.sigmoid(target[:, self.others])
+            )
+            self.teacher_logit = pool(target[:, BABY_CRY].reshape(b, p))
+        return pool(logits[:, BABY_CRY].reshape(b, p))
+
+
+class Loss(nn.Module):
+    """Cross-entropy of the window crying logit against the label softened by ``softening``
+    toward the fused teachers, plus ``forgetting`` times the other outputs' distillation."""
+
+    def __init__(self, model: Student, softening: float, forgetting: float) -> None:
+        super().__init__()
+        self.model = model
+        self.softening = softening
+        self.forgetting = forgetting
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.ndim == 1:  # validation: the label alone
+            return F.binary_cross_entropy_with_logits(logits, targets)
+        label, yamnet_logit = targets[:, 0], targets[:, 1]
+        fused = torch.sigmoid(yamnet_logit + self.model.teacher_logit)
+        soft = (1 - self.softening) * label + self.softening * fused
+        loss = F.binary_cross_entropy_with_logits(logits, soft)
+        return loss + self.forgetting * self.model.forgetting
+
+
+def fit_student(
+    cache: Cache,
+    out: Path,
+    epochs: int = 6,
+    batch_size: int = 16,
+    lr: float = 2e-4,
+    workers: int = 1,
+    seed: int = 42,
+    softening: float = 0.25,
+    forgetting: float = 1.0,
+    weights: Path = STATE_DICT,
+) -> dict[str, Any]:
+    """Train the student on the cache's train split; the checkpoint with the best validation
+    ROC-AUC and a summary go to ``out``."""
+    start = time.perf_counter()
+    set_seed(seed, reproducible=True)
+    out.mkdir(parents=True, exist_ok=True)
+    student = pretrained(weights)
+    model = Student(student, copy.deepcopy(student))
+    train = DistilSet(cache)
+    valid = validation_windows(cache, params=EFFICIENTAT)
+    dls = DataLoaders(
+        DataLoader(train, bs=batch_size, shuffle=True, drop_last=True, num_workers=workers),
+        DataLoader(ValidSet(valid), bs=32),
+        device=torch.device("cpu"),
+    )
+    learn = Learner(
+        dls,
+        model,
+        loss_func=Loss(model, softening, forgetting),
+        metrics=metrics(),
+        path=out,
+        cbs=[
+            CSVLogger(fname="history.csv"),
+            SaveModelCallback(monitor="roc_auc", comp=np.greater, fname=BEST, with_opt=False),
+        ],
+        train_bn=False,
+    )
+    learn.fit_one_cycle(epochs, lr)
+    names = ["epoch", *learn.recorder.metric_names[1:-1]]
+    history = [
+        dict(zip(names, [i, *map(float, v)], strict=True))
+        for i, v in enumerate(learn.recorder.values)
+    ]
+    torch.save(student.state_dict(), out / CHECKPOINT)  # SaveModelCallback loaded the best
+    best = max(history, key=lambda row: row["roc_auc"])
+    summary = {
+        "arch": "mn04",
+        "params": sum(p.numel() for p in student.parameters()),
+        "macs_per_window": MACS_PER_PATCH * (1 + (valid.mels.shape[2] - PATCH_FRAMES) // 50),
+        "window_seconds": WINDOW_SECONDS,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "train_windows_per_epoch": len(train),
+        "lr_max": lr,
+        "trained_layers": "all",
+        "softening": softening,
+        "forgetting_weight": forgetting,
+        "pretrained": "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)",
+        "teachers": [
+            "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)",
+            "YAMNet (tensorflow/models research/audioset/yamnet, Apache-2.0)",
+        ],
+        "augment": asdict(train.windows.cfg),
+        "p_phone_negative": round(train.windows.p_phone_negative, 4),
+        "positives_without_crying": train.windows.left_out,
+        "seed": seed,
+        "best": best,
+        "history": history,
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "torch_threads": torch.get_num_threads(),
+        "data": cache.summary["splits"],
+    }
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2, default=list))
+    return summary
+
+
+def load(run_dir: Path) -> MobileNetAT:
+    """The student of ``run_dir`` in evaluation mode."""
+    model = MobileNetAT()
+    model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu"))
+    return model.eval()
