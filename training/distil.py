@@ -8,8 +8,8 @@ streaming file). Each augmented training window teaches it three things at once:
 - crying: the window's label, softened toward the two teachers' fused crying score (the sum of
   YAMNet's and mn04's window logits, which ranks unseen crying better than either alone);
 - everything else: on every patch, the other 526 AudioSet outputs are held to what the frozen
-  original mn04 says of the same clean patch (learning without forgetting), so laughter, speech
-  and music keep their own outputs;
+  original mn04 says of the same patch (learning without forgetting), so laughter, speech and
+  music keep their own outputs;
 - the batch-norm statistics stay AudioSet's (our batches are small and narrow).
 
 No epoch is picked on the independent set: the checkpoint with the best validation (held-out
@@ -41,8 +41,8 @@ from torch.utils.data import Dataset
 from cry_mqtt.features import EFFICIENTAT, YAMNET, LogMel
 from cry_mqtt.model import Patches
 from training import yamnet
-from training.augment import AugmentConfig, spec_augment
-from training.data import WINDOW_SECONDS, Cache
+from training.augment import AugmentConfig
+from training.data import PARAMS, WINDOW_SECONDS, Cache
 from training.efficientat import (
     BABY_CRY,
     MACS_PER_PATCH,
@@ -50,6 +50,7 @@ from training.efficientat import (
     PATCH_HOP_FRAMES,
     STATE_DICT,
     MobileNetAT,
+    normalise,
     pretrained,
 )
 from training.fit import CHECKPOINT, SUMMARY, metrics
@@ -59,47 +60,60 @@ from training.windows import TrainSet, ValidSet, validation_windows
 PATCHES = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
 AUGMENT = AugmentConfig(p_reverb=0.3)
 """The recipe's augmentation plus reverberation: a far-field nursery microphone."""
+CROP_SECONDS = 3.0
+FROZEN_LAYERS = 7
+"""The stem and the first six blocks: the high-resolution, costly part of the network."""
 BEST = "best"
 """fastai's name for the checkpoint SaveModelCallback keeps (``models/best.pth``)."""
 
 
 class DistilSet(Dataset):
-    """Augmented training windows for the student: ``(spec-augmented mel, clean mel, target)``
-    with ``target = (label, YAMNet's window crying logit)``; YAMNet hears the same augmented
-    window at 16 kHz."""
+    """Augmented training crops for the student: ``(log-mel, target)`` with ``target = (label,
+    YAMNet's crying logit)``; YAMNet hears the same augmented crop at 16 kHz.
+
+    A crop is :data:`CROP_SECONDS` of a 7-s training window: four of the student's patches
+    instead of twelve, a third of the cost, and the window's label still holds for it (the
+    positives are crying all through).
+    """
 
     def __init__(self, cache: Cache, cfg: AugmentConfig = AUGMENT) -> None:
         self.windows = TrainSet(cache, cfg, EFFICIENTAT)
         self.yamnet = yamnet.CryPatches(yamnet.pretrained()).eval()
         self.yamnet_mel = LogMel(YAMNET)
+        self.crop = round(CROP_SECONDS * PARAMS.sample_rate)
 
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = self.windows.rng()
         samples, label = self.windows.window(index, rng)
-        clean = self.windows.logmel(samples)
-        noisy = spec_augment(clean, rng, self.windows.cfg)
+        start = int(rng.integers(0, len(samples) - self.crop + 1))
+        samples = samples[start : start + self.crop]
         with torch.no_grad():
             patches = torch.from_numpy(yamnet.patches(self.yamnet_mel(samples)))
             teacher = self.yamnet.cry_logit(patches).max()
         target = torch.stack([torch.tensor(float(label)), teacher])
-        return torch.from_numpy(noisy), torch.from_numpy(clean), target
+        return torch.from_numpy(self.windows.logmel(samples)), target
 
 
 class Student(nn.Module):
     """The student seen by fastai: log-mel windows in, window crying logits out.
 
-    In training mode each call also leaves :attr:`forgetting` (the other outputs against the
-    frozen original's on the clean patches) and :attr:`teacher_logit` (the original's window
-    crying logit), for :class:`Loss`.
+    The stem and the first :data:`FROZEN_LAYERS` layers keep their AudioSet weights (and run
+    once for the student and its teacher); the layers above learn. In training mode each call
+    also leaves :attr:`forgetting` (the other outputs against the frozen original's on the same
+    patches) and :attr:`teacher_logit` (the original's window crying logit), for :class:`Loss`.
     """
 
-    def __init__(self, student: MobileNetAT, teacher: MobileNetAT) -> None:
+    def __init__(self, student: MobileNetAT) -> None:
         super().__init__()
         self.student = student
-        self.teacher = teacher.requires_grad_(False)
+        for param in student.features[:FROZEN_LAYERS].parameters():
+            param.requires_grad_(False)
+        self.teacher = copy.deepcopy(
+            nn.ModuleList([student.features[FROZEN_LAYERS:], student.classifier])
+        ).requires_grad_(False)
         self.others = torch.ones(student.classifier[5].out_features, dtype=torch.bool)
         self.others[BABY_CRY] = False
         self.forgetting = torch.zeros(())
@@ -107,20 +121,24 @@ class Student(nn.Module):
 
     def train(self, mode: bool = True) -> Student:
         super().train(mode)
-        self.teacher.eval()
-        for module in self.student.modules():
-            if isinstance(module, nn.BatchNorm2d):
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d | nn.Dropout) or module is self.teacher:
                 module.eval()
         return self
 
-    def forward(self, windows: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
         patches = window_patches(windows, PATCHES)
         b, p = patches.shape[:2]
-        logits = self.student(patches.reshape(b * p, *patches.shape[2:]))
-        if self.training and clean is not None:
+        net = self.student
+        with torch.no_grad():
+            hidden = net.features[:FROZEN_LAYERS](
+                normalise(patches.reshape(b * p, *patches.shape[2:]))
+            )
+        logits = net.classifier(net.features[FROZEN_LAYERS:](hidden))
+        if self.training:
+            upper, classifier = self.teacher
             with torch.no_grad():
-                clean_patches = window_patches(clean, PATCHES)
-                target = self.teacher(clean_patches.reshape(b * p, *clean_patches.shape[2:]))
+                target = classifier(upper(hidden))
             self.forgetting = F.binary_cross_entropy_with_logits(
                 logits[:, self.others], torch.sigmoid(target[:, self.others])
             )
@@ -166,7 +184,7 @@ def fit_student(
     set_seed(seed, reproducible=True)
     out.mkdir(parents=True, exist_ok=True)
     student = pretrained(weights)
-    model = Student(student, copy.deepcopy(student))
+    model = Student(student)
     train = DistilSet(cache)
     valid = validation_windows(cache, params=EFFICIENTAT)
     dls = DataLoaders(

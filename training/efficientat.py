@@ -135,10 +135,10 @@ class MobileNetAT(nn.Module):
 
     def embed(self, mel: torch.Tensor) -> torch.Tensor:
         """The hidden layer of the head (512 values at width 0.4), before its dropout."""
-        return self.classifier[:4](self.features(_normalise(mel)))
+        return self.classifier[:4](self.features(normalise(mel)))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(_normalise(mel)))
+        return self.classifier(self.features(normalise(mel)))
 
     def patch_logit(self, mel: torch.Tensor) -> torch.Tensor:
         """The "Baby cry, infant cry" logit alone, ``(n,)`` (the streaming graph's body)."""
@@ -146,7 +146,8 @@ class MobileNetAT(nn.Module):
         return self.classifier[4](self.embed(mel)) @ row.weight[BABY_CRY] + row.bias[BABY_CRY]
 
 
-def _normalise(mel: torch.Tensor) -> torch.Tensor:
+def normalise(mel: torch.Tensor) -> torch.Tensor:
+    """The network's input: log-mel ``(n, 128, frames)`` scaled, as one channel."""
     return ((mel + MEL_SHIFT) / MEL_SCALE)[:, None]
 
 
