@@ -106,3 +106,14 @@ def test_command_line_reuses_the_cache(
     page = (tmp_path / "independent.md").read_text()
     assert independent.comparison_table([again]) in page
     assert independent.markdown_section(again) in page
+
+
+def test_quieter_crying_is_measured_through_the_default_gate(result: dict[str, Any]) -> None:
+    """The crying clips 20 and 30 dB quieter: never heard more often than at full level, and
+    the clips the gate drops whole count as missed."""
+    quiet = result["quiet_crying"]
+    assert list(quiet) == ["-20 dB", "-30 dB"]
+    for q in quiet.values():
+        assert q["gate_dbfs"] == -65.0
+        assert 0.0 <= q["all_gated"] <= 1.0 - q["recall"] + 1e-9
+    assert quiet["-30 dB"]["all_gated"] >= quiet["-20 dB"]["all_gated"]

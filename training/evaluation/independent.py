@@ -38,6 +38,9 @@ WORST = 15
 CACHE_FILE = "clips.npz"
 DETECTION = DetectionConfig(gate_dbfs=-100.0)
 """The agent's defaults, with the gate at its minimum so that quiet windows are scored too."""
+QUIETER_DB = (20.0, 30.0)
+"""The crying clips are measured again this much quieter (a far-field microphone), through the
+agent's default loudness gate."""
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,32 @@ def _write_cache(clips: dict[str, np.ndarray], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def clip_score(model: CryModel, samples: np.ndarray) -> tuple[float, int]:
+def clip_score(
+    model: CryModel, samples: np.ndarray, detection: DetectionConfig = DETECTION
+) -> tuple[float, int]:
     """The highest window probability of one clip through the agent's pipeline, and the number
     of windows scored (one, padded, for a clip shorter than a window)."""
-    probs = [r.prob for r in Pipeline(model, DETECTION).run([samples])]
+    probs = [r.prob for r in Pipeline(model, detection).run([samples])]
     return max(probs), len(probs)
+
+
+def quiet_recall(
+    model: CryModel, crying: list[np.ndarray], threshold: float
+) -> dict[str, dict[str, float]]:
+    """For each of :data:`QUIETER_DB`: the recall of the crying clips that much quieter, at
+    ``threshold`` through the agent's default gate, and the share whose every window the gate
+    drops."""
+    detection = DetectionConfig()
+    out = {}
+    for db in QUIETER_DB:
+        gain = np.float32(10 ** (-db / 20))
+        scores = np.array([clip_score(model, x * gain, detection)[0] for x in crying])
+        out[f"-{db:g} dB"] = {
+            "recall": rate(scores >= threshold),
+            "all_gated": rate(scores == 0.0),
+            "gate_dbfs": detection.gate_dbfs,
+        }
+    return out
 
 
 def recall_at_fpr(
@@ -149,10 +173,8 @@ def evaluate_independent(
     audio, timing = load_clips(clips, data_dir, cache_dir)
 
     start = time.perf_counter()
-    scored = [
-        clip_score(model, resample(samples, PARAMS.sample_rate, model_rate))
-        for samples in tqdm(audio, desc="score", unit="clip")
-    ]
+    audio = [resample(samples, PARAMS.sample_rate, model_rate) for samples in audio]
+    scored = [clip_score(model, samples) for samples in tqdm(audio, desc="score", unit="clip")]
     score_seconds = time.perf_counter() - start
     scores = np.array([score for score, _ in scored])
     windows = sum(n for _, n in scored)
@@ -166,6 +188,7 @@ def evaluate_independent(
         mask = np.array([c.category == category for c in negatives], dtype=bool)
         return rate_by([c.detail for c in negatives if c.category == category], hit[neg][mask])
 
+    crying = [a for a, c in zip(audio, clips, strict=True) if c.label == 1]
     rows = [{**asdict(c), "score": float(s)} for c, s in zip(clips, scores, strict=True)]
     order = np.argsort(scores, kind="stable")
     return {
@@ -174,7 +197,7 @@ def evaluate_independent(
         "model_threshold": model.info.threshold,
         "data": str(data_dir),
         "clips": {"crying": int(pos.sum()), "not_crying": int(neg.sum())},
-        "minutes": round(sum(len(a) for a in audio) / PARAMS.sample_rate / 60, 1),
+        "minutes": round(sum(len(a) for a in audio) / model_rate / 60, 1),
         "roc_auc": round(float(roc_auc_score(labels, scores)), 4),
         "at_1pct_fpr": recall_at_fpr(labels, scores),
         "threshold": threshold,
@@ -184,6 +207,7 @@ def evaluate_independent(
         "fpr_by_nonverbal": fpr_by_detail("nonverbal"),
         "fpr_by_esc50": fpr_by_detail("esc50"),
         "recall_by_source": rate_by([c.source for c in clips if c.label == 1], hit[pos]),
+        "quiet_crying": quiet_recall(model, crying, threshold),
         "worst_false_positives": [rows[i] for i in order[::-1] if neg[i]][:WORST],
         "worst_misses": [rows[i] for i in order if pos[i]][:WORST],
         "timing": {
@@ -284,6 +308,11 @@ def markdown_section(result: dict[str, Any]) -> str:
             f"| threshold (the model's own: {_f(r['model_threshold'])}) | {_f(r['threshold'])} |",
             f"| recall at threshold | {_f(r['recall'])} |",
             f"| FPR at threshold | {_f(r['fpr'])} |",
+            *(
+                f"| recall of the crying {db} quieter, gate {q['gate_dbfs']:g} dBFS "
+                f"(all windows gated) | {_f(q['recall'])} ({_f(q['all_gated'])}) |"
+                for db, q in r.get("quiet_crying", {}).items()
+            ),
             "",
             *_rates(
                 "recall by source", r["recall_by_source"], Counter(x["source"] for x in crying)
