@@ -2,7 +2,8 @@
 
 It keeps the *current* value of every retained state topic and publishes all of them, with the
 discovery configs and ``online``, on every (re)connect and when Home Assistant restarts. While the
-broker is away nothing is queued: a dashboard needs the present, not a backlog.
+broker is away nothing is queued, and what a broker never acknowledged is dropped on reconnect: a
+dashboard needs the present, not a backlog.
 """
 
 from __future__ import annotations
@@ -188,6 +189,10 @@ class MqttLink:
             self._answered.set()
             return
         log.info("connected to MQTT broker")
+        # States that a frozen or dying broker never acknowledged would be sent again after this
+        # callback, over the fresh announcement: a stale "crying" retained for good. Every one of
+        # them is announced anew with its current value, so drop them.
+        client.drop_out_messages()
         client.subscribe([(topic, 1) for topic in self._commands])
         client.subscribe(self._topics.homeassistant_status, 1)
         self.announce()

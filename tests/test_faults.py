@@ -326,3 +326,50 @@ def test_camera_password_never_reaches_the_log_or_the_broker(
         == "audio command exited with status 1: rtsp://***@camera.lan/stream: Connection refused"
     )
     assert not any("hunter2" in m.payload for m in subscriber.messages)
+
+
+def test_a_frozen_then_dead_broker_leaves_no_stale_state(tmp_path, fixture_model):
+    """States published while the broker is frozen are never acknowledged; once a new broker is
+    up, it must hold the current state only, not those stale ones replayed after it."""
+    first = Broker(tmp_path).start()
+    port = first.port
+    run = agent(
+        write_config(tmp_path, port, fixture_model), "--input", "-", "--fast", stdin=subprocess.PIPE
+    )
+    try:
+        sub = Subscriber(port)
+        run.stdin.write(s16(quiet_noise(8)))
+        run.stdin.flush()
+        sub.wait_for(lambda m: m.topic == f"{BASE}/confidence")
+        sub.close()
+        first.freeze()
+        run.stdin.write(s16(cry_like(20)))  # ON, unacknowledged
+        run.stdin.flush()
+        time.sleep(2)
+        first.kill()
+        time.sleep(1)
+        run.stdin.write(s16(quiet_noise(20)))  # OFF while there is no broker
+        run.stdin.flush()
+        time.sleep(1)
+        second = Broker(tmp_path, port=port).start()
+        late = Subscriber(port)
+        try:
+            late.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+            time.sleep(2)  # room for anything paho would still replay
+            assert late.payloads(f"{BASE}/crying") == ["OFF"]
+            seen = [m.topic for m in late.messages]
+            assert all(seen.count(topic) == 1 for topic in seen), sorted(seen)
+            fresh = Subscriber(port)  # what Home Assistant finds when it (re)subscribes
+            try:
+                retained = fresh.wait_for(lambda m: m.topic == f"{BASE}/crying")
+                assert (retained.payload, retained.retain) == ("OFF", True)
+            finally:
+                fresh.close()
+        finally:
+            late.close()
+            run.communicate(timeout=10)
+            second.stop()
+    finally:
+        if run.poll() is None:
+            run.kill()
+        first.stop()
