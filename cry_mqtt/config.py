@@ -165,7 +165,8 @@ def load_config(path: Path | None, audio_given: bool = False) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8") from None
+        where = f"bad byte at offset {exc.start}"
+        raise ConfigError(f"{path}: not UTF-8 text ({where}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_error(path, exc)) from None
     try:
