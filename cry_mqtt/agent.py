@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 BACKOFF_RESET_SECONDS = 60.0
 """A source that ran this long before failing is retried after the shortest back-off again."""
 HEARTBEAT_SECONDS = 5.0
+MAX_ERROR_CHARS = 600
+"""The longest audio error published (a retained payload Home Assistant keeps in its history)."""
 
 
 class AgentError(Exception):
@@ -316,6 +318,8 @@ class Agent:
         }
 
     def _publish_audio_problem(self, error: str | None) -> None:
+        if error is not None and len(error) > MAX_ERROR_CHARS:
+            error = error[: MAX_ERROR_CHARS - 6] + " [...]"
         self._audio_error = error
         self._publish_attributes("audio_problem", {"error": error})
         self.link.publish_state(self._topics.state("audio_problem"), ON if error else OFF)

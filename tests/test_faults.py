@@ -373,3 +373,40 @@ def test_a_frozen_then_dead_broker_leaves_no_stale_state(tmp_path, fixture_model
         if run.poll() is None:
             run.kill()
         first.stop()
+
+
+def test_any_camera_password_stays_private(
+    tmp_path, broker, subscriber, fixture_model, monkeypatch
+):
+    """A password holding '#', '/' or a space, the broker password in the environment and an
+    endless ffmpeg progress line: none reaches the log, the broker or the camera command."""
+    monkeypatch.setenv("CRY_MQTT_PASSWORD", "broker-31337")  # inherited by the agent
+    script = tmp_path / "ffmpeg.py"
+    script.write_text(
+        "import os, sys\n"
+        "sys.stderr.write('size=1kB time=00:00:01\\r' * 20000)\n"
+        "print(sys.argv[1] + ': Connection refused', file=sys.stderr)\n"
+        "print('broker-31337' in repr(os.environ), file=open(sys.argv[2], 'w'))\n"
+        "sys.exit(1)\n"
+    )
+    url = "rtsp://admin:S3#c/ret pa55@camera.lan/stream"
+    extra = (
+        f'audio: {{source: command, command: [{sys.executable}, {script}, "{url}", '
+        f"{tmp_path / 'leaked'}], restart_max_seconds: 1}}\n"
+    )
+    run = agent(write_config(tmp_path, broker.port, fixture_model, extra))
+    try:
+        subscriber.wait_for(
+            lambda m: m.topic == f"{BASE}/audio_problem/attributes" and "refused" in m.payload
+        )
+    finally:
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=10)
+    assert run.returncode == 0, err
+    for secret in ("S3#c", "ret pa55", "S3", "pa55", "broker-31337"):
+        assert secret not in err
+        assert not any(secret in m.payload for m in subscriber.messages)
+    assert "rtsp://***@camera.lan/stream: Connection refused" in err
+    assert max(len(line) for line in err.splitlines()) < 600
+    assert (tmp_path / "leaked").read_text() == "False\n"
+    assert_no_audio_leaves(subscriber)
