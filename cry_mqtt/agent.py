@@ -45,7 +45,7 @@ MAX_ERROR_CHARS = 600
 
 
 class AgentError(Exception):
-    """The agent cannot go on (for example, the broker refused its credentials)."""
+    """The agent cannot go on (for example, the broker refused its credentials for a recording)."""
 
 
 class Shutdown(Exception):
@@ -108,6 +108,7 @@ class Agent:
         self._heartbeat_due = 0.0
         self._repaired_reported = 0
         self._repaired_due = 0.0
+        self._live = False
 
     def run(
         self,
@@ -121,6 +122,7 @@ class Agent:
         (live audio); without it, an :class:`AudioError` ends the run. ``wait_for_broker`` holds
         recorded input back until the first connection, so that subscribers see every change.
         """
+        self._live = reopen is not None
         self._publish_settings()
         self._publish_crying(None)
         self._publish_audio_problem(None)
@@ -196,7 +198,7 @@ class Agent:
     def _tick(self) -> None:
         """Housekeeping between audio blocks."""
         self._apply_commands()
-        if self.link.fatal:
+        if self.link.fatal and not self._live:  # live, it retries: the broker may come round
             raise AgentError(self.link.fatal)
         now = time.monotonic()
         if now >= self._refresh_due:
@@ -230,7 +232,7 @@ class Agent:
         try:
             self._commands.put_nowait((key, payload))
         except queue.Full:
-            log.warning("dropping MQTT command for %s: too many pending", key)
+            self.link.reject(f"{key}: too many pending")
 
     def _apply_commands(self) -> None:
         while True:
@@ -248,7 +250,7 @@ class Agent:
                         self._end_episode()
                     log.info("detection %s", "paused" if self.pipeline.paused else "resumed")
             except CommandError as exc:
-                log.warning("rejected MQTT command: %s", exc)
+                self.link.reject(str(exc))
                 continue
             self._saved.save(threshold=self._threshold, paused=self.pipeline.paused)
             self._publish_settings()

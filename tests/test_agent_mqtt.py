@@ -228,6 +228,8 @@ def test_refused_credentials_exit_1_with_one_line(tmp_path, secured_broker, fixt
     last = err.decode().strip().splitlines()[-1]
     assert last.startswith("cry-mqtt: MQTT broker refused the credentials")
     assert "wrong" not in err.decode()
+    assert "check mqtt.username and the password" in err.decode()
+    assert "Unspecified error" not in err.decode() and "reconnecting" not in err.decode()
 
 
 def test_check_command(tmp_path, secured_broker, fixture_model):
@@ -368,3 +370,48 @@ def test_entities_explain_a_high_confidence_while_crying_stays_off(
     )
     crying = json.loads(states(subscriber, "crying/attributes")[-1])
     assert crying["rule"] == last["rule"] and "windows_at_threshold" in crying
+
+
+def test_refused_credentials_after_a_broker_restart_are_retried(tmp_path, fixture_model):
+    """A live agent outlasts a broker that comes back refusing its password (say, a password file
+    being edited): it retries with back-off, says why, and reconnects once the password works."""
+    passwords = tmp_path / "passwd"
+
+    def broker_with_password(password: str, port: int = 0) -> Broker:
+        subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "parent", password])
+        extra = f"password_file {passwords}\n"  # anonymous allowed: the test's own subscriber
+        return Broker(tmp_path, port=port, extra_config=extra).start()
+
+    broker = broker_with_password("right")
+    mic = tmp_path / "mic.py"
+    mic.write_text(CRY_THEN_QUIET)
+    extra = f"audio: {{source: command, command: [{sys.executable}, {mic}]}}\n"
+    config = write_config(tmp_path, broker.port, fixture_model, extra)
+    config.write_text(
+        config.read_text().replace("mqtt: {", "mqtt: {username: parent, password: right, ", 1)
+    )
+    run = agent(config)
+    try:
+        sub = Subscriber(broker.port)
+        sub.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+        sub.close()
+        broker.stop()
+        broker = broker_with_password("changed", broker.port)
+        time.sleep(6)  # several refused attempts
+        assert run.poll() is None
+        broker.stop()
+        broker = broker_with_password("right", broker.port)
+        back = Subscriber(broker.port)
+        try:
+            back.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+            back.wait_for(lambda m: m.topic == f"{BASE}/crying")
+        finally:
+            back.close()
+    finally:
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=10)
+        broker.stop()
+    assert run.returncode == 0, err
+    refused = "MQTT broker refused the credentials: Not authorized (check mqtt.username and the"
+    assert err.count(refused) == 1, err  # then at most once a minute
+    assert err.count("connected to MQTT broker") == 2 and "right" not in err

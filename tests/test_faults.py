@@ -12,8 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from support import Broker, Subscriber, cry_like, quiet_noise, write_wav
-from test_agent_mqtt import BASE, agent, assert_no_audio_leaves, s16, states, write_config
+from support import Broker, Subscriber, cry_like, free_port, quiet_noise, write_wav
+from test_agent_mqtt import (
+    BASE,
+    CRY_THEN_QUIET,
+    agent,
+    assert_no_audio_leaves,
+    s16,
+    states,
+    write_config,
+)
 
 FLAKY_CAMERA = textwrap.dedent(
     """
@@ -410,3 +418,58 @@ def test_any_camera_password_stays_private(
     assert max(len(line) for line in err.splitlines()) < 600
     assert (tmp_path / "leaked").read_text() == "False\n"
     assert_no_audio_leaves(subscriber)
+
+
+def _live_agent_log(tmp_path: Path, config: Path, seconds: float = 5.0) -> str:
+    """Run a live agent (a camera stand-in) for ``seconds``, stop it; its log."""
+    run = agent(config)
+    time.sleep(seconds)
+    assert run.poll() is None, run.communicate()[1]
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=10)
+    assert run.returncode == 0, err
+    return err
+
+
+@pytest.mark.parametrize("case", ["no broker", "TLS to a plain port", "unknown CA", "wrong host"])
+def test_a_live_agent_says_why_it_cannot_connect_at_a_bounded_rate(tmp_path, fixture_model, case):
+    _make_certificates(tmp_path)
+    broker = Broker(tmp_path)
+    tls_port = free_port()
+    broker.extra_config = (
+        f"listener {tls_port} 127.0.0.1\ncafile {tmp_path / 'ca.crt'}\n"
+        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"
+    )
+    broker.start()
+    port = {"no broker": free_port(), "TLS to a plain port": broker.port}.get(case, tls_port)
+    mic = tmp_path / "mic.py"
+    mic.write_text(CRY_THEN_QUIET)
+    tls = {"no broker": "", "unknown CA": ", tls: {ca_certs: client.crt}"}.get(
+        case, ", tls: {ca_certs: ca.crt}"
+    )
+    host = "localhost" if case == "wrong host" else "127.0.0.1"
+    config = write_config(
+        tmp_path,
+        port,
+        fixture_model,
+        f"audio: {{source: command, command: [{sys.executable}, {mic}]}}\n",
+    )
+    config.write_text(
+        config.read_text().replace("mqtt: {host: 127.0.0.1", f"mqtt: {{host: {host}{tls}", 1)
+    )
+    try:
+        err = _live_agent_log(tmp_path, config)
+    finally:
+        broker.stop()
+    expected = {
+        "no broker": f"cannot reach 127.0.0.1:{port}: Connection refused; retrying",
+        "TLS to a plain port": f"cannot reach 127.0.0.1:{port}: the TLS handshake failed (",
+        "unknown CA": f"cannot reach 127.0.0.1:{port}: TLS: the broker's certificate is not "
+        "accepted: self-signed certificate in certificate chain (mqtt.tls.ca_certs names the CA",
+        "wrong host": f"cannot reach localhost:{port}: TLS: the broker's certificate is not "
+        "accepted: Hostname mismatch, certificate is not valid for 'localhost'.",
+    }[case]
+    assert err.count(expected) == 1, err  # said once, not on every retry
+    if case == "TLS to a plain port":
+        assert f"is port {port} a TLS listener? (plain MQTT is usually 1883, TLS 8883)" in err
+    assert "connected to MQTT broker" not in err
