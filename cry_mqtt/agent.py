@@ -1,7 +1,7 @@
 """The agent: audio source → pipeline → Home Assistant over MQTT.
 
-The audio loop runs on the main thread; paho's thread only hands commands over through a queue,
-so every change of state happens in one place.
+The audio loop runs on the main thread; paho's thread only checks commands and hands over the
+latest valid value of each setting, so every change of state happens in one place.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 import os
-import queue
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 BACKOFF_RESET_SECONDS = 60.0
 """A source that ran this long before failing is retried after the shortest back-off again."""
 HEARTBEAT_SECONDS = 5.0
+COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
+    "threshold": parse_threshold,
+    "paused": parse_switch,
+}
 MAX_ERROR_CHARS = 600
 """The longest audio error published (a retained payload Home Assistant keeps in its history)."""
 
@@ -89,7 +93,9 @@ class Agent:
         saved = self._saved.load()
         self.pipeline = Pipeline(model, config.detection, _valid_threshold(saved.get("threshold")))
         self.pipeline.paused = saved.get("paused") is True
-        self._commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=100)
+        self._commands: dict[str, Any] = {}
+        """The latest valid command value of each setting, not yet applied."""
+        self._commands_lock = threading.Lock()
         expire_after = round(3 * config.mqtt.state_refresh_seconds)
         self.link = MqttLink(
             config,
@@ -229,29 +235,27 @@ class Agent:
             self._publish_crying(ended)
 
     def _receive_command(self, key: str, payload: bytes) -> None:
+        """On paho's thread: a flood of commands, valid or not, never piles up."""
         try:
-            self._commands.put_nowait((key, payload))
-        except queue.Full:
-            self.link.reject(f"{key}: too many pending")
+            value = COMMAND_PARSERS[key](payload)
+        except CommandError as exc:
+            self.link.reject(str(exc))
+            return
+        with self._commands_lock:
+            self._commands[key] = value
 
     def _apply_commands(self) -> None:
-        while True:
-            try:
-                key, payload = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                if key == "threshold":
-                    self.pipeline.detector.set_threshold(parse_threshold(payload))
-                    log.info("threshold set to %s %%", percent(self._threshold))
-                elif key == "paused":
-                    self.pipeline.paused = parse_switch(payload)
-                    if self.pipeline.paused:
-                        self._end_episode()
-                    log.info("detection %s", "paused" if self.pipeline.paused else "resumed")
-            except CommandError as exc:
-                self.link.reject(str(exc))
-                continue
+        with self._commands_lock:
+            commands, self._commands = self._commands, {}
+        if "threshold" in commands:
+            self.pipeline.detector.set_threshold(commands["threshold"])
+            log.info("threshold set to %s %%", percent(self._threshold))
+        if "paused" in commands:
+            self.pipeline.paused = commands["paused"]
+            if self.pipeline.paused:
+                self._end_episode()
+            log.info("detection %s", "paused" if self.pipeline.paused else "resumed")
+        if commands:
             self._saved.save(threshold=self._threshold, paused=self.pipeline.paused)
             self._publish_settings()
 

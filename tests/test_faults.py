@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from support import Broker, Subscriber, cry_like, free_port, quiet_noise, write_
 from test_agent_mqtt import (
     BASE,
     CRY_THEN_QUIET,
+    DISCOVERY,
     agent,
     assert_no_audio_leaves,
     s16,
@@ -473,3 +475,88 @@ def test_a_live_agent_says_why_it_cannot_connect_at_a_bounded_rate(tmp_path, fix
     if case == "TLS to a plain port":
         assert f"is port {port} a TLS listener? (plain MQTT is usually 1883, TLS 8883)" in err
     assert "connected to MQTT broker" not in err
+
+
+def test_a_hostile_broker_cannot_flood_the_agent(tmp_path, broker, subscriber, fixture_model):
+    """Retained commands, thousands of `online` and of bad commands, huge payloads during an
+    audio stall: nothing stale is applied, the log stays short and memory stays flat."""
+    subscriber.publish(f"{BASE}/threshold/set", "10", retain=True)
+    subscriber.publish(f"{BASE}/paused/set", "ON", retain=True)
+    run = agent(
+        write_config(tmp_path, broker.port, fixture_model), "--input", "-", stdin=subprocess.PIPE
+    )
+    audio_flows = threading.Event()
+    audio_flows.set()
+
+    def feed() -> None:  # live audio, until the stall
+        while audio_flows.is_set():
+            run.stdin.write(s16(quiet_noise(0.5)))
+            run.stdin.flush()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+        time.sleep(1)
+        assert states(subscriber, "threshold") == ["50"] and states(subscriber, "paused") == ["OFF"]
+
+        crying_config = DISCOVERY.format("binary_sensor", "crying")
+        before = len(subscriber.payloads(crying_config))
+        threads = len(os.listdir(f"/proc/{run.pid}/task"))
+        for _ in range(2000):
+            subscriber.client.publish("homeassistant/status", "online", qos=1)
+        for _ in range(2000):
+            subscriber.client.publish(f"{BASE}/threshold/set", "abc", qos=1)
+        subscriber.publish(f"{BASE}/threshold/set", "60")
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/threshold" and m.payload == "60")
+        assert len(os.listdir(f"/proc/{run.pid}/task")) <= threads + 1
+        time.sleep(3.5)  # the longest re-announce delay
+        # One pending re-announcement at a time, not one per message (and one thread each).
+        assert 1 <= len(subscriber.payloads(crying_config)) - before <= 10
+
+        audio_flows.clear()
+        feeder.join()
+        time.sleep(2)  # the agent has read what is in the pipe: the audio stalls
+        rss = _rss_kb(run.pid)
+        for _ in range(10):
+            subscriber.publish(f"{BASE}/threshold/set", b"7" * 8_000_000)
+        big = [p for p in subscriber.payloads(f"{BASE}/threshold/set") if len(p) > 64]
+        assert len(big) == 10  # the agent got them too, at about the same time
+        time.sleep(1)
+        assert _rss_kb(run.pid) - rss < 40 * 1024
+        subscriber.publish(f"{BASE}/threshold/set", "70")  # applied once audio flows again
+        run.stdin.write(s16(quiet_noise(2)))
+        run.stdin.flush()
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/threshold" and m.payload == "70")
+    finally:
+        _, err = run.communicate(timeout=20)
+    err = err.decode()
+    assert err.count("rejected MQTT command") == 10, err  # the first ten, then once a minute
+    assert "threshold: retained on the broker, ignored" in err
+    assert "paused: retained on the broker, ignored" in err
+    changes = [
+        t
+        for i, t in enumerate(states(subscriber, "threshold"))
+        if t not in states(subscriber, "threshold")[:i]
+    ]
+    assert changes == ["50", "60", "70"] and set(states(subscriber, "paused")) == {"OFF"}
+
+
+def test_two_agents_with_one_instance_id_are_told_why(tmp_path, broker, fixture_model):
+    runs = []
+    for room in ("one", "two"):
+        folder = tmp_path / room
+        folder.mkdir()
+        config = write_config(folder, broker.port, fixture_model)  # both "nursery"
+        runs.append(agent(config, "--input", "-", stdin=subprocess.PIPE))
+    for run in runs:
+        run.stdin.write(s16(quiet_noise(1)))
+        run.stdin.flush()
+    time.sleep(10)  # they take the session from each other every second or so
+    errors = [run.communicate(timeout=20)[1].decode() for run in runs]
+    hint = (
+        "times in a row within seconds: another client probably uses the same client id "
+        "'cry-mqtt-nursery' (two agents with device.instance_id 'nursery'? each needs its own)"
+    )
+    assert any(hint in err for err in errors), errors
+    assert all(err.count(hint) <= 1 for err in errors)
