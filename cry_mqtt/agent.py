@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from cry_mqtt.detector import Episode
 from cry_mqtt.homeassistant import (
     OFF,
     ON,
+    THRESHOLD_MAX,
+    THRESHOLD_MIN,
     CommandError,
     Topics,
     discovery_messages,
@@ -44,6 +47,8 @@ COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "threshold": parse_threshold,
     "paused": parse_switch,
 }
+MAX_SETTINGS_BYTES = 4096
+MIN_THRESHOLD, MAX_THRESHOLD = THRESHOLD_MIN / 100, THRESHOLD_MAX / 100
 MAX_ERROR_CHARS = 600
 """The longest audio error published (a retained payload Home Assistant keeps in its history)."""
 
@@ -57,29 +62,64 @@ class Shutdown(Exception):
 
 
 class SavedSettings:
-    """Settings changed from Home Assistant, kept in a small JSON file across restarts."""
+    """Settings changed from Home Assistant, kept in a small JSON file across restarts.
+
+    What is loaded is checked as a command from Home Assistant would be; a file that is too
+    large, not JSON or holds a bad value is ignored (with a warning), never fatal.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def load(self) -> dict[str, Any]:
+        """The valid saved settings: ``threshold`` (a probability), ``paused`` (a bool)."""
         try:
-            data = json.loads(self.path.read_text())
+            with self.path.open("rb") as file:
+                text = file.read(MAX_SETTINGS_BYTES + 1)
+            if len(text) > MAX_SETTINGS_BYTES:
+                raise ValueError(f"larger than {MAX_SETTINGS_BYTES} bytes")
+            data = json.loads(text, parse_constant=_no_constant)
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             log.warning("ignoring unreadable saved settings %s: %s", self.path, exc)
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            log.warning("ignoring saved settings %s: not a JSON object", self.path)
+            return {}
+        valid = {}
+        threshold, paused = data.get("threshold"), data.get("paused")
+        if threshold is not None:
+            if isinstance(threshold, float) and MIN_THRESHOLD <= threshold <= MAX_THRESHOLD:
+                valid["threshold"] = threshold
+            else:
+                log.warning("ignoring saved threshold %.40r in %s", threshold, self.path)
+        if paused is not None:
+            if isinstance(paused, bool):
+                valid["paused"] = paused
+            else:
+                log.warning("ignoring saved paused %.40r in %s", paused, self.path)
+        return valid
 
     def save(self, **values: Any) -> None:
+        """Write a new file and rename it over the old one: a planted link is replaced, not
+        written through."""
+        tmp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(values))
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            with os.fdopen(fd, "w") as file:
+                file.write(json.dumps(values))
             os.replace(tmp, self.path)
         except OSError as exc:
             log.error("cannot save settings to %s: %s", self.path, exc)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a setting")
 
 
 class Agent:
@@ -91,8 +131,8 @@ class Agent:
         self._topics = Topics.from_config(config)
         self._saved = SavedSettings(config.state_path())
         saved = self._saved.load()
-        self.pipeline = Pipeline(model, config.detection, _valid_threshold(saved.get("threshold")))
-        self.pipeline.paused = saved.get("paused") is True
+        self.pipeline = Pipeline(model, config.detection, saved.get("threshold"))
+        self.pipeline.paused = saved.get("paused", False)
         self._commands: dict[str, Any] = {}
         """The latest valid command value of each setting, not yet applied."""
         self._commands_lock = threading.Lock()
@@ -334,7 +374,3 @@ class Agent:
         self.link.publish_state(
             self._topics.attributes(key), json.dumps(attributes, sort_keys=True)
         )
-
-
-def _valid_threshold(value: Any) -> float | None:
-    return value if isinstance(value, float) and 0.0 < value < 1.0 else None
