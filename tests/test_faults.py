@@ -560,3 +560,52 @@ def test_two_agents_with_one_instance_id_are_told_why(tmp_path, broker, fixture_
     )
     assert any(hint in err for err in errors), errors
     assert all(err.count(hint) <= 1 for err in errors)
+
+
+SILENT_CAMERA = """
+import os, pathlib, sys, time
+import numpy as np
+pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
+t = np.arange(16000 * 12) / 16000
+cry = 0.3 * np.sin(2 * np.pi * 450 * t) * ((t % 1.5) < 1.2)
+os.write(1, (cry * 32767).astype("<i2").tobytes())
+time.sleep(600)  # then silent: no write, so no SIGPIPE would ever end it
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT, signal.SIGKILL], ids=str)
+def test_any_stop_signal_leaves_no_camera_command_behind(
+    tmp_path, broker, subscriber, fixture_model, signum
+):
+    script = tmp_path / "camera.py"
+    script.write_text(SILENT_CAMERA)
+    pid_file = tmp_path / "camera.pid"
+    extra = (
+        f"audio: {{source: command, command: [{sys.executable}, {script}, {pid_file}], "
+        "stall_seconds: 60}\n"
+    )
+    run = agent(write_config(tmp_path, broker.port, fixture_model, extra))
+    try:
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON")
+        camera = int(pid_file.read_text())
+        run.send_signal(signum)
+        _, err = run.communicate(timeout=10)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "offline")
+    if signum != signal.SIGKILL:  # handled: OFF first, then offline, exit 0
+        assert run.returncode == 0, err
+        assert states(subscriber, "crying")[-2:] == ["ON", "OFF"]
+        assert f"stopping ({signal.Signals(signum).name})" in err
+    deadline = time.monotonic() + 10
+    while not _gone(camera) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(camera)
