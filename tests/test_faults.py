@@ -433,7 +433,9 @@ def _live_agent_log(tmp_path: Path, config: Path, seconds: float = 5.0) -> str:
     return err
 
 
-@pytest.mark.parametrize("case", ["no broker", "TLS to a plain port", "unknown CA", "wrong host"])
+@pytest.mark.parametrize(
+    "case", ["no broker", "TLS to a plain port", "plain to a TLS port", "unknown CA", "wrong host"]
+)
 def test_a_live_agent_says_why_it_cannot_connect_at_a_bounded_rate(tmp_path, fixture_model, case):
     _make_certificates(tmp_path)
     broker = Broker(tmp_path)
@@ -446,9 +448,11 @@ def test_a_live_agent_says_why_it_cannot_connect_at_a_bounded_rate(tmp_path, fix
     port = {"no broker": free_port(), "TLS to a plain port": broker.port}.get(case, tls_port)
     mic = tmp_path / "mic.py"
     mic.write_text(CRY_THEN_QUIET)
-    tls = {"no broker": "", "unknown CA": ", tls: {ca_certs: client.crt}"}.get(
-        case, ", tls: {ca_certs: ca.crt}"
-    )
+    tls = {
+        "no broker": "",
+        "plain to a TLS port": "",
+        "unknown CA": ", tls: {ca_certs: client.crt}",
+    }.get(case, ", tls: {ca_certs: ca.crt}")
     host = "localhost" if case == "wrong host" else "127.0.0.1"
     config = write_config(
         tmp_path,
@@ -466,6 +470,8 @@ def test_a_live_agent_says_why_it_cannot_connect_at_a_bounded_rate(tmp_path, fix
     expected = {
         "no broker": f"cannot reach 127.0.0.1:{port}: Connection refused; retrying",
         "TLS to a plain port": f"cannot reach 127.0.0.1:{port}: the TLS handshake failed (",
+        "plain to a TLS port": f"127.0.0.1:{port} closed the connection before answering (a TLS "
+        "listener? set mqtt.tls.enabled); retrying",
         "unknown CA": f"cannot reach 127.0.0.1:{port}: TLS: the broker's certificate is not "
         "accepted: self-signed certificate in certificate chain (mqtt.tls.ca_certs names the CA",
         "wrong host": f"cannot reach localhost:{port}: TLS: the broker's certificate is not "
