@@ -41,10 +41,12 @@ likely another client with the same client id takes the session over, again and 
 
 
 class Throttle:
-    """A log message that lets a burst through, then at most one line a period (with the
-    count of those held back): a flood of bad commands or failed connections stays readable."""
+    """A log message that lets ``burst`` lines through per ``period`` and holds back the rest,
+    counted in a line of their own with the next one after the period: a flood of bad commands
+    or failed connections stays readable."""
 
-    def __init__(self, level: int, burst: int = 10, period: float = 60.0) -> None:
+    def __init__(self, what: str, level: int, burst: int = 10, period: float = 60.0) -> None:
+        self._what = what
         self._level = level
         self._burst = burst
         self._period = period
@@ -58,7 +60,7 @@ class Throttle:
             now = time.monotonic()
             if now >= self._window_end:
                 if self._held:
-                    log.log(self._level, "(%d more like this not logged)", self._held)
+                    log.log(self._level, "%d more %s not logged", self._held, self._what)
                 self._window_end, self._count, self._held = now + self._period, 0, 0
             self._count += 1
             if self._count > self._burst:
@@ -188,11 +190,11 @@ class MqttLink:
         self._connected_at: float | None = None
         self._refused_now = False
         self._short_sessions = 0
-        self._rejected = Throttle(logging.WARNING)
-        self._unreachable = Throttle(logging.ERROR, burst=1)
-        self._refused = Throttle(logging.ERROR, burst=1)
-        self._disconnected = Throttle(logging.WARNING)
-        self._taken_over = Throttle(logging.WARNING, burst=1)
+        self._rejected = Throttle("rejected MQTT commands", logging.WARNING)
+        self._unreachable = Throttle("failed connection attempts", logging.ERROR, burst=1)
+        self._refused = Throttle("refused connection attempts", logging.ERROR, burst=1)
+        self._disconnected = Throttle("disconnections", logging.WARNING)
+        self._taken_over = Throttle("closed sessions", logging.WARNING, burst=1)
         client = create_client(config, password)
         client.will_set(self._topics.availability, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(1, round(config.mqtt.reconnect_max_seconds))

@@ -1,6 +1,7 @@
 """The agent end to end against a real Mosquitto broker started by each test."""
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support import Broker, Subscriber, cry_like, free_port, quiet_noise, write_wav
+
+from cry_mqtt.mqtt import Throttle
 
 DISCOVERY = "homeassistant/{}/cry_mqtt_nursery/{}/config"
 BASE = "cry_mqtt/nursery"
@@ -415,3 +418,18 @@ def test_refused_credentials_after_a_broker_restart_are_retried(tmp_path, fixtur
     refused = "MQTT broker refused the credentials: Not authorized (check mqtt.username and the"
     assert err.count(refused) == 1, err  # then at most once a minute
     assert err.count("connected to MQTT broker") == 2 and "right" not in err
+
+
+def test_throttle_lets_a_burst_through_then_counts(caplog):
+    warn = Throttle("bad things", logging.WARNING, burst=2, period=0.5)
+    with caplog.at_level(logging.WARNING, logger="cry_mqtt"):
+        for i in range(5):
+            warn("bad thing %d", i)
+        time.sleep(0.6)
+        warn("bad thing %d", 5)
+    assert caplog.messages == [
+        "bad thing 0",
+        "bad thing 1",
+        "3 more bad things not logged",
+        "bad thing 5",
+    ]
