@@ -288,15 +288,15 @@ LINE_END = re.compile(rb"[\r\n]")
 PRIVATE_ENV = ("SUPERVISOR_TOKEN", "HASSIO_TOKEN")
 PRIVATE_ENV_PREFIX = "CRY_MQTT_"
 """What the agent's environment holds that an audio command must not see (the broker password)."""
+RATE_WINDOW_SECONDS = 5.0
+RATE_TOLERANCE = (0.75, 1.33)
+"""Samples a live command may send per second of wall clock, as fractions of the target rate;
+outside them two windows in a row, it writes another rate or more channels (a camera's 48 kHz)."""
 PR_SET_PDEATHSIG = 1
 try:  # looked up before any fork: the child must not load libraries
     _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux: the signal handlers still stop the command
     _PRCTL = None
-RATE_WINDOW_SECONDS = 5.0
-RATE_TOLERANCE = (0.75, 1.33)
-"""An audio command whose samples, over two windows in a row, keep pace with the wall clock only
-within these bounds writes another rate or more channels than the target's (a camera's 48 kHz)."""
 
 
 def url_credentials(arguments: Iterable[str]) -> list[str]:
@@ -356,13 +356,15 @@ def _child_environment() -> dict[str, str]:
 
 
 def _die_with_parent() -> None:
-    """In the child before ``exec``: SIGKILL when the agent dies, however it dies (Linux)."""
+    """In the child before ``exec``: SIGKILL when the agent dies, however it dies (Linux; the
+    signal follows the thread that started the child, and the agent starts it on its main one)."""
     if _PRCTL is not None:
         _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 class _RateCheck:
-    """Fails a live stream whose samples do not keep pace with the wall clock."""
+    """Fails a live stream whose samples do not keep pace with the wall clock. The clock starts
+    once the reader has caught up: what the command wrote before (a start's backlog) is no rate."""
 
     def __init__(self, rate: int) -> None:
         self._rate = rate
@@ -370,10 +372,15 @@ class _RateCheck:
         self._samples = 0
         self._strikes = 0
 
-    def __call__(self, samples: int) -> None:
-        now = time.monotonic()
+    def caught_up(self) -> None:
+        """Nothing is waiting to be read."""
         if self._start is None:
-            self._start = now
+            self._start = time.monotonic()
+
+    def __call__(self, samples: int) -> None:
+        if self._start is None:
+            return
+        now = time.monotonic()
         self._samples += samples
         if now - self._start < RATE_WINDOW_SECONDS:
             return
@@ -382,7 +389,7 @@ class _RateCheck:
         ok = low <= per_second / self._rate <= high
         self._strikes = 0 if ok else self._strikes + 1
         self._start, self._samples = now, 0
-        if self._strikes >= 2:  # one window may hold the backlog of a start
+        if self._strikes >= 2:  # not for one window: a network hiccup may be caught up
             raise AudioError(
                 f"audio command sends about {per_second:.0f} samples a second, not "
                 f"{self._rate}: it must write raw s16le mono at {self._rate} Hz (ffmpeg: -ac 1 "
@@ -471,7 +478,10 @@ class CommandSource:
         check_rate = _RateCheck(self._rate)
         try:
             while True:
-                ready, _, _ = select.select([fd], [], [], self._stall)
+                ready, _, _ = select.select([fd], [], [], 0)
+                if not ready:
+                    check_rate.caught_up()
+                    ready, _, _ = select.select([fd], [], [], self._stall)
                 if not ready:
                     raise self._failure(f"audio command sent nothing for {self._stall:.0f} s")
                 chunk = os.read(fd, self._bytes)

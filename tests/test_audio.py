@@ -215,18 +215,30 @@ def test_stderr_lines_are_bounded_and_redaction_is_linear(caplog):
     assert str(error.value) == "audio command exited with status 0: last words"
 
 
-@pytest.mark.parametrize("rate", [48000, 8000])
-def test_a_command_at_another_rate_is_an_audio_error(rate):
+def _paced_command(rate: int, seconds: int, backlog_seconds: int = 0) -> list[str]:
+    """A command writing raw s16le at ``rate`` samples a second in real time, after a backlog."""
     script = (
         "import os, sys, time\n"
+        f"os.write(1, b'\\x00\\x01' * {16000 * backlog_seconds})\n"
         "start = time.monotonic()\n"
-        "for i in range(600):\n"
+        f"for i in range({10 * seconds}):\n"
         f"    os.write(1, b'\\x00\\x01' * {rate // 10})\n"
         "    time.sleep(max(0, start + (i + 1) / 10 - time.monotonic()))\n"
     )
-    source = CommandSource([sys.executable, "-c", script], RATE, 0.1, 5.0)
+    return [sys.executable, "-c", script]
+
+
+@pytest.mark.parametrize("rate", [48000, 8000])
+def test_a_command_at_another_rate_is_an_audio_error(rate):
+    source = CommandSource(_paced_command(rate, 60), RATE, 0.1, 5.0)
     with pytest.raises(AudioError, match=r"sends about (\d+) samples a second, not 16000") as error:
         list(source.blocks())
     sent = int(str(error.value).split()[4])
     assert 0.8 * rate < sent < 1.2 * rate
     assert "mono at 16000 Hz (ffmpeg: -ac 1 -ar 16000 -f s16le -)" in str(error.value)
+
+
+def test_a_backlog_at_the_start_is_no_rate():
+    source = CommandSource(_paced_command(RATE, 12, backlog_seconds=15), RATE, 0.1, 5.0)
+    with pytest.raises(AudioError, match=r"exited with status 0$"):
+        list(source.blocks())
