@@ -23,12 +23,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from cry_mqtt.config import Config
-from cry_mqtt.homeassistant import MAX_COMMAND_BYTES, OFFLINE, ONLINE, Topics, command_keys
+from cry_mqtt.homeassistant import OFFLINE, ONLINE, Topics, command_keys
 
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, bytes], None]
-"""Receives (entity key, raw payload); called on paho's thread, so it must only hand over."""
+"""Receives (entity key, raw payload) on paho's thread: it checks the payload, size first, and
+hands over only a valid value, so that a flood of huge or bad commands is never queued."""
 
 ANNOUNCE_DELAY = (0.5, 3.0)
 """Random delay in seconds before re-announcing after Home Assistant comes online."""
@@ -325,11 +326,7 @@ class MqttLink:
                 if message.payload == ONLINE.encode():
                     self._announce_later()
             elif key is not None:
-                # Checked here, before the hand-over: a flood of huge payloads is never queued.
-                if len(message.payload) > MAX_COMMAND_BYTES:
-                    self.reject(f"{key}: payload too long ({len(message.payload)} bytes)")
-                else:
-                    self._on_command(key, message.payload)
+                self._on_command(key, message.payload)
         except Exception:  # an exception here would stop paho's network thread
             log.exception("error handling MQTT message on %s", message.topic)
 
