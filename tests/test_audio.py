@@ -215,7 +215,7 @@ def test_stderr_lines_are_bounded_and_redaction_is_linear(caplog):
     assert str(error.value) == "audio command exited with status 0: last words"
 
 
-def _paced_command(rate: int, seconds: int, backlog_seconds: int = 0) -> list[str]:
+def paced_command(rate: int, seconds: int, backlog_seconds: int = 0) -> list[str]:
     """A command writing raw s16le at ``rate`` samples a second in real time, after a backlog."""
     script = (
         "import os, sys, time\n"
@@ -230,7 +230,7 @@ def _paced_command(rate: int, seconds: int, backlog_seconds: int = 0) -> list[st
 
 @pytest.mark.parametrize("rate", [48000, 8000])
 def test_a_command_at_another_rate_is_an_audio_error(rate):
-    source = CommandSource(_paced_command(rate, 60), RATE, 0.1, 5.0)
+    source = CommandSource(paced_command(rate, 60), RATE, 0.1, 5.0)
     with pytest.raises(AudioError, match=r"sends about (\d+) samples a second, not 16000") as error:
         list(source.blocks())
     sent = int(str(error.value).split()[4])
@@ -239,6 +239,6 @@ def test_a_command_at_another_rate_is_an_audio_error(rate):
 
 
 def test_a_backlog_at_the_start_is_no_rate():
-    source = CommandSource(_paced_command(RATE, 12, backlog_seconds=15), RATE, 0.1, 5.0)
+    source = CommandSource(paced_command(RATE, 12, backlog_seconds=15), RATE, 0.1, 5.0)
     with pytest.raises(AudioError, match=r"exited with status 0$"):
         list(source.blocks())

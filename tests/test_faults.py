@@ -24,6 +24,7 @@ from test_agent_mqtt import (
     states,
     write_config,
 )
+from test_audio import paced_command
 
 FLAKY_CAMERA = textwrap.dedent(
     """
@@ -615,3 +616,19 @@ def test_any_stop_signal_leaves_no_camera_command_behind(
     while not _gone(camera) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _gone(camera)
+
+
+def test_a_camera_at_48_khz_raises_the_audio_problem(tmp_path, broker, subscriber, fixture_model):
+    command = ", ".join(json.dumps(part) for part in paced_command(48000, 60))
+    extra = f"audio: {{source: command, command: [{command}]}}\n"
+    run = agent(write_config(tmp_path, broker.port, fixture_model, extra))
+    try:
+        problem = subscriber.wait_for(
+            lambda m: m.topic == f"{BASE}/audio_problem/attributes" and "a second" in m.payload
+        )
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/audio_problem" and m.payload == "ON")
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.communicate(timeout=10)
+    error = json.loads(problem.payload)["error"]
+    assert error.startswith("audio command sends about 4") and "not 16000" in error
