@@ -304,10 +304,8 @@ def url_credentials(arguments: Iterable[str]) -> list[str]:
     holds (``admin:S3#cret`` of ``rtsp://admin:S3#cret@cam``), and percent-decoded."""
     found = []
     for argument in arguments:
-        scheme = argument.find("://")
-        at = argument.rfind("@")
-        if scheme != -1 and at > scheme + 3:
-            user_info = argument[scheme + 3 : at]
+        for after_scheme in argument.split("://")[1:]:  # up to the next URL, if any
+            user_info = after_scheme[: max(0, after_scheme.rfind("@"))]
             found += [user_info, urllib.parse.unquote(user_info)]
     return found
 

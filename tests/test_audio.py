@@ -10,7 +10,14 @@ import pytest
 import soundfile
 from support import RATE
 
-from cry_mqtt.audio import AudioError, CommandSource, FileSource, RawSource, Redactor
+from cry_mqtt.audio import (
+    AudioError,
+    CommandSource,
+    FileSource,
+    RawSource,
+    Redactor,
+    url_credentials,
+)
 from cry_mqtt.features import dbfs
 
 
@@ -242,3 +249,8 @@ def test_a_backlog_at_the_start_is_no_rate():
     source = CommandSource(paced_command(RATE, 12, backlog_seconds=15), RATE, 0.1, 5.0)
     with pytest.raises(AudioError, match=r"exited with status 0$"):
         list(source.blocks())
+
+
+def test_url_credentials_of_every_url_in_every_argument():
+    command = ["ffmpeg", "-i", "rtsp://u:p@ss @c/x?next=http://v:w%23x@d/y", "http://h/p@q"]
+    assert set(url_credentials(command)) - {""} == {"u:p@ss ", "v:w%23x", "v:w#x", "h/p"}
