@@ -1,7 +1,7 @@
 """The agent: audio source → pipeline → Home Assistant over MQTT.
 
-The audio loop runs on the main thread; paho's thread only hands commands over through a queue,
-so every change of state happens in one place.
+The audio loop runs on the main thread; paho's thread only checks commands and hands over the
+latest valid value of each setting, so every change of state happens in one place.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import contextlib
 import json
 import logging
 import os
-import queue
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ from cry_mqtt.detector import Episode
 from cry_mqtt.homeassistant import (
     OFF,
     ON,
+    THRESHOLD_MAX,
+    THRESHOLD_MIN,
     CommandError,
     Topics,
     discovery_messages,
@@ -40,10 +43,18 @@ log = logging.getLogger(__name__)
 BACKOFF_RESET_SECONDS = 60.0
 """A source that ran this long before failing is retried after the shortest back-off again."""
 HEARTBEAT_SECONDS = 5.0
+COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
+    "threshold": parse_threshold,
+    "paused": parse_switch,
+}
+MAX_SETTINGS_BYTES = 4096
+MIN_THRESHOLD, MAX_THRESHOLD = THRESHOLD_MIN / 100, THRESHOLD_MAX / 100
+MAX_ERROR_CHARS = 600
+"""The longest audio error published (a retained payload Home Assistant keeps in its history)."""
 
 
 class AgentError(Exception):
-    """The agent cannot go on (for example, the broker refused its credentials)."""
+    """The agent cannot go on (for example, the broker refused its credentials for a recording)."""
 
 
 class Shutdown(Exception):
@@ -51,29 +62,64 @@ class Shutdown(Exception):
 
 
 class SavedSettings:
-    """Settings changed from Home Assistant, kept in a small JSON file across restarts."""
+    """Settings changed from Home Assistant, kept in a small JSON file across restarts.
+
+    What is loaded is checked as a command from Home Assistant would be; a file that is too
+    large, not JSON or holds a bad value is ignored (with a warning), never fatal.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def load(self) -> dict[str, Any]:
+        """The valid saved settings: ``threshold`` (a probability), ``paused`` (a bool)."""
         try:
-            data = json.loads(self.path.read_text())
+            with self.path.open("rb") as file:
+                text = file.read(MAX_SETTINGS_BYTES + 1)
+            if len(text) > MAX_SETTINGS_BYTES:
+                raise ValueError(f"larger than {MAX_SETTINGS_BYTES} bytes")
+            data = json.loads(text, parse_constant=_no_constant)
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             log.warning("ignoring unreadable saved settings %s: %s", self.path, exc)
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            log.warning("ignoring saved settings %s: not a JSON object", self.path)
+            return {}
+        valid = {}
+        threshold, paused = data.get("threshold"), data.get("paused")
+        if threshold is not None:
+            if isinstance(threshold, float) and MIN_THRESHOLD <= threshold <= MAX_THRESHOLD:
+                valid["threshold"] = threshold
+            else:
+                log.warning("ignoring saved threshold %.40r in %s", threshold, self.path)
+        if paused is not None:
+            if isinstance(paused, bool):
+                valid["paused"] = paused
+            else:
+                log.warning("ignoring saved paused %.40r in %s", paused, self.path)
+        return valid
 
     def save(self, **values: Any) -> None:
+        """Write a new file and rename it over the old one: a planted link is replaced, not
+        written through."""
+        tmp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(values))
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            with os.fdopen(fd, "w") as file:
+                file.write(json.dumps(values))
             os.replace(tmp, self.path)
         except OSError as exc:
             log.error("cannot save settings to %s: %s", self.path, exc)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a setting")
 
 
 class Agent:
@@ -85,9 +131,11 @@ class Agent:
         self._topics = Topics.from_config(config)
         self._saved = SavedSettings(config.state_path())
         saved = self._saved.load()
-        self.pipeline = Pipeline(model, config.detection, _valid_threshold(saved.get("threshold")))
-        self.pipeline.paused = saved.get("paused") is True
-        self._commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=100)
+        self.pipeline = Pipeline(model, config.detection, saved.get("threshold"))
+        self.pipeline.paused = saved.get("paused", False)
+        self._commands: dict[str, Any] = {}
+        """The latest valid command value of each setting, not yet applied."""
+        self._commands_lock = threading.Lock()
         expire_after = round(3 * config.mqtt.state_refresh_seconds)
         self.link = MqttLink(
             config,
@@ -106,6 +154,7 @@ class Agent:
         self._heartbeat_due = 0.0
         self._repaired_reported = 0
         self._repaired_due = 0.0
+        self._live = False
 
     def run(
         self,
@@ -119,6 +168,7 @@ class Agent:
         (live audio); without it, an :class:`AudioError` ends the run. ``wait_for_broker`` holds
         recorded input back until the first connection, so that subscribers see every change.
         """
+        self._live = reopen is not None
         self._publish_settings()
         self._publish_crying(None)
         self._publish_audio_problem(None)
@@ -194,7 +244,7 @@ class Agent:
     def _tick(self) -> None:
         """Housekeeping between audio blocks."""
         self._apply_commands()
-        if self.link.fatal:
+        if self.link.fatal and not self._live:  # live, it retries: the broker may come round
             raise AgentError(self.link.fatal)
         now = time.monotonic()
         if now >= self._refresh_due:
@@ -225,29 +275,27 @@ class Agent:
             self._publish_crying(ended)
 
     def _receive_command(self, key: str, payload: bytes) -> None:
+        """On paho's thread: a flood of commands, valid or not, never piles up."""
         try:
-            self._commands.put_nowait((key, payload))
-        except queue.Full:
-            log.warning("dropping MQTT command for %s: too many pending", key)
+            value = COMMAND_PARSERS[key](payload)
+        except CommandError as exc:
+            self.link.reject(str(exc))
+            return
+        with self._commands_lock:
+            self._commands[key] = value
 
     def _apply_commands(self) -> None:
-        while True:
-            try:
-                key, payload = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                if key == "threshold":
-                    self.pipeline.detector.set_threshold(parse_threshold(payload))
-                    log.info("threshold set to %s %%", percent(self._threshold))
-                elif key == "paused":
-                    self.pipeline.paused = parse_switch(payload)
-                    if self.pipeline.paused:
-                        self._end_episode()
-                    log.info("detection %s", "paused" if self.pipeline.paused else "resumed")
-            except CommandError as exc:
-                log.warning("rejected MQTT command: %s", exc)
-                continue
+        with self._commands_lock:
+            commands, self._commands = self._commands, {}
+        if "threshold" in commands:
+            self.pipeline.detector.set_threshold(commands["threshold"])
+            log.info("threshold set to %s %%", percent(self._threshold))
+        if "paused" in commands:
+            self.pipeline.paused = commands["paused"]
+            if self.pipeline.paused:
+                self._end_episode()
+            log.info("detection %s", "paused" if self.pipeline.paused else "resumed")
+        if commands:
             self._saved.save(threshold=self._threshold, paused=self.pipeline.paused)
             self._publish_settings()
 
@@ -316,6 +364,8 @@ class Agent:
         }
 
     def _publish_audio_problem(self, error: str | None) -> None:
+        if error is not None and len(error) > MAX_ERROR_CHARS:
+            error = error[: MAX_ERROR_CHARS - 6] + " [...]"
         self._audio_error = error
         self._publish_attributes("audio_problem", {"error": error})
         self.link.publish_state(self._topics.state("audio_problem"), ON if error else OFF)
@@ -324,7 +374,3 @@ class Agent:
         self.link.publish_state(
             self._topics.attributes(key), json.dumps(attributes, sort_keys=True)
         )
-
-
-def _valid_threshold(value: Any) -> float | None:
-    return value if isinstance(value, float) and 0.0 < value < 1.0 else None

@@ -6,21 +6,24 @@
 - :class:`RawSource`: raw s16le mono at the model's rate from a binary stream.
 - :class:`StdinSource`: standard input, a recording or raw s16le, told apart by its first bytes.
 - :class:`CommandSource`: a command writing raw s16le to stdout (ffmpeg reading a camera),
-  restarted with back-off whenever it dies.
+  restarted with back-off whenever it dies; :class:`Redactor` keeps its credentials out of the log.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
 import logging
 import os
 import queue
 import re
 import select
+import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
@@ -282,32 +285,130 @@ class RawSource:
             yield block
 
 
-CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#]*@")
-"""The user-info part of a URL (``rtsp://user:password@``), up to its last ``@``."""
 STDERR_LINES = 20
 """Lines of a command's stderr logged per run; the rest are counted."""
+STDERR_LINE_BYTES = 500
+"""The longest line of a command's stderr kept (ffmpeg's progress output never ends a line)."""
+LINE_END = re.compile(rb"[\r\n]")
+PRIVATE_ENV = ("SUPERVISOR_TOKEN", "HASSIO_TOKEN")
+PRIVATE_ENV_PREFIX = "CRY_MQTT_"
+"""What the agent's environment holds that an audio command must not see (the broker password)."""
+RATE_WINDOW_SECONDS = 5.0
+RATE_TOLERANCE = (0.75, 1.33)
+"""Samples a live command may send per second of wall clock, as fractions of the target rate;
+outside them two windows in a row, it writes another rate or more channels (a camera's 48 kHz)."""
+PR_SET_PDEATHSIG = 1
+try:  # looked up before any fork: the child must not load libraries
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: the signal handlers still stop the command
+    _PRCTL = None
+
+
+def url_credentials(arguments: Iterable[str]) -> list[str]:
+    """The user-info of every URL in ``arguments`` exactly as written, whatever characters it
+    holds (``admin:S3#cret`` of ``rtsp://admin:S3#cret@cam``), and percent-decoded."""
+    found = []
+    for argument in arguments:
+        for after_scheme in argument.split("://")[1:]:  # up to the next URL, if any
+            user_info = after_scheme[: max(0, after_scheme.rfind("@"))]
+            found += [user_info, urllib.parse.unquote(user_info)]
+    return found
 
 
 class Redactor:
-    """Removes credentials from text: URL user-info and the strings the config marks secret."""
+    """Removes credentials from text: the secrets it is given (the user-info of the configured
+    URLs, ``audio.redact``) exactly, and the user-info of any other URL. Linear in the text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
-    def __call__(self, text: str) -> str:
-        text = CREDENTIALS.sub(r"\1***@", text)
+    def extended(self, secrets: Iterable[str]) -> Redactor:
+        """This redactor with more secrets."""
+        return Redactor([*self._secrets, *secrets])
+
+    def __call__(self, text: str, cut: bool = False) -> str:
+        """``text`` without credentials; ``cut``: it was cut short, maybe inside a secret."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
+        words = re.split(r"(\s+)", text)
+        for i, word in enumerate(words):
+            scheme, at = word.find("://"), word.rfind("@")
+            if scheme != -1 and at > scheme:
+                words[i] = f"{word[: scheme + 3]}***{word[at:]}"
+        if cut and "://" in words[-1]:
+            words[-1] = ""  # a URL cut before its '@' may end in half a password
+        text = "".join(words)
+        if cut:
+            text = self._without_partial_secret(text)
         return text
+
+    def _without_partial_secret(self, text: str) -> str:
+        for secret in self._secrets:
+            for n in range(min(len(secret) - 1, len(text)), 0, -1):
+                if text.endswith(secret[:n]):
+                    return text[:-n]
+        return text
+
+
+def _child_environment() -> dict[str, str]:
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in PRIVATE_ENV and not key.startswith(PRIVATE_ENV_PREFIX)
+    }
+
+
+def _die_with_parent() -> None:
+    """In the child before ``exec``: SIGKILL when the agent dies, however it dies (Linux; the
+    signal follows the thread that started the child, and the agent starts it on its main one)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+
+
+class _RateCheck:
+    """Fails a live stream whose samples do not keep pace with the wall clock. The clock starts
+    once the reader has caught up: what the command wrote before (a start's backlog) is no rate."""
+
+    def __init__(self, rate: int) -> None:
+        self._rate = rate
+        self._start: float | None = None
+        self._samples = 0
+        self._strikes = 0
+
+    def caught_up(self) -> None:
+        """Nothing is waiting to be read."""
+        if self._start is None:
+            self._start = time.monotonic()
+
+    def __call__(self, samples: int) -> None:
+        if self._start is None:
+            return
+        now = time.monotonic()
+        self._samples += samples
+        if now - self._start < RATE_WINDOW_SECONDS:
+            return
+        per_second = self._samples / (now - self._start)
+        low, high = RATE_TOLERANCE
+        ok = low <= per_second / self._rate <= high
+        self._strikes = 0 if ok else self._strikes + 1
+        self._start, self._samples = now, 0
+        if self._strikes >= 2:  # not for one window: a network hiccup may be caught up
+            raise AudioError(
+                f"audio command sends about {per_second:.0f} samples a second, not "
+                f"{self._rate}: it must write raw s16le mono at {self._rate} Hz (ffmpeg: -ac 1 "
+                f"-ar {self._rate} -f s16le -)"
+            )
 
 
 class CommandSource:
     """A command whose stdout is raw s16le mono at the target rate (ffmpeg reading a camera).
 
-    The command runs once: when it exits, or sends nothing for ``stall_seconds``, the source
-    fails with :class:`AudioError` and the agent starts a new one after a back-off. Its stderr
-    goes to the log line by line, with credentials removed (ffmpeg prints its input URL, password
-    and all, on every failure); the last line explains the failure.
+    The command runs once: when it exits, sends nothing for ``stall_seconds``, or sends samples
+    faster or slower than real time (another rate), the source fails with :class:`AudioError`
+    and the agent starts a new one after a back-off. Its stderr goes to the log line by line,
+    bounded, with credentials removed (ffmpeg prints its input URL, password and all, on every
+    failure); the last line explains the failure. The command gets none of the agent's secrets
+    in its environment and is killed when the agent dies.
     """
 
     def __init__(
@@ -318,34 +419,56 @@ class CommandSource:
         stall_seconds: float,
         redact: Redactor | None = None,
     ) -> None:
-        self._redact = redact or Redactor()
+        self._redact = (redact or Redactor()).extended(url_credentials(command))
         self._name = Path(command[0]).name
         try:
             self._process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                env=_child_environment(),
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise AudioError(f"cannot run audio command {command[0]}: {exc.strerror}") from exc
         log.info("audio command %s started", command[0])  # its arguments may hold passwords
+        self._rate = rate
         self._bytes = 2 * max(1, round(block_seconds * rate))
         self._stall = stall_seconds
         self._last_line = ""
+        self._logged = 0
         self._stderr = threading.Thread(target=self._log_stderr, daemon=True)
         self._stderr.start()
 
     def _log_stderr(self) -> None:
+        """Lines end at ``\n`` or ``\r``; one longer than :data:`STDERR_LINE_BYTES` is cut."""
         assert self._process.stderr is not None
-        logged = 0
-        for raw in self._process.stderr:
-            line = self._redact(raw.decode("utf-8", "replace").rstrip())
-            if not line:
-                continue
-            self._last_line = line
-            logged += 1
-            if logged <= STDERR_LINES:
-                log.warning("%s: %s", self._name, line)
-        if logged > STDERR_LINES:
-            log.warning("%s: %d more lines not logged", self._name, logged - STDERR_LINES)
+        fd = self._process.stderr.fileno()
+        pending, cutting = b"", False
+        while chunk := os.read(fd, 65536):
+            *lines, pending = LINE_END.split(pending + chunk)
+            for line in lines:
+                if not cutting:
+                    self._line(line)
+                cutting = False
+            if len(pending) > STDERR_LINE_BYTES:
+                if not cutting:
+                    self._line(pending[:STDERR_LINE_BYTES], cut=True)
+                pending, cutting = b"", True
+        if pending and not cutting:
+            self._line(pending)
+        if self._logged > STDERR_LINES:
+            log.warning("%s: %d more lines not logged", self._name, self._logged - STDERR_LINES)
+
+    def _line(self, raw: bytes, cut: bool = False) -> None:
+        line = self._redact(raw.decode("utf-8", "replace"), cut).strip()
+        if not line:
+            return
+        self._last_line = f"{line} [...]" if cut else line
+        self._logged += 1
+        if self._logged <= STDERR_LINES:
+            log.warning("%s: %s", self._name, self._last_line)
 
     def _failure(self, what: str) -> AudioError:
         self._stderr.join(timeout=1.0)
@@ -355,16 +478,22 @@ class CommandSource:
         assert self._process.stdout is not None
         fd = self._process.stdout.fileno()
         decode = _S16Decoder()
+        check_rate = _RateCheck(self._rate)
         try:
             while True:
-                ready, _, _ = select.select([fd], [], [], self._stall)
+                ready, _, _ = select.select([fd], [], [], 0)
+                if not ready:
+                    check_rate.caught_up()
+                    ready, _, _ = select.select([fd], [], [], self._stall)
                 if not ready:
                     raise self._failure(f"audio command sent nothing for {self._stall:.0f} s")
                 chunk = os.read(fd, self._bytes)
                 if not chunk:
                     code = self._process.wait()
                     raise self._failure(f"audio command exited with status {code}")
-                yield decode(chunk)
+                block = decode(chunk)
+                check_rate(len(block))
+                yield block
         finally:
             if self._process.poll() is None:
                 self._process.kill()

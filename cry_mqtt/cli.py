@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -35,6 +36,8 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 INPUT_BROKER_WAIT = 10.0
 """Seconds that ``--input`` waits for the broker before it starts reading."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+"""Each stops the agent cleanly: OFF, ``offline``, the audio command ended."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     except (AudioError, ModelError, MqttError, AgentError) as exc:
         print(f"cry-mqtt: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader of stdout has gone (`cry-mqtt score ... | head`): nothing more to say, and
+        # nothing for Python to fail on when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
 
 
 def load_model(config: Config, override: Path | None = None) -> CryModel:
@@ -154,8 +162,8 @@ def run(config: Config, input_path: str | None, fast: bool) -> int:
     def stop(signum: int, frame: Any) -> None:
         raise Shutdown(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
     if input_path is not None or config.audio.source == "file":
         agent.run(source, wait_for_broker=INPUT_BROKER_WAIT if input_path else 0.0)
     else:
@@ -248,7 +256,11 @@ def _check_audio(config: Config, input_path: str | None) -> str:
     if input_path is not None or audio.source == "file":
         recording = Path(input_path) if input_path is not None else audio.file
         assert recording is not None  # enforced when the config is loaded
-        return f"{FileSource(recording, 16000, realtime=False).format} recording {recording}"
+        source = FileSource(recording, 16000, realtime=False)
+        kind = source.format
+        for _ in source.blocks():  # decoded to the end, as the agent will: a header is not audio
+            pass
+        return f"{kind} recording {recording}"
     if audio.source == "microphone":
         return f"input device {find_input_device(audio.device)['name']!r}"
     assert audio.command is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import types
@@ -32,6 +33,10 @@ def _range(default: Any, lo: float | None = None, hi: float | None = None) -> An
     return field(default=default, metadata={"min": lo, "max": hi})
 
 
+SECRET = {"secret": True}
+"""Field metadata of a key whose value no message shows (a password, a command with a URL)."""
+
+
 @dataclass(frozen=True)
 class DeviceConfig:
     """How this agent appears in Home Assistant; the instance id keeps two agents apart."""
@@ -50,8 +55,8 @@ class AudioConfig:
     samplerate: int | None = _range(None, 8000, 384000)
     channels: int = _range(1, 1, 32)
     file: Path | None = None
-    command: list[str] | None = None
-    redact: list[str] = field(default_factory=list)
+    command: list[str] | None = field(default=None, repr=False, metadata=SECRET)
+    redact: list[str] = field(default_factory=list, repr=False, metadata=SECRET)
     """Strings never to log from what the command prints (URL passwords are always removed)."""
     block_seconds: float = _range(0.1, 0.01, 1.0)
     buffer_seconds: float = _range(10.0, 1.0, 600.0)
@@ -98,7 +103,7 @@ class MqttConfig:
     host: str = "localhost"
     port: int = _range(1883, 1, 65535)
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False, metadata=SECRET)
     password_file: Path | None = None
     client_id: str | None = None
     keepalive: int = _range(60, 5, 3600)
@@ -156,9 +161,12 @@ def load_config(path: Path | None, audio_given: bool = False) -> Config:
     if path is None:
         return Config()
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_bytes().decode("utf-8-sig"), _Loader) or {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        where = f"bad byte at offset {exc.start}"
+        raise ConfigError(f"{path}: not UTF-8 text ({where}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_error(path, exc)) from None
     try:
@@ -167,6 +175,24 @@ def load_config(path: Path | None, audio_given: bool = False) -> Config:
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return config
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in a mapping (the last one would silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *defaults' is meant to be overridden
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable):
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
@@ -223,14 +249,18 @@ def _build(cls: type, data: Any, prefix: str, base: Path) -> Any:
     for f in dataclasses.fields(cls):
         if f.name in data:
             key = prefix + f.name
-            value = _convert(hints[f.name], data[f.name], key, base)
+            value = _convert(
+                hints[f.name], data[f.name], key, base, f.metadata.get("secret", False)
+            )
             _check_range(f, value, key)
             values[f.name] = value
     return cls(**values)
 
 
-def _convert(hint: Any, value: Any, key: str, base: Path) -> Any:
-    """Check ``value`` against type ``hint`` and convert it (paths relative to the file)."""
+def _convert(hint: Any, value: Any, key: str, base: Path, secret: bool = False) -> Any:
+    """Check ``value`` against type ``hint`` and convert it (paths relative to the file);
+    errors about a ``secret`` value name only its kind."""
+    got = _KINDS.get(type(value), "another kind of value") if secret else repr(value)
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
@@ -238,11 +268,11 @@ def _convert(hint: Any, value: Any, key: str, base: Path) -> Any:
             return None
         options = tuple(o for o in options if o is not type(None))
         if len(options) == 1:
-            return _convert(options[0], value, key, base)
+            return _convert(options[0], value, key, base, secret)
         errors = []
         for option in options:
             try:
-                return _convert(option, value, key, base)
+                return _convert(option, value, key, base, secret)
             except ConfigError as exc:
                 errors.append(str(exc).split(": ", 1)[1])
         raise ConfigError(f"{key}: {' or '.join(errors)}")
@@ -256,25 +286,38 @@ def _convert(hint: Any, value: Any, key: str, base: Path) -> Any:
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list (got {value!r})")
-        return [_convert(item, v, f"{key}[{i}]", base) for i, v in enumerate(value)]
+            raise ConfigError(f"{key}: expected a list (got {got})")
+        return [_convert(item, v, f"{key}[{i}]", base, secret) for i, v in enumerate(value)]
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key + ".", base)
     if hint is Path:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{key}: expected a path (got {value!r})")
+            raise ConfigError(f"{key}: expected a path (got {got})")
         return base / Path(value).expanduser()
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (bool, int, float, str) and (
         not isinstance(value, hint) or (hint is int and isinstance(value, bool))
     ):
-        raise ConfigError(f"{key}: expected {_describe(hint)} (got {value!r})")
+        raise ConfigError(f"{key}: expected {_describe(hint)} (got {got})")
+    if hint is float and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number (got {value})")
     return value
 
 
+_KINDS = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "nothing",
+}
+
+
 def _describe(hint: type) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
+    return _KINDS[hint]
 
 
 def _check_range(f: dataclasses.Field, value: Any, key: str) -> None:

@@ -2,7 +2,8 @@
 
 It keeps the *current* value of every retained state topic and publishes all of them, with the
 discovery configs and ``online``, on every (re)connect and when Home Assistant restarts. While the
-broker is away nothing is queued: a dashboard needs the present, not a backlog.
+broker is away nothing is queued, and what a broker never acknowledged is dropped on reconnect: a
+dashboard needs the present, not a backlog.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import os
 import random
 import socket
 import ssl
+import sys
 import threading
+import time
 from collections.abc import Callable
 
 import paho.mqtt.client as paho
@@ -25,30 +28,73 @@ from cry_mqtt.homeassistant import OFFLINE, ONLINE, Topics, command_keys
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, bytes], None]
-"""Receives (entity key, raw payload); called on paho's thread, so it must only hand over."""
+"""Receives (entity key, raw payload) on paho's thread: it checks the payload, size first, and
+hands over only a valid value, so that a flood of huge or bad commands is never queued."""
 
 ANNOUNCE_DELAY = (0.5, 3.0)
 """Random delay in seconds before re-announcing after Home Assistant comes online."""
 
 _REFUSED_CREDENTIALS = {"Bad user name or password", "Not authorized"}
+TAKEOVER_SECONDS = 10.0
+TAKEOVERS = 3
+"""This many connections in a row that the broker closes within ``TAKEOVER_SECONDS``: most
+likely another client with the same client id takes the session over, again and again."""
+
+
+class Throttle:
+    """A log message that lets ``burst`` lines through per ``period`` and holds back the rest,
+    counted in a line of their own with the next one after the period: a flood of bad commands
+    or failed connections stays readable."""
+
+    def __init__(self, what: str, level: int, burst: int = 10, period: float = 60.0) -> None:
+        self._what = what
+        self._level = level
+        self._burst = burst
+        self._period = period
+        self._lock = threading.Lock()
+        self._window_end = 0.0
+        self._count = 0
+        self._held = 0
+
+    def __call__(self, message: str, *args: object) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._window_end:
+                if self._held:
+                    log.log(self._level, "%d more %s not logged", self._held, self._what)
+                self._window_end, self._count, self._held = now + self._period, 0, 0
+            self._count += 1
+            if self._count > self._burst:
+                self._held += 1
+                return
+        log.log(self._level, message, *args)
 
 
 class MqttError(Exception):
     """The broker cannot be used with this configuration."""
 
 
+def client_id(config: Config) -> str:
+    """The MQTT client id: the broker allows one connection per id."""
+    return config.mqtt.client_id or f"cry-mqtt-{config.device.instance_id}"
+
+
+def uses_tls(config: Config) -> bool:
+    """TLS is on, or implied by a certificate file."""
+    tls = config.mqtt.tls
+    return tls.enabled or tls.ca_certs is not None or tls.certfile is not None
+
+
 def create_client(config: Config, password: str | None) -> paho.Client:
     """A paho client with credentials and TLS applied from the config (not yet connected)."""
     m = config.mqtt
     client = paho.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=m.client_id or f"cry-mqtt-{config.device.instance_id}",
-        protocol=paho.MQTTv311,
+        CallbackAPIVersion.VERSION2, client_id=client_id(config), protocol=paho.MQTTv311
     )
     if m.username is not None:
         client.username_pw_set(m.username, password)
     tls = m.tls
-    if tls.enabled or tls.ca_certs or tls.certfile:
+    if uses_tls(config):
         files = {"ca_certs": tls.ca_certs, "certfile": tls.certfile, "keyfile": tls.keyfile}
         for key, path in files.items():
             if path is not None and not os.access(path, os.R_OK):
@@ -81,8 +127,8 @@ def check_connection(config: Config, password: str | None, timeout: float = 10.0
     client.on_connect = on_connect
     try:
         client.connect(config.mqtt.host, config.mqtt.port, keepalive=10)
-    except (OSError, ssl.SSLError) as exc:
-        raise MqttError(f"cannot reach {config.mqtt.host}:{config.mqtt.port}: {exc}") from exc
+    except OSError as exc:  # ssl.SSLError included
+        raise MqttError(connect_failure(config, exc)) from exc
     client.loop_start()
     try:
         if not done.wait(timeout):
@@ -92,6 +138,22 @@ def check_connection(config: Config, password: str | None, timeout: float = 10.0
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def connect_failure(config: Config, exc: OSError) -> str:
+    """Why a connection attempt failed, in words a user can act on."""
+    m = config.mqtt
+    where = f"{m.host}:{m.port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"cannot reach {where}: TLS: the broker's certificate is not accepted: " + (
+            f"{exc.verify_message} (mqtt.tls.ca_certs names the CA that signed it)"
+        )
+    if uses_tls(config) and isinstance(exc, ssl.SSLError | ConnectionResetError | BrokenPipeError):
+        return (
+            f"cannot reach {where}: the TLS handshake failed ({exc.strerror or exc}): is port "
+            f"{m.port} a TLS listener? (plain MQTT is usually 1883, TLS 8883)"
+        )
+    return f"cannot reach {where}: {exc.strerror or exc}"
 
 
 def unreachable_reason(config: Config, timeout: float = 3.0) -> str:
@@ -122,13 +184,24 @@ class MqttLink:
         self._lock = threading.Lock()
         self._answered = threading.Event()
         self.fatal: str | None = None
-        """Set when the broker refuses us for good (credentials); the agent then exits."""
+        """Set while the broker refuses the credentials: a recording's run exits, the live agent
+        goes on retrying with back-off."""
         self._commands = {self._topics.command(key): key for key in command_keys()}
+        self._announce_pending = False
+        self._connected_at: float | None = None
+        self._refused_now = False
+        self._short_sessions = 0
+        self._rejected = Throttle("rejected MQTT commands", logging.WARNING)
+        self._unreachable = Throttle("failed connection attempts", logging.ERROR, burst=1)
+        self._refused = Throttle("refused connection attempts", logging.ERROR, burst=1)
+        self._disconnected = Throttle("disconnections", logging.WARNING)
+        self._taken_over = Throttle("closed sessions", logging.WARNING, burst=1)
         client = create_client(config, password)
         client.will_set(self._topics.availability, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(1, round(config.mqtt.reconnect_max_seconds))
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
+        client.on_connect_fail = self._handle_connect_fail
         client.on_message = self._handle_message
         self._client = client
 
@@ -165,6 +238,10 @@ class MqttLink:
         self._send(self._topics.availability, ONLINE)
         self.refresh()
 
+    def reject(self, reason: str) -> None:
+        """Log a command that is not applied (at a bounded rate)."""
+        self._rejected("rejected MQTT command: %s", reason)
+
     def stop(self, timeout: float = 2.0) -> None:
         """Publish ``offline`` and disconnect cleanly (a clean disconnect sends no will)."""
         if self._client.is_connected():
@@ -182,32 +259,93 @@ class MqttLink:
 
     def _handle_connect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
         if reason_code.is_failure:
-            log.error("MQTT broker refused the connection: %s", reason_code)
+            self._refused_now = True
             if str(reason_code) in _REFUSED_CREDENTIALS:
                 self.fatal = f"MQTT broker refused the credentials: {reason_code}"
+                self._refused("%s (check mqtt.username and the password)", self.fatal)
+            else:
+                self._refused("MQTT broker refused the connection: %s; retrying", reason_code)
             self._answered.set()
             return
         log.info("connected to MQTT broker")
+        self.fatal = None
+        self._connected_at = time.monotonic()
+        # States that a frozen or dying broker never acknowledged would be sent again after this
+        # callback, over the fresh announcement: a stale "crying" retained for good. Every one of
+        # them is announced anew with its current value, so drop them.
+        client.drop_out_messages()
         client.subscribe([(topic, 1) for topic in self._commands])
         client.subscribe(self._topics.homeassistant_status, 1)
         self.announce()
         self._answered.set()
 
+    def _handle_connect_fail(self, client, userdata) -> None:
+        # paho calls this from its `except OSError:` block and passes no error: take it from there.
+        exc = sys.exc_info()[1]
+        reason = connect_failure(self._config, exc) if isinstance(exc, OSError) else "no reason"
+        self._unreachable("%s; retrying", reason)
+
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log.warning("disconnected from MQTT broker (%s); reconnecting", reason_code)
+        connected_at, self._connected_at = self._connected_at, None
+        refused, self._refused_now = self._refused_now, False
+        if not reason_code.is_failure or refused:
+            return  # a clean stop, or the refusal said it all
+        m = self._config.mqtt
+        if connected_at is None:
+            tls = "" if uses_tls(self._config) else " (a TLS listener? set mqtt.tls.enabled)"
+            self._unreachable(
+                "%s:%d closed the connection before answering%s; retrying", m.host, m.port, tls
+            )
+            return
+        short = time.monotonic() - connected_at < TAKEOVER_SECONDS
+        self._short_sessions = self._short_sessions + 1 if short else 0
+        if self._short_sessions >= TAKEOVERS:
+            self._taken_over(
+                "the MQTT broker closed the connection %d times in a row within seconds: another "
+                "client probably uses the same client id %r (two agents with device.instance_id "
+                "%r? each needs its own); reconnecting",
+                self._short_sessions,
+                client_id(self._config),
+                self._config.device.instance_id,
+            )
+        else:
+            self._disconnected("disconnected from MQTT broker (%s); reconnecting", reason_code)
 
     def _handle_message(self, client, userdata, message: paho.MQTTMessage) -> None:
         try:
-            if message.topic == self._topics.homeassistant_status:
+            key = self._commands.get(message.topic)
+            if message.retain:
+                # Kept by the broker from some earlier time: applied again on every reconnect
+                # and restart, it would undo every later change.
+                if key is not None:
+                    self.reject(
+                        f"{key}: retained on the broker, ignored (clear it with an empty "
+                        f"retained message on {message.topic})"
+                    )
+            elif message.topic == self._topics.homeassistant_status:
                 if message.payload == ONLINE.encode():
-                    delay = random.uniform(*ANNOUNCE_DELAY)
-                    log.info("Home Assistant came online; announcing in %.1f s", delay)
-                    threading.Timer(delay, self.announce).start()
-            elif message.topic in self._commands:
-                self._on_command(self._commands[message.topic], message.payload)
+                    self._announce_later()
+            elif key is not None:
+                self._on_command(key, message.payload)
         except Exception:  # an exception here would stop paho's network thread
             log.exception("error handling MQTT message on %s", message.topic)
+
+    def _announce_later(self) -> None:
+        """One re-announcement after a random delay, however many ``online`` arrive meanwhile."""
+        with self._lock:
+            if self._announce_pending:
+                return
+            self._announce_pending = True
+        delay = random.uniform(*ANNOUNCE_DELAY)
+        log.info("Home Assistant came online; announcing in %.1f s", delay)
+        timer = threading.Timer(delay, self._announce_now)
+        timer.daemon = True
+        timer.start()
+
+    def _announce_now(self) -> None:
+        with self._lock:
+            self._announce_pending = False
+        self.announce()
 
 
 def _str(path: object) -> str | None:

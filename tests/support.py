@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -117,6 +118,17 @@ class Broker:
                     raise RuntimeError(f"mosquitto failed: {self.process.stderr.read()}") from None
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start")
+
+    def freeze(self) -> None:
+        """SIGSTOP: the connections stay open and nothing is answered (a half-open link)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def kill(self) -> None:
+        """SIGKILL, frozen or not: the broker dies without a word, its retained state with it."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(5)
 
     def stop(self) -> None:
         if self.process is None:

@@ -1,6 +1,7 @@
 """The agent end to end against a real Mosquitto broker started by each test."""
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support import Broker, Subscriber, cry_like, free_port, quiet_noise, write_wav
+
+from cry_mqtt.mqtt import Throttle
 
 DISCOVERY = "homeassistant/{}/cry_mqtt_nursery/{}/config"
 BASE = "cry_mqtt/nursery"
@@ -228,6 +231,8 @@ def test_refused_credentials_exit_1_with_one_line(tmp_path, secured_broker, fixt
     last = err.decode().strip().splitlines()[-1]
     assert last.startswith("cry-mqtt: MQTT broker refused the credentials")
     assert "wrong" not in err.decode()
+    assert "check mqtt.username and the password" in err.decode()
+    assert "Unspecified error" not in err.decode() and "reconnecting" not in err.decode()
 
 
 def test_check_command(tmp_path, secured_broker, fixture_model):
@@ -368,3 +373,63 @@ def test_entities_explain_a_high_confidence_while_crying_stays_off(
     )
     crying = json.loads(states(subscriber, "crying/attributes")[-1])
     assert crying["rule"] == last["rule"] and "windows_at_threshold" in crying
+
+
+def test_refused_credentials_after_a_broker_restart_are_retried(tmp_path, fixture_model):
+    """A live agent outlasts a broker that comes back refusing its password (say, a password file
+    being edited): it retries with back-off, says why, and reconnects once the password works."""
+    passwords = tmp_path / "passwd"
+
+    def broker_with_password(password: str, port: int = 0) -> Broker:
+        subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "parent", password])
+        extra = f"password_file {passwords}\n"  # anonymous allowed: the test's own subscriber
+        return Broker(tmp_path, port=port, extra_config=extra).start()
+
+    broker = broker_with_password("right")
+    mic = tmp_path / "mic.py"
+    mic.write_text(CRY_THEN_QUIET)
+    extra = f"audio: {{source: command, command: [{sys.executable}, {mic}]}}\n"
+    config = write_config(tmp_path, broker.port, fixture_model, extra)
+    config.write_text(
+        config.read_text().replace("mqtt: {", "mqtt: {username: parent, password: right, ", 1)
+    )
+    run = agent(config)
+    try:
+        sub = Subscriber(broker.port)
+        sub.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+        sub.close()
+        broker.stop()
+        broker = broker_with_password("changed", broker.port)
+        time.sleep(6)  # several refused attempts
+        assert run.poll() is None
+        broker.stop()
+        broker = broker_with_password("right", broker.port)
+        back = Subscriber(broker.port)
+        try:
+            back.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+            back.wait_for(lambda m: m.topic == f"{BASE}/crying")
+        finally:
+            back.close()
+    finally:
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=10)
+        broker.stop()
+    assert run.returncode == 0, err
+    refused = "MQTT broker refused the credentials: Not authorized (check mqtt.username and the"
+    assert err.count(refused) == 1, err  # then at most once a minute
+    assert err.count("connected to MQTT broker") == 2 and "right" not in err
+
+
+def test_throttle_lets_a_burst_through_then_counts(caplog):
+    warn = Throttle("bad things", logging.WARNING, burst=2, period=0.5)
+    with caplog.at_level(logging.WARNING, logger="cry_mqtt"):
+        for i in range(5):
+            warn("bad thing %d", i)
+        time.sleep(0.6)
+        warn("bad thing %d", 5)
+    assert caplog.messages == [
+        "bad thing 0",
+        "bad thing 1",
+        "3 more bad things not logged",
+        "bad thing 5",
+    ]

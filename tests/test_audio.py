@@ -2,6 +2,7 @@ import io
 import logging
 import sys
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -9,7 +10,14 @@ import pytest
 import soundfile
 from support import RATE
 
-from cry_mqtt.audio import AudioError, CommandSource, FileSource, RawSource, Redactor
+from cry_mqtt.audio import (
+    AudioError,
+    CommandSource,
+    FileSource,
+    RawSource,
+    Redactor,
+    url_credentials,
+)
 from cry_mqtt.features import dbfs
 
 
@@ -163,3 +171,86 @@ def test_command_stderr_reaches_the_log_without_credentials(caplog):
     assert "hunter2" not in caplog.text and "s3cret" not in caplog.text
     assert "rtsp://***@camera.lan/stream: Connection refused" in caplog.text
     assert str(error.value) == "audio command exited with status 1: key *** rejected"
+
+
+NAME = Path(sys.executable).name
+SECRET_URLS = ["rtsp://admin:S3#c/ret@cam/stream", "rtsp://parent:my pass@cam2/live"]
+
+
+def test_configured_user_info_is_removed_exactly_whatever_it_holds(caplog):
+    script = "import sys\nfor url in sys.argv[1:]: print(url + ': refused', file=sys.stderr)\n"
+    command = [sys.executable, "-c", script, *SECRET_URLS]
+    with caplog.at_level(logging.INFO, logger="cry_mqtt"), pytest.raises(AudioError) as error:
+        list(CommandSource(command, RATE, 0.1, 5.0).blocks())
+    for secret in ("S3#c", "ret@", "my pass", "S3%23c"):
+        assert secret not in caplog.text and secret not in str(error.value)
+    assert "rtsp://***@cam/stream: refused" in caplog.text
+    assert str(error.value) == "audio command exited with status 0: rtsp://***@cam2/live: refused"
+
+
+def test_the_command_gets_none_of_the_agents_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRY_MQTT_PASSWORD", "broker-31337")
+    monkeypatch.setenv("SUPERVISOR_TOKEN", "supervisor-31337")
+    seen = tmp_path / "environ"
+    script = "import os, sys; open(sys.argv[1], 'w').write(repr(dict(os.environ)))"
+    with pytest.raises(AudioError):
+        list(CommandSource([sys.executable, "-c", script, str(seen)], RATE, 0.1, 5.0).blocks())
+    environ = seen.read_text()
+    assert "PATH" in environ and "31337" not in environ
+
+
+def test_stderr_lines_are_bounded_and_redaction_is_linear(caplog):
+    url = SECRET_URLS[0]
+    script = (
+        "import sys\n"
+        "err = sys.stderr\n"
+        "err.write('a1' * 500_000)\n"  # 1 MB in one line: letters and digits, no end
+        "err.write('\\n' + 'x' * (500 - len('rtsp://admin:S3')) + sys.argv[1] + '\\n')\n"
+        "err.write('y' * 490 + ' rtsp://parent:my pass@cam2/live\\n')\n"
+        "for i in range(5000): err.write(f'size={i}kB time=00:00:{i % 60:02d}\\r')\n"
+        "err.write('last words\\n')\n"
+    )
+    command = [sys.executable, "-c", script, url, SECRET_URLS[1]]
+    with caplog.at_level(logging.INFO, logger="cry_mqtt"), pytest.raises(AudioError) as error:
+        list(CommandSource(command, RATE, 0.1, 5.0).blocks())
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(lines) == 21 and lines[-1] == f"{NAME}: 4984 more lines not logged"
+    assert all(len(line) < 600 for line in lines)
+    assert lines[0].endswith("a1a1 [...]") and lines[3].endswith("size=0kB time=00:00:00")
+    for secret in ("S3", "my pa", "my p"):
+        assert not any(secret in line for line in lines), secret
+    assert str(error.value) == "audio command exited with status 0: last words"
+
+
+def paced_command(rate: int, seconds: int, backlog_seconds: int = 0) -> list[str]:
+    """A command writing raw s16le at ``rate`` samples a second in real time, after a backlog."""
+    script = (
+        "import os, sys, time\n"
+        f"os.write(1, b'\\x00\\x01' * {16000 * backlog_seconds})\n"
+        "start = time.monotonic()\n"
+        f"for i in range({10 * seconds}):\n"
+        f"    os.write(1, b'\\x00\\x01' * {rate // 10})\n"
+        "    time.sleep(max(0, start + (i + 1) / 10 - time.monotonic()))\n"
+    )
+    return [sys.executable, "-c", script]
+
+
+@pytest.mark.parametrize("rate", [48000, 8000])
+def test_a_command_at_another_rate_is_an_audio_error(rate):
+    source = CommandSource(paced_command(rate, 60), RATE, 0.1, 5.0)
+    with pytest.raises(AudioError, match=r"sends about (\d+) samples a second, not 16000") as error:
+        list(source.blocks())
+    sent = int(str(error.value).split()[4])
+    assert 0.8 * rate < sent < 1.2 * rate
+    assert "mono at 16000 Hz (ffmpeg: -ac 1 -ar 16000 -f s16le -)" in str(error.value)
+
+
+def test_a_backlog_at_the_start_is_no_rate():
+    source = CommandSource(paced_command(RATE, 12, backlog_seconds=15), RATE, 0.1, 5.0)
+    with pytest.raises(AudioError, match=r"exited with status 0$"):
+        list(source.blocks())
+
+
+def test_url_credentials_of_every_url_in_every_argument():
+    command = ["ffmpeg", "-i", "rtsp://u:p@ss @c/x?next=http://v:w%23x@d/y", "http://h/p@q"]
+    assert set(url_credentials(command)) - {""} == {"u:p@ss ", "v:w%23x", "v:w#x", "h/p"}

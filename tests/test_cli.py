@@ -146,3 +146,35 @@ def test_a_voice_memo_on_standard_input_asks_for_the_file(fixture_model, tmp_pat
     done = cli("score", "--model", str(fixture_model), "-", stdin=memo.read_bytes())
     assert done.returncode == 1
     assert done.stderr.decode().endswith("give the file's path instead of -\n")
+
+
+def test_score_into_a_closed_pipe_exits_quietly(fixture_model, tmp_path):
+    """`cry-mqtt score ... | head`: the reader goes away; no traceback."""
+    wav = write_wav(tmp_path / "a.wav", quiet_noise(10))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "cry_mqtt", "score", "--model", str(fixture_model), str(wav)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    run.stdout.close()  # before the first line
+    _, err = run.communicate(timeout=60)
+    assert err == b"" and run.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.wav", None, "empty.wav: holds no audio samples"),
+        ("noise.mp3", bytes(range(256)) * 800, "noise.mp3: cannot decode after 0.0 s"),
+    ],
+)
+def test_check_input_decodes_the_recording(tmp_path, broker, fixture_model, name, content, message):
+    path = tmp_path / name
+    if content is None:
+        soundfile.write(str(path), np.zeros(0, dtype=np.float32), RATE)  # a header, no samples
+    else:
+        path.write_bytes(content)
+    config = write_config(tmp_path, broker.port, fixture_model)
+    done = cli("--config", str(config), "check", "--input", str(path))
+    assert done.returncode == 1
+    assert f"audio: FAILED: {path.parent / message}" in done.stdout.decode()

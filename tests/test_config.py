@@ -123,3 +123,66 @@ def test_state_file_defaults_per_instance(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     config = load_config(write(tmp_path, "device: {instance_id: twins}"))
     assert config.state_path() == tmp_path / "cry-mqtt" / "twins.json"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "detection.threshold",
+        "detection.cooldown_seconds",
+        "detection.hop_seconds",
+        "audio.block_seconds",
+        "mqtt.state_refresh_seconds",
+        "mqtt.reconnect_max_seconds",
+    ],
+)
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_nan_and_infinity_are_refused(tmp_path, key, value):
+    section, name = key.split(".")
+    path = write(tmp_path, f"{section}: {{{name}: {value}}}")
+    with pytest.raises(ConfigError, match=rf"{key}: expected a finite number \(got -?(nan|inf)\)"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("mqtt: {password: 31337999}", "mqtt.password: expected a string (got an integer)"),
+        ("mqtt: {password: [31337999]}", "mqtt.password: expected a string (got a list)"),
+        (
+            "audio: {command: 'ffmpeg -i rtsp://admin:31337999@cam/stream'}",
+            "audio.command: expected a list (got a string)",
+        ),
+        ("audio: {command: [ffmpeg, [31337999]]}", "audio.command[1]: expected a string (got a"),
+        ("audio: {redact: '31337999'}", "audio.redact: expected a list (got a string)"),
+        ("audio: {redact: [31337999]}", "audio.redact[0]: expected a string (got an integer)"),
+    ],
+)
+def test_errors_never_show_a_secret_value(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert message in str(error.value) and "31337999" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("device: {name: bébé}\n".encode("latin-1"), ": not UTF-8 text (bad byte at offset 16)"),
+        ("device: {name: bébé}\n".encode("utf-16"), ": not UTF-8 text (bad byte at offset 0)"),
+        (b"mqtt:\n  port: 1884\n  host: a\n  port: 1885\n", ":4:3: not valid YAML: duplicate key"),
+        (b"mqtt: {port: 1884, port: 1885}\n", ":1:20: not valid YAML: duplicate key 'port'"),
+    ],
+)
+def test_text_that_is_not_utf8_or_repeats_a_key_is_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(content)
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cry-mqtt: config error: {path}{message}") and err.count("\n") == 1
+
+
+def test_a_byte_order_mark_and_an_overriding_merge_key_are_fine(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes("\ufeffmqtt:\n  <<: {host: a, port: 1883}\n  port: 1884\n".encode())
+    assert (load_config(path).mqtt.host, load_config(path).mqtt.port) == ("a", 1884)

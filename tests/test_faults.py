@@ -6,14 +6,25 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
-from support import Broker, Subscriber, cry_like, quiet_noise, write_wav
-from test_agent_mqtt import BASE, agent, assert_no_audio_leaves, s16, states, write_config
+from support import Broker, Subscriber, cry_like, free_port, quiet_noise, write_wav
+from test_agent_mqtt import (
+    BASE,
+    CRY_THEN_QUIET,
+    DISCOVERY,
+    agent,
+    assert_no_audio_leaves,
+    s16,
+    states,
+    write_config,
+)
+from test_audio import paced_command
 
 FLAKY_CAMERA = textwrap.dedent(
     """
@@ -326,3 +337,298 @@ def test_camera_password_never_reaches_the_log_or_the_broker(
         == "audio command exited with status 1: rtsp://***@camera.lan/stream: Connection refused"
     )
     assert not any("hunter2" in m.payload for m in subscriber.messages)
+
+
+def test_a_frozen_then_dead_broker_leaves_no_stale_state(tmp_path, fixture_model):
+    """States published while the broker is frozen are never acknowledged; once a new broker is
+    up, it must hold the current state only, not those stale ones replayed after it."""
+    first = Broker(tmp_path).start()
+    port = first.port
+    run = agent(
+        write_config(tmp_path, port, fixture_model), "--input", "-", "--fast", stdin=subprocess.PIPE
+    )
+    try:
+        sub = Subscriber(port)
+        run.stdin.write(s16(quiet_noise(8)))
+        run.stdin.flush()
+        sub.wait_for(lambda m: m.topic == f"{BASE}/confidence")
+        sub.close()
+        first.freeze()
+        run.stdin.write(s16(cry_like(20)))  # ON, unacknowledged
+        run.stdin.flush()
+        time.sleep(2)
+        first.kill()
+        time.sleep(1)
+        run.stdin.write(s16(quiet_noise(20)))  # OFF while there is no broker
+        run.stdin.flush()
+        time.sleep(1)
+        second = Broker(tmp_path, port=port).start()
+        late = Subscriber(port)
+        try:
+            late.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+            time.sleep(2)  # room for anything paho would still replay
+            assert late.payloads(f"{BASE}/crying") == ["OFF"]
+            seen = [m.topic for m in late.messages]
+            assert all(seen.count(topic) == 1 for topic in seen), sorted(seen)
+            fresh = Subscriber(port)  # what Home Assistant finds when it (re)subscribes
+            try:
+                retained = fresh.wait_for(lambda m: m.topic == f"{BASE}/crying")
+                assert (retained.payload, retained.retain) == ("OFF", True)
+            finally:
+                fresh.close()
+        finally:
+            late.close()
+            run.communicate(timeout=10)
+            second.stop()
+    finally:
+        if run.poll() is None:
+            run.kill()
+        first.stop()
+
+
+def test_any_camera_password_stays_private(
+    tmp_path, broker, subscriber, fixture_model, monkeypatch
+):
+    """A password holding '#', '/' or a space, the broker password in the environment and an
+    endless ffmpeg progress line: none reaches the log, the broker or the camera command."""
+    monkeypatch.setenv("CRY_MQTT_PASSWORD", "broker-31337")  # inherited by the agent
+    script = tmp_path / "ffmpeg.py"
+    script.write_text(
+        "import os, sys\n"
+        "sys.stderr.write('size=1kB time=00:00:01\\r' * 20000)\n"
+        "print(sys.argv[1] + ': Connection refused', file=sys.stderr)\n"
+        "print('broker-31337' in repr(os.environ), file=open(sys.argv[2], 'w'))\n"
+        "sys.exit(1)\n"
+    )
+    url = "rtsp://admin:S3#c/ret pa55@camera.lan/stream"
+    extra = (
+        f'audio: {{source: command, command: [{sys.executable}, {script}, "{url}", '
+        f"{tmp_path / 'leaked'}], restart_max_seconds: 1}}\n"
+    )
+    run = agent(write_config(tmp_path, broker.port, fixture_model, extra))
+    try:
+        subscriber.wait_for(
+            lambda m: m.topic == f"{BASE}/audio_problem/attributes" and "refused" in m.payload
+        )
+    finally:
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=10)
+    assert run.returncode == 0, err
+    for secret in ("S3#c", "ret pa55", "S3", "pa55", "broker-31337"):
+        assert secret not in err
+        assert not any(secret in m.payload for m in subscriber.messages)
+    assert "rtsp://***@camera.lan/stream: Connection refused" in err
+    assert max(len(line) for line in err.splitlines()) < 600
+    assert (tmp_path / "leaked").read_text() == "False\n"
+    assert_no_audio_leaves(subscriber)
+
+
+def _live_agent_log(tmp_path: Path, config: Path, seconds: float = 5.0) -> str:
+    """Run a live agent (a camera stand-in) for ``seconds``, stop it; its log."""
+    run = agent(config)
+    time.sleep(seconds)
+    assert run.poll() is None, run.communicate()[1]
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=10)
+    assert run.returncode == 0, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "case", ["no broker", "TLS to a plain port", "plain to a TLS port", "unknown CA", "wrong host"]
+)
+def test_a_live_agent_says_why_it_cannot_connect_at_a_bounded_rate(tmp_path, fixture_model, case):
+    _make_certificates(tmp_path)
+    broker = Broker(tmp_path)
+    tls_port = free_port()
+    broker.extra_config = (
+        f"listener {tls_port} 127.0.0.1\ncafile {tmp_path / 'ca.crt'}\n"
+        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"
+    )
+    broker.start()
+    port = {"no broker": free_port(), "TLS to a plain port": broker.port}.get(case, tls_port)
+    mic = tmp_path / "mic.py"
+    mic.write_text(CRY_THEN_QUIET)
+    tls = {
+        "no broker": "",
+        "plain to a TLS port": "",
+        "unknown CA": ", tls: {ca_certs: client.crt}",
+    }.get(case, ", tls: {ca_certs: ca.crt}")
+    host = "localhost" if case == "wrong host" else "127.0.0.1"
+    config = write_config(
+        tmp_path,
+        port,
+        fixture_model,
+        f"audio: {{source: command, command: [{sys.executable}, {mic}]}}\n",
+    )
+    config.write_text(
+        config.read_text().replace("mqtt: {host: 127.0.0.1", f"mqtt: {{host: {host}{tls}", 1)
+    )
+    try:
+        err = _live_agent_log(tmp_path, config)
+    finally:
+        broker.stop()
+    expected = {
+        "no broker": f"cannot reach 127.0.0.1:{port}: Connection refused; retrying",
+        "TLS to a plain port": f"cannot reach 127.0.0.1:{port}: the TLS handshake failed (",
+        "plain to a TLS port": f"127.0.0.1:{port} closed the connection before answering (a TLS "
+        "listener? set mqtt.tls.enabled); retrying",
+        "unknown CA": f"cannot reach 127.0.0.1:{port}: TLS: the broker's certificate is not "
+        "accepted: self-signed certificate in certificate chain (mqtt.tls.ca_certs names the CA",
+        "wrong host": f"cannot reach localhost:{port}: TLS: the broker's certificate is not "
+        "accepted: Hostname mismatch, certificate is not valid for 'localhost'.",
+    }[case]
+    assert err.count(expected) == 1, err  # said once, not on every retry
+    if case == "TLS to a plain port":
+        assert f"is port {port} a TLS listener? (plain MQTT is usually 1883, TLS 8883)" in err
+    assert "connected to MQTT broker" not in err
+
+
+def test_a_hostile_broker_cannot_flood_the_agent(tmp_path, broker, subscriber, fixture_model):
+    """Retained commands, thousands of `online` and of bad commands, huge payloads during an
+    audio stall: nothing stale is applied, the log stays short and memory stays flat."""
+    subscriber.publish(f"{BASE}/threshold/set", "10", retain=True)
+    subscriber.publish(f"{BASE}/paused/set", "ON", retain=True)
+    run = agent(
+        write_config(tmp_path, broker.port, fixture_model), "--input", "-", stdin=subprocess.PIPE
+    )
+    audio_flows = threading.Event()
+    audio_flows.set()
+
+    def feed() -> None:  # live audio, until the stall
+        while audio_flows.is_set():
+            run.stdin.write(s16(quiet_noise(0.5)))
+            run.stdin.flush()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+        time.sleep(1)
+        assert states(subscriber, "threshold") == ["50"] and states(subscriber, "paused") == ["OFF"]
+
+        crying_config = DISCOVERY.format("binary_sensor", "crying")
+        before = len(subscriber.payloads(crying_config))
+        threads = len(os.listdir(f"/proc/{run.pid}/task"))
+        for _ in range(2000):
+            subscriber.client.publish("homeassistant/status", "online", qos=1)
+        for _ in range(2000):
+            subscriber.client.publish(f"{BASE}/threshold/set", "abc", qos=1)
+        subscriber.publish(f"{BASE}/threshold/set", "60")
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/threshold" and m.payload == "60")
+        assert len(os.listdir(f"/proc/{run.pid}/task")) <= threads + 1
+        time.sleep(3.5)  # the longest re-announce delay
+        # One pending re-announcement at a time, not one per message (and one thread each).
+        assert 1 <= len(subscriber.payloads(crying_config)) - before <= 10
+
+        audio_flows.clear()
+        feeder.join()
+        time.sleep(2)  # the agent has read what is in the pipe: the audio stalls
+        rss = _rss_kb(run.pid)
+        for _ in range(10):
+            subscriber.publish(f"{BASE}/threshold/set", b"7" * 8_000_000)
+        big = [p for p in subscriber.payloads(f"{BASE}/threshold/set") if len(p) > 64]
+        assert len(big) == 10  # the agent got them too, at about the same time
+        time.sleep(1)
+        assert _rss_kb(run.pid) - rss < 40 * 1024
+        subscriber.publish(f"{BASE}/threshold/set", "70")  # applied once audio flows again
+        run.stdin.write(s16(quiet_noise(2)))
+        run.stdin.flush()
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/threshold" and m.payload == "70")
+    finally:
+        _, err = run.communicate(timeout=20)
+    err = err.decode()
+    assert err.count("rejected MQTT command") == 10, err  # the first ten, then once a minute
+    assert "threshold: retained on the broker, ignored" in err
+    assert "paused: retained on the broker, ignored" in err
+    changes = [
+        t
+        for i, t in enumerate(states(subscriber, "threshold"))
+        if t not in states(subscriber, "threshold")[:i]
+    ]
+    assert changes == ["50", "60", "70"] and set(states(subscriber, "paused")) == {"OFF"}
+
+
+def test_two_agents_with_one_instance_id_are_told_why(tmp_path, broker, fixture_model):
+    runs = []
+    for room in ("one", "two"):
+        folder = tmp_path / room
+        folder.mkdir()
+        config = write_config(folder, broker.port, fixture_model)  # both "nursery"
+        runs.append(agent(config, "--input", "-", stdin=subprocess.PIPE))
+    for run in runs:
+        run.stdin.write(s16(quiet_noise(1)))
+        run.stdin.flush()
+    time.sleep(10)  # they take the session from each other every second or so
+    errors = [run.communicate(timeout=20)[1].decode() for run in runs]
+    hint = (
+        "times in a row within seconds: another client probably uses the same client id "
+        "'cry-mqtt-nursery' (two agents with device.instance_id 'nursery'? each needs its own)"
+    )
+    assert any(hint in err for err in errors), errors
+    assert all(err.count(hint) <= 1 for err in errors)
+
+
+SILENT_CAMERA = """
+import os, pathlib, sys, time
+import numpy as np
+pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
+t = np.arange(16000 * 12) / 16000
+cry = 0.3 * np.sin(2 * np.pi * 450 * t) * ((t % 1.5) < 1.2)
+os.write(1, (cry * 32767).astype("<i2").tobytes())
+time.sleep(600)  # then silent: no write, so no SIGPIPE would ever end it
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT, signal.SIGKILL], ids=str)
+def test_any_stop_signal_leaves_no_camera_command_behind(
+    tmp_path, broker, subscriber, fixture_model, signum
+):
+    script = tmp_path / "camera.py"
+    script.write_text(SILENT_CAMERA)
+    pid_file = tmp_path / "camera.pid"
+    extra = (
+        f"audio: {{source: command, command: [{sys.executable}, {script}, {pid_file}], "
+        "stall_seconds: 60}\n"
+    )
+    run = agent(write_config(tmp_path, broker.port, fixture_model, extra))
+    try:
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON")
+        camera = int(pid_file.read_text())
+        run.send_signal(signum)
+        _, err = run.communicate(timeout=10)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "offline")
+    if signum != signal.SIGKILL:  # handled: OFF first, then offline, exit 0
+        assert run.returncode == 0, err
+        assert states(subscriber, "crying")[-2:] == ["ON", "OFF"]
+        assert f"stopping ({signal.Signals(signum).name})" in err
+    deadline = time.monotonic() + 10
+    while not _gone(camera) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(camera)
+
+
+def test_a_camera_at_48_khz_raises_the_audio_problem(tmp_path, broker, subscriber, fixture_model):
+    command = ", ".join(json.dumps(part) for part in paced_command(48000, 60))
+    extra = f"audio: {{source: command, command: [{command}]}}\n"
+    run = agent(write_config(tmp_path, broker.port, fixture_model, extra))
+    try:
+        problem = subscriber.wait_for(
+            lambda m: m.topic == f"{BASE}/audio_problem/attributes" and "a second" in m.payload
+        )
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/audio_problem" and m.payload == "ON")
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.communicate(timeout=10)
+    error = json.loads(problem.payload)["error"]
+    assert error.startswith("audio command sends about 4") and "not 16000" in error
