@@ -3,9 +3,9 @@
 - :class:`MicrophoneSource`: sounddevice; the callback only copies into a bounded queue.
 - :class:`FileSource`: any recording FFmpeg reads (PyAV), optionally paced in real time;
   :func:`read_audio` decodes a whole one the same way (training uses it).
-- :class:`RawSource`: raw s16le mono at the model's rate from a binary stream.
+- :class:`RawSource`: raw s16le mono at 16 kHz (:data:`RAW_RATE`) from a binary stream.
 - :class:`StdinSource`: standard input, a recording or raw s16le, told apart by its first bytes.
-- :class:`CommandSource`: a command writing raw s16le to stdout (ffmpeg reading a camera),
+- :class:`CommandSource`: a command writing raw s16le at 16 kHz to stdout (ffmpeg reading a camera),
   restarted with back-off whenever it dies; :class:`Redactor` keeps its credentials out of the log.
 """
 
@@ -269,20 +269,29 @@ class _S16Decoder:
         return np.frombuffer(data[:whole], dtype="<i2").astype(np.float32) / 32768.0
 
 
+RAW_RATE = 16000
+"""The rate of raw s16le input (standard input, an audio command), whatever the model's rate: it
+is resampled to the model's, so the same ffmpeg line serves every model file."""
+
+
 class RawSource:
-    """Raw signed 16-bit little-endian mono at the target rate from a binary stream."""
+    """Raw signed 16-bit little-endian mono at :data:`RAW_RATE` from a binary stream, resampled
+    to the target rate."""
 
     def __init__(self, stream: BinaryIO, rate: int, realtime: bool, block_seconds: float = 0.1):
         self._stream = stream
-        self._bytes = 2 * max(1, round(block_seconds * rate))
-        self._pace = _Pacer(rate, realtime)
+        self._bytes = 2 * max(1, round(block_seconds * RAW_RATE))
+        self._pace = _Pacer(RAW_RATE, realtime)
+        self._resample = _Resampler(RAW_RATE, rate)
 
     def blocks(self) -> Iterator[np.ndarray]:
         decode = _S16Decoder()
         while chunk := self._stream.read(self._bytes):
             block = decode(chunk)
             self._pace(len(block))
-            yield block
+            yield self._resample(block)
+        if len(tail := self._resample(np.zeros(0, np.float32), last=True)):
+            yield tail
 
 
 STDERR_LINES = 20
@@ -401,7 +410,8 @@ class _RateCheck:
 
 
 class CommandSource:
-    """A command whose stdout is raw s16le mono at the target rate (ffmpeg reading a camera).
+    """A command whose stdout is raw s16le mono at :data:`RAW_RATE` (ffmpeg reading a camera),
+    resampled to the target rate.
 
     The command runs once: when it exits, sends nothing for ``stall_seconds``, or sends samples
     faster or slower than real time (another rate), the source fails with :class:`AudioError`
@@ -433,8 +443,8 @@ class CommandSource:
         except OSError as exc:
             raise AudioError(f"cannot run audio command {command[0]}: {exc.strerror}") from exc
         log.info("audio command %s started", command[0])  # its arguments may hold passwords
-        self._rate = rate
-        self._bytes = 2 * max(1, round(block_seconds * rate))
+        self._resample = _Resampler(RAW_RATE, rate)
+        self._bytes = 2 * max(1, round(block_seconds * RAW_RATE))
         self._stall = stall_seconds
         self._last_line = ""
         self._logged = 0
@@ -478,7 +488,7 @@ class CommandSource:
         assert self._process.stdout is not None
         fd = self._process.stdout.fileno()
         decode = _S16Decoder()
-        check_rate = _RateCheck(self._rate)
+        check_rate = _RateCheck(RAW_RATE)
         try:
             while True:
                 ready, _, _ = select.select([fd], [], [], 0)
@@ -493,7 +503,7 @@ class CommandSource:
                     raise self._failure(f"audio command exited with status {code}")
                 block = decode(chunk)
                 check_rate(len(block))
-                yield block
+                yield self._resample(block)
         finally:
             if self._process.poll() is None:
                 self._process.kill()

@@ -254,3 +254,33 @@ def test_a_backlog_at_the_start_is_no_rate():
 def test_url_credentials_of_every_url_in_every_argument():
     command = ["ffmpeg", "-i", "rtsp://u:p@ss @c/x?next=http://v:w%23x@d/y", "http://h/p@q"]
     assert set(url_credentials(command)) - {""} == {"u:p@ss ", "v:w%23x", "v:w#x", "h/p"}
+
+
+def _tone(rate: int, seconds: float, hz: float = 440.0) -> np.ndarray:
+    t = np.arange(round(rate * seconds)) / rate
+    return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def _peak_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.argmax(spectrum) * rate / len(samples))
+
+
+def test_raw_input_is_16_khz_whatever_the_models_rate():
+    """Raw s16le on standard input or from a command is 16 kHz; a 32 kHz model gets it
+    resampled: twice the samples, the same tone, the same level."""
+    tone = (_tone(16000, 2.0) * 32767).astype("<i2")
+    out = np.concatenate(list(RawSource(Trickle(tone.tobytes()), 32000, False).blocks()))
+    assert abs(len(out) - 2 * len(tone)) <= 64
+    assert _peak_hz(out[4000:-4000], 32000) == pytest.approx(440.0, abs=2.0)
+    assert np.sqrt(np.mean(out[4000:-4000] ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
+
+
+def test_a_16_khz_camera_feeds_a_32_khz_model_at_its_pace():
+    """The rate check counts the command's 16 kHz samples, not the model's 32 kHz ones."""
+    source = CommandSource(paced_command(16000, 12), 32000, 0.1, 5.0)
+    received = 0
+    with pytest.raises(AudioError, match=r"exited with status 0$"):
+        for block in source.blocks():
+            received += len(block)
+    assert 0.95 * 32000 * 12 < received <= 32000 * 12
