@@ -2,7 +2,9 @@
 
 (a) the agent's path (streaming log-mel, gate, model, detector; also without the gate),
 (b) the seed recipe's way: librosa log-mel recomputed over the whole 7-s window at every hop,
-same model, no gate, (c) the agent's path with the seed's ResNet34 in place of the default model.
+same model, no gate, (c) the agent's path with the seed's ResNet34 in place of the default model,
+(d) Frigate's audio loop, YAMNet's TFLite file on the latest 0.975-s chunk every hop: the peer
+the agent's cost is held to.
 Each configuration runs in a fresh process over one recording (``agent_cost.build_recording``) at
 several hops; reports CPU s per audio hour, model ms per window, peak RSS and time to first score.
 Run: ``python bench/cost.py [--minutes 10] [--model PATH] [--resnet PATH]``.
@@ -70,22 +72,23 @@ def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     recent = np.zeros(0, np.float32)
     total, next_end, windows, first_score = 0, size, 0, None
-    for block in FileSource(wav, RATE, realtime=False, block_seconds=0.1).blocks():
+    rate = p.sample_rate
+    for block in FileSource(wav, rate, realtime=False, block_seconds=0.1).blocks():
         recent = np.concatenate([recent, block])[-(size + hop_samples + len(block)) :]
         total += len(block)
         while total >= next_end:
             stop = len(recent) - (total - next_end)
             prob = float(model.predict(seed_logmel(recent[stop - size : stop], p)[None])[0])
-            detector.update(next_end / RATE, prob)
+            detector.update(next_end / rate, prob)
             windows += 1
             if first_score is None:
-                first_score = (time.perf_counter() - started, next_end / RATE)
+                first_score = (time.perf_counter() - started, next_end / rate)
             next_end += hop_samples
     return result_row(
         wav,
         model,
-        hop_samples / RATE,
-        total / RATE,
+        hop_samples / rate,
+        total / rate,
         windows,
         windows,
         cpu0,
@@ -93,6 +96,42 @@ def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
         startup,
         first_score,
     )
+
+
+FRIGATE_CHUNK = 15600
+"""Samples of the 0.975-s chunk Frigate's audio loop gives YAMNet (its waveform input)."""
+
+
+def measure_frigate(wav: Path, data: Path, hop: float) -> dict:
+    """Runs in its own process: Frigate's audio detection (``frigate/events/audio.py``), the
+    YAMNet TFLite file on the latest 0.975-s chunk every ``hop`` seconds, one thread."""
+    started = time.perf_counter()
+    from ai_edge_litert.interpreter import Interpreter
+
+    from cry_mqtt.audio import FileSource
+
+    tflite = Interpreter(str(data / "pretrained" / "yamnet" / "yamnet.tflite"), num_threads=1)
+    tflite.allocate_tensors()
+    (inp,), (out, *_) = tflite.get_input_details(), tflite.get_output_details()
+    startup = time.perf_counter() - started
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    step = round(hop * RATE)
+    recent = np.zeros(0, np.float32)
+    total, next_end, windows, first_score = 0, FRIGATE_CHUNK, 0, None
+    for block in FileSource(wav, RATE, realtime=False, block_seconds=0.1).blocks():
+        recent = np.concatenate([recent, block])[-(FRIGATE_CHUNK + step + len(block)) :]
+        total += len(block)
+        while total >= next_end:
+            stop = len(recent) - (total - next_end)
+            tflite.set_tensor(inp["index"], recent[stop - FRIGATE_CHUNK : stop])
+            tflite.invoke()
+            tflite.get_tensor(out["index"])
+            windows += 1
+            if first_score is None:
+                first_score = (time.perf_counter() - started, next_end / RATE)
+            next_end += step
+    audio_s = total / RATE
+    return result_row(wav, None, hop, audio_s, windows, windows, cpu0, wall0, startup, first_score)
 
 
 def export_resnet34(out: Path) -> Path:
@@ -126,12 +165,14 @@ WAYS = {
     "a_agent_no_gate": "agent path without the gate (every window scored)",
     "b_seed": "seed recipe: librosa log-mel of the whole window every hop, the model, no gate",
     "c_resnet34": "agent path with ResNet34 in place of the model (gate -65 dBFS)",
+    "d_frigate": "Frigate's audio loop: YAMNet TFLite on the latest 0.975-s chunk every hop",
 }
 
 
-def run_way(way: str, wav: Path, hop: float, model: Path | None, resnet: Path) -> dict:
+def run_way(way: str, wav: Path, hop: float, model: Path | None, resnet: Path, data: Path) -> dict:
     """One configuration in a fresh process; its JSON result."""
     command = [sys.executable, __file__, "--measure", str(wav), "--way", way, "--hop", str(hop)]
+    command += ["--data", str(data)]
     chosen = resnet if way == "c_resnet34" else model
     if chosen is not None:
         command += ["--model", str(chosen)]
@@ -140,9 +181,11 @@ def run_way(way: str, wav: Path, hop: float, model: Path | None, resnet: Path) -
     return {"way": way, "hop_asked_s": hop, **json.loads(done.stdout)}
 
 
-def measure_way(way: str, wav: Path, model: Path | None, hop: float) -> dict:
+def measure_way(way: str, wav: Path, model: Path | None, hop: float, data: Path) -> dict:
     if way == "b_seed":
         return measure_seed(wav, model, hop)
+    if way == "d_frigate":
+        return measure_frigate(wav, data, hop)
     return measure(wav, model, hop, NO_GATE if way == "a_agent_no_gate" else AGENT_GATE)
 
 
@@ -159,6 +202,7 @@ def ratios(runs: list[dict]) -> list[dict]:
                 "b_over_a": round(by[("b_seed", hop)] / a, 1),
                 "b_over_a_no_gate": round(by[("b_seed", hop)] / a_all, 1),
                 "c_over_a": round(by[("c_resnet34", hop)] / a, 1),
+                "d_over_a_no_gate": round(by[("d_frigate", hop)] / a_all, 2),
             }
         )
     return rows
@@ -178,7 +222,7 @@ def main() -> None:
     parser.add_argument("--hop", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure_way(args.way, args.measure, args.model, args.hop)))
+        print(json.dumps(measure_way(args.way, args.measure, args.model, args.hop, args.data)))
         return
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,7 +231,7 @@ def main() -> None:
         build_recording(args.data, args.minutes, args.quiet_share, wav)
         for hop in args.hops:
             for way in WAYS:
-                runs.append(run_way(way, wav, hop, args.model, resnet))
+                runs.append(run_way(way, wav, hop, args.model, resnet, args.data))
                 print(json.dumps(runs[-1]), flush=True)
     report = {
         "machine": f"{cpu_name()}, {platform.machine()}, {platform.system()}, "

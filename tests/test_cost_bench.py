@@ -60,9 +60,39 @@ def test_ratios_per_hop_asked_for():
             ("a_agent_no_gate", 10),
             ("b_seed", 50),
             ("c_resnet34", 80),
+            ("d_frigate", 4),
         )
     ]
     assert cost.ratios(runs) == [
-        {"hop_s": hop, "b_over_a": 10.0, "b_over_a_no_gate": 5.0, "c_over_a": 16.0}
+        {
+            "hop_s": hop,
+            "b_over_a": 10.0,
+            "b_over_a_no_gate": 5.0,
+            "c_over_a": 16.0,
+            "d_over_a_no_gate": 0.4,
+        }
         for hop in (0.5, 1.0)
     ]
+
+
+def test_frigates_loop_scores_one_chunk_per_hop(wav, data_dir):
+    """YAMNet's TFLite file on the latest 0.975-s chunk, once a second: 19 of them in 19 s."""
+    frigate = cost.measure_frigate(wav, data_dir, 1.0)
+    assert frigate["windows"] == 19 and frigate["scored"] == 19
+    assert frigate["first_score_audio_s"] == pytest.approx(0.975, abs=0.01)
+    assert frigate["cpu_s_per_audio_hour"] > 0 and frigate["model_ms_per_window"] is None
+
+
+def test_a_32_khz_model_is_measured_on_the_16_khz_recording(wav, tmp_path, data_dir):
+    """The agent's path resamples the recording to the model's rate, as the agent does."""
+    from cry_mqtt.features import EFFICIENTAT
+    from cry_mqtt.model import Patches
+    from training.efficientat import pretrained
+    from training.export import streaming_info, write_streaming_onnx
+
+    model = tmp_path / "mn04.onnx"
+    path = data_dir / "pretrained" / "efficientat" / "mn04_as_mAP_432.pt"
+    info = streaming_info(EFFICIENTAT, Patches(100, 50), 0.3, "mn04-test", {})
+    write_streaming_onnx(pretrained(path), info, model)
+    agent = agent_cost.measure(wav, model, 1.0, cost.NO_GATE)
+    assert agent["audio_s"] == 19.0 and agent["windows"] == 13
