@@ -28,9 +28,13 @@ def _prepare(args: argparse.Namespace) -> None:
         )
     grouped_split(items, args.valid_fraction, args.seed)
     summary = build_cache(items, args.runs / "cache")
-    print(json.dumps(summary["splits"], indent=2))
+    brief = {
+        split: {k: v for k, v in part.items() if k != "sources"}
+        for split, part in summary["splits"].items()
+    }
+    print(json.dumps(brief, indent=2))
     print(f"{len(summary['skipped'])} files skipped: {summary['skipped'][:5]}")
-    print(f"cache written to {args.runs / 'cache'}")
+    print(f"cache written to {args.runs / 'cache'} (summary.json: every source and licence)")
 
 
 def _fetch_debian(args: argparse.Namespace) -> None:

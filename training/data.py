@@ -247,7 +247,7 @@ def data_sources(items: list[Item]) -> list[dict[str, Any]]:
             "source": source,
             "license": license,
             "files": files,
-            "minutes": round(samples / PARAMS.sample_rate / 60, 1),
+            "minutes": round(samples / PARAMS.sample_rate / 60, 2),
         }
         for (label, category, source, license), (files, samples) in sorted(rows.items())
     ]
@@ -273,7 +273,7 @@ def summarize(items: list[Item]) -> dict[str, Any]:
             "minutes": round(sum(i.length for i in part) / rate / 60, 1),
             "positives_by_source": dict(sorted(by["positives"].items())),
             "negatives_by_category": dict(sorted(by["negatives"].items())),
-            "minutes_by_category": {k: round(v, 1) for k, v in sorted(minutes.items())},
+            "minutes_by_category": {k: round(v, 2) for k, v in sorted(minutes.items())},
             "sources": data_sources(part),
         }
     return summary
