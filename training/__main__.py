@@ -38,9 +38,17 @@ def _prepare(args: argparse.Namespace) -> None:
 
 
 def _fetch_debian(args: argparse.Namespace) -> None:
+    from subprocess import CalledProcessError
+
     from training.debian import PACKAGES, fetch
 
-    roots = fetch(args.dest, args.packages or list(PACKAGES))
+    try:
+        roots = fetch(args.dest, args.packages or list(PACKAGES))
+    except CalledProcessError as exc:
+        raise RecipeError(
+            f"`{' '.join(exc.cmd[:2])}` failed: it needs Debian bookworm's package lists "
+            "(`apt-get update`)"
+        ) from None
     print("python -m training prepare " + " ".join(f"--debian {root}" for root in roots))
 
 

@@ -369,7 +369,13 @@ def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
             offset += len(samples)
             decoded.append(phone_codec(samples))
         kept.append(item)
-    np.save(root / "audio.npy", np.concatenate(decoded))
+    # Written piece by piece rather than concatenated: the decoded list is the only copy in memory.
+    audio = np.lib.format.open_memmap(root / "audio.npy", "w+", np.float32, (offset,))
+    start = 0
+    for samples in decoded:
+        audio[start : start + len(samples)] = samples
+        start += len(samples)
+    audio.flush()
     (root / "items.json").write_text(json.dumps([asdict(i) for i in kept]))
     summary = {"splits": summarize(kept), "skipped": failed}
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
