@@ -67,7 +67,7 @@ def test_dep5_licence_is_the_most_specific_match_of_the_installed_path() -> None
 
 
 def test_package_folder_gives_categories_groups_and_licences(tmp_path: Path) -> None:
-    root = tmp_path / "hedgewars-data"
+    root = tmp_path / "unpacked"  # any folder: the package is named by its usr/share/doc/NAME
     sounds = root / "usr/share/games/hedgewars/Data/Sounds"
     for voice in ("Default", "Pirate"):
         for name in ("Laugh", "PoisonCough", "Hello", "Ouch"):

@@ -452,7 +452,7 @@ def model_card(
         *_training_rows(fit_summary),
         *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
         "",
-        "## Data (split 90:10 grouped by Donate-a-cry app uuid / negative recording)",
+        "## Data (split 90:10 grouped by Donate-a-cry app uuid / speaker or voice / recording)",
         "",
         "| split | positives | by source | negatives | by category | minutes |",
         "| --- | --- | --- | --- | --- | --- |",
