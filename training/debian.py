@@ -106,6 +106,8 @@ UNKNOWN = "unknown (see the package's copyright file)"
 
 @dataclass(frozen=True)
 class Stanza:
+    """One ``Files:`` paragraph: its globs and its licence's short name."""
+
     globs: tuple[str, ...]
     license: str
 
