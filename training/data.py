@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
@@ -345,37 +345,44 @@ def holds_crying(item: Item, samples: np.ndarray) -> bool:
     return item.category != NO_CRYING and holds_events(samples)
 
 
+def _npy_header(f: BinaryIO, length: int) -> None:
+    """The header of a 1-D float32 ``.npy`` file, 128 bytes for any ``length`` below 2**62."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": (length,)}
+    np.lib.format.write_array_header_1_0(f, header)
+
+
 def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
     """Decode ``items`` (their ``split`` already set) into ``root``, plus a phone-codec version
     of each recording that is not already one; returns the summary."""
     root.mkdir(parents=True, exist_ok=True)
-    decoded, kept, offset, failed = [], [], 0, []
-    for item in tqdm(items, desc="decode", unit="file"):
-        try:
-            samples = trim_silence(load_audio(Path(item.path)))
-        except (av.error.FFmpegError, IndexError) as exc:
-            failed.append(f"{item.path}: {exc}")
-            continue
-        if len(samples) < PARAMS.frame_length:
-            failed.append(f"{item.path}: too short")
-            continue
-        item.offset, item.length = offset, len(samples)
-        offset += len(samples)
-        decoded.append(samples)
-        if is_phone_recording(item):
-            item.phone_offset = item.offset
-        else:
-            item.phone_offset = offset
+    kept, offset, failed = [], 0, []
+    # Each recording goes to disk as it is decoded, so memory holds one at a time; the header,
+    # written first for the largest length, is rewritten with the real one (same size).
+    with open(root / "audio.npy", "wb") as f:
+        _npy_header(f, 2**62 - 1)
+        data_start = f.tell()
+        for item in tqdm(items, desc="decode", unit="file"):
+            try:
+                samples = trim_silence(load_audio(Path(item.path)))
+            except (av.error.FFmpegError, IndexError) as exc:
+                failed.append(f"{item.path}: {exc}")
+                continue
+            if len(samples) < PARAMS.frame_length:
+                failed.append(f"{item.path}: too short")
+                continue
+            item.offset, item.length = offset, len(samples)
             offset += len(samples)
-            decoded.append(phone_codec(samples))
-        kept.append(item)
-    # Written piece by piece rather than concatenated: the decoded list is the only copy in memory.
-    audio = np.lib.format.open_memmap(root / "audio.npy", "w+", np.float32, (offset,))
-    start = 0
-    for samples in decoded:
-        audio[start : start + len(samples)] = samples
-        start += len(samples)
-    audio.flush()
+            f.write(samples.astype("<f4").tobytes())
+            if is_phone_recording(item):
+                item.phone_offset = item.offset
+            else:
+                item.phone_offset = offset
+                offset += len(samples)
+                f.write(phone_codec(samples).astype("<f4").tobytes())
+            kept.append(item)
+        f.seek(0)
+        _npy_header(f, offset)
+        assert f.tell() == data_start
     (root / "items.json").write_text(json.dumps([asdict(i) for i in kept]))
     summary = {"splits": summarize(kept), "skipped": failed}
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
