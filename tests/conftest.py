@@ -25,7 +25,13 @@ def data_dir() -> Path:
     Without it the tests that need real recordings are skipped, saying how to get them, unless
     ``$CRY_MQTT_REQUIRE_DATA`` is set.
     """
-    needed = ("donateacry-corpus", "negatives", "independent", "pretrained/yamnet")
+    needed = (
+        "donateacry-corpus",
+        "negatives",
+        "negatives-extra",
+        "independent",
+        "pretrained/yamnet",
+    )
     missing = [name for name in needed if not (DATA / name).is_dir()]
     if missing:
         message = (

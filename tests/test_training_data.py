@@ -123,6 +123,8 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     assert len(cache.items) == 5
     assert summary["splits"]["train"]["negatives"] == 3
     assert all(abs(len(cache.samples(i)) - 80000) < 200 for i in cache.items)
+    item = cache.items[-1]
+    assert np.array_equal(cache.samples(item), trim_silence(load_audio(Path(item.path))))
     assert len(cache.split("train", 1)) == 1
 
 

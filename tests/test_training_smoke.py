@@ -33,6 +33,12 @@ def test_prepare_fit_export_evaluate(tmp_path: Path, data_dir: Path) -> None:
     main(["--runs", str(runs), "evaluate", "--model", str(model_path)])
     card = (model_path.parent / "cnn-MODEL_CARD.md").read_text()
     assert "balanced_accuracy" in card and "ios-16k" in card
+    # every data source with its licence, the negatives-extra speech among them
+    assert "| positive | crying | ios-16k | ODbL (database), DbCL (contents) |" in card
+    assert (
+        "| negative | spoken-digits-8k | Jakobovski/free-spoken-digit-dataset | CC BY-SA 4.0 |"
+        in card
+    )
     assert {p.name for p in model_path.parent.glob("*.png")} == {
         "cnn-roc.png", "cnn-pr.png", "cnn-confusion.png", "cnn-scores.png"
     }  # fmt: skip

@@ -17,20 +17,39 @@ def _prepare(args: argparse.Namespace) -> None:
     from training.split import grouped_split
 
     data = None if args.no_default_data else args.data
-    items = discover(data, args.esc50, args.positives, args.negatives)
+    items = discover(data, args.esc50, args.positives, args.negatives, args.debian)
     if args.limit:
         items = limit_items(items, args.limit)
     if not items:
         where = "no --data folder" if data is None else f"{data} (option --data)"
         raise RecipeError(
             f"no recordings found in {where}: it needs donateacry-corpus/ and "
-            "negatives/manifest.csv (or --positives/--negatives/--esc50)"
+            "negatives/manifest.csv (or --positives/--negatives/--esc50/--debian)"
         )
     grouped_split(items, args.valid_fraction, args.seed)
     summary = build_cache(items, args.runs / "cache")
-    print(json.dumps(summary["splits"], indent=2))
+    brief = {
+        split: {k: v for k, v in part.items() if k != "sources"}
+        for split, part in summary["splits"].items()
+    }
+    print(json.dumps(brief, indent=2))
     print(f"{len(summary['skipped'])} files skipped: {summary['skipped'][:5]}")
-    print(f"cache written to {args.runs / 'cache'}")
+    print(f"cache written to {args.runs / 'cache'} (summary.json: every source and licence)")
+
+
+def _fetch_debian(args: argparse.Namespace) -> None:
+    from subprocess import CalledProcessError
+
+    from training.debian import PACKAGES, fetch
+
+    try:
+        roots = fetch(args.dest, args.packages or list(PACKAGES))
+    except CalledProcessError as exc:
+        raise RecipeError(
+            f"`{' '.join(exc.cmd[:2])}` failed: it needs Debian bookworm's package lists "
+            "(`apt-get update`)"
+        ) from None
+    print("python -m training prepare " + " ".join(f"--debian {root}" for root in roots))
 
 
 def _fit(args: argparse.Namespace) -> None:
@@ -194,9 +213,23 @@ def main(argv: list[str] | None = None) -> None:
     prepare.add_argument(
         "--negatives", type=Path, action="append", default=[], help="folder or manifest .csv"
     )
+    prepare.add_argument(
+        "--debian",
+        type=Path,
+        action="append",
+        default=[],
+        help="a Debian package unpacked with dpkg -x (repeatable; see fetch-debian)",
+    )
     prepare.add_argument("--valid-fraction", type=float, default=0.1)
     prepare.add_argument("--limit", type=int, default=0, help="files per source/category")
     prepare.set_defaults(run=_prepare)
+
+    fetch_debian = steps.add_parser(
+        "fetch-debian", help="apt-get download and dpkg -x the Debian packages for training"
+    )
+    fetch_debian.add_argument("dest", type=Path, help="folder for the .debs and unpacked packages")
+    fetch_debian.add_argument("packages", nargs="*", help="package names (default: all)")
+    fetch_debian.set_defaults(run=_fetch_debian)
 
     fit = steps.add_parser("fit", help="train with fastai (lr_find + one-cycle)")
     _add_fit_options(fit)

@@ -4,7 +4,8 @@ cache them for the later steps.
 Layouts: the Donate-a-cry corpus as distributed (``.3gp`` and ``.caf`` uploads, decoded with
 PyAV's bundled FFmpeg), an ESC-50 download (``audio/`` plus ``meta/esc50.csv``; its crying_baby
 class becomes positives, never negatives), manifests (CSV with ``path``, ``source``, ``category``
-columns) and plain folders of audio files.
+and ``license`` columns), plain folders of audio files and Debian packages unpacked with
+``dpkg -x`` (:mod:`training.debian`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import csv
 import io
 import json
 import os
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
@@ -31,7 +33,7 @@ PARAMS = FeatureParams()
 AMIN_DB = 10 * np.log10(AMIN)
 WINDOW_SECONDS = 7.0
 WINDOW_SAMPLES = round(WINDOW_SECONDS * PARAMS.sample_rate)
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".3gp", ".caf", ".aac", ".opus"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".3gp", ".caf", ".aac", ".opus", ".g722"}
 ESC50_CRYING_BABY = 20
 NO_CRYING = "no-crying"
 """Category of a positive upload that the audit found to hold no crying."""
@@ -39,6 +41,9 @@ AUDIT = Path(__file__).with_name("donateacry-no-crying.csv")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("CRY_MQTT_DATA", REPO_ROOT.parent / "shared" / "data"))
 DEFAULT_RUNS = REPO_ROOT / "runs"
+DONATEACRY_LICENSE = "ODbL (database), DbCL (contents)"
+ESC50_LICENSE = "CC BY-NC 3.0"
+UNSTATED = "unstated"
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Item:
     length: int = 0
     phone_offset: int = 0
     """Where the same recording passed through the phone codec starts."""
+    license: str = ""
 
 
 def load_audio(path: Path, sample_rate: int = PARAMS.sample_rate) -> np.ndarray:
@@ -123,7 +129,7 @@ def donateacry_items(root: Path, audit: Path = AUDIT) -> list[Item]:
         source = "android-8k" if suffix == ".3gp" else "ios-16k"
         group = f"donateacry:{donateacry_uuid(path)}"
         category = NO_CRYING if path.name in no_crying else "crying"
-        items.append(Item(str(path), 1, source, category, group))
+        items.append(Item(str(path), 1, source, category, group, license=DONATEACRY_LICENSE))
     return items
 
 
@@ -138,12 +144,20 @@ def esc50_items(root: Path) -> list[Item]:
             label = int(int(row["target"]) == ESC50_CRYING_BABY)
             group = f"esc50:{row['src_file']}"
             path = root / "audio" / row["filename"]
-            items.append(Item(str(path), label, "esc50", row["category"], group))
+            items.append(
+                Item(str(path), label, "esc50", row["category"], group, license=ESC50_LICENSE)
+            )
     return items
 
 
-def manifest_items(manifest: Path, label: int) -> list[Item]:
-    """Recordings listed in a CSV with ``path`` and optional ``source``/``category`` columns.
+def speaker_prefix(path: Path) -> str:
+    """A file name without its trailing ``_<n>``: ``so762_spk0003_1.opus`` -> ``so762_spk0003``."""
+    return re.sub(r"_\d+$", "", path.stem)
+
+
+def manifest_items(manifest: Path, label: int, by_speaker: bool = False) -> list[Item]:
+    """Recordings listed in a CSV with ``path`` and optional ``source``/``category``/``license``
+    columns; with ``by_speaker`` the files sharing a :func:`speaker_prefix` form one group.
 
     Paths are relative to the manifest's folder or, failing that, to its parent.
     """
@@ -155,7 +169,9 @@ def manifest_items(manifest: Path, label: int) -> list[Item]:
                 path = manifest.parent.parent / row["path"]
             source = row.get("source") or manifest.parent.name
             category = row.get("category") or path.parent.name
-            items.append(Item(str(path), label, source, category, f"file:{path}"))
+            group = f"speaker:{speaker_prefix(path)}" if by_speaker else f"file:{path}"
+            license = row.get("license") or ""
+            items.append(Item(str(path), label, source, category, group, license=license))
     return items
 
 
@@ -174,18 +190,26 @@ def discover(
     esc50: Path | None = None,
     positives: list[Path] = (),
     negatives: list[Path] = (),
+    debian: list[Path] = (),
 ) -> list[Item]:
     """All items from the standard data folder and any extra sources.
 
-    ``data`` holds ``donateacry-corpus/`` and ``negatives/manifest.csv`` (either may be missing);
-    extra positives/negatives are folders or ``.csv`` manifests.
+    ``data`` holds ``donateacry-corpus/``, ``negatives/manifest.csv`` and
+    ``negatives-extra/manifest.csv`` (grouped by speaker), any of them may be missing; extra
+    positives/negatives are folders or ``.csv`` manifests; ``debian`` are unpacked packages.
     """
+    from training.debian import debian_items  # it builds on this module
+
     items: list[Item] = []
     if data is not None:
         if (data / "donateacry-corpus").is_dir():
             items += donateacry_items(data / "donateacry-corpus")
         if (data / "negatives" / "manifest.csv").is_file():
             items += manifest_items(data / "negatives" / "manifest.csv", 0)
+        if (data / "negatives-extra" / "manifest.csv").is_file():
+            items += manifest_items(data / "negatives-extra" / "manifest.csv", 0, by_speaker=True)
+    for root in debian:
+        items += debian_items(root)
     if esc50 is not None:
         items += esc50_items(esc50)
     for label, roots in ((1, positives), (0, negatives)):
@@ -209,17 +233,39 @@ def limit_items(items: list[Item], per_stratum: int) -> list[Item]:
     return kept
 
 
+def data_sources(items: list[Item]) -> list[dict[str, Any]]:
+    """Files and minutes per (class, category, source, licence), for the model card."""
+    rows: dict[tuple[int, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for item in items:
+        row = rows[(item.label, item.category, item.source, item.license or UNSTATED)]
+        row[0] += 1
+        row[1] += item.length
+    return [
+        {
+            "label": label,
+            "category": category,
+            "source": source,
+            "license": license,
+            "files": files,
+            "minutes": round(samples / PARAMS.sample_rate / 60, 2),
+        }
+        for (label, category, source, license), (files, samples) in sorted(rows.items())
+    ]
+
+
 def summarize(items: list[Item]) -> dict[str, Any]:
-    """Counts and minutes per split, class, source and category."""
+    """Counts and minutes per split, class, source and category, and :func:`data_sources`."""
     rate = PARAMS.sample_rate
     summary: dict[str, Any] = {}
     for split in sorted({i.split for i in items}):
         part = [i for i in items if i.split == split]
         by: dict[str, dict[str, int]] = {"positives": {}, "negatives": {}}
+        minutes: dict[str, float] = defaultdict(float)
         for item in part:
             key = item.source if item.label else item.category
             table = by["positives" if item.label else "negatives"]
             table[key] = table.get(key, 0) + 1
+            minutes[item.category] += item.length / rate / 60
         summary[split] = {
             "positives": sum(i.label for i in part),
             "negatives": sum(1 - i.label for i in part),
@@ -227,6 +273,8 @@ def summarize(items: list[Item]) -> dict[str, Any]:
             "minutes": round(sum(i.length for i in part) / rate / 60, 1),
             "positives_by_source": dict(sorted(by["positives"].items())),
             "negatives_by_category": dict(sorted(by["negatives"].items())),
+            "minutes_by_category": {k: round(v, 2) for k, v in sorted(minutes.items())},
+            "sources": data_sources(part),
         }
     return summary
 
@@ -297,31 +345,44 @@ def holds_crying(item: Item, samples: np.ndarray) -> bool:
     return item.category != NO_CRYING and holds_events(samples)
 
 
+def _npy_header(f: BinaryIO, length: int) -> None:
+    """The header of a 1-D float32 ``.npy`` file, 128 bytes for any ``length`` below 2**62."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": (length,)}
+    np.lib.format.write_array_header_1_0(f, header)
+
+
 def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
     """Decode ``items`` (their ``split`` already set) into ``root``, plus a phone-codec version
     of each recording that is not already one; returns the summary."""
     root.mkdir(parents=True, exist_ok=True)
-    decoded, kept, offset, failed = [], [], 0, []
-    for item in tqdm(items, desc="decode", unit="file"):
-        try:
-            samples = trim_silence(load_audio(Path(item.path)))
-        except (av.error.FFmpegError, IndexError) as exc:
-            failed.append(f"{item.path}: {exc}")
-            continue
-        if len(samples) < PARAMS.frame_length:
-            failed.append(f"{item.path}: too short")
-            continue
-        item.offset, item.length = offset, len(samples)
-        offset += len(samples)
-        decoded.append(samples)
-        if is_phone_recording(item):
-            item.phone_offset = item.offset
-        else:
-            item.phone_offset = offset
+    kept, offset, failed = [], 0, []
+    # Each recording goes to disk as it is decoded, so memory holds one at a time; the header,
+    # written first for the largest length, is rewritten with the real one (same size).
+    with open(root / "audio.npy", "wb") as f:
+        _npy_header(f, 2**62 - 1)
+        data_start = f.tell()
+        for item in tqdm(items, desc="decode", unit="file"):
+            try:
+                samples = trim_silence(load_audio(Path(item.path)))
+            except (av.error.FFmpegError, IndexError) as exc:
+                failed.append(f"{item.path}: {exc}")
+                continue
+            if len(samples) < PARAMS.frame_length:
+                failed.append(f"{item.path}: too short")
+                continue
+            item.offset, item.length = offset, len(samples)
             offset += len(samples)
-            decoded.append(phone_codec(samples))
-        kept.append(item)
-    np.save(root / "audio.npy", np.concatenate(decoded))
+            f.write(samples.astype("<f4").tobytes())
+            if is_phone_recording(item):
+                item.phone_offset = item.offset
+            else:
+                item.phone_offset = offset
+                offset += len(samples)
+                f.write(phone_codec(samples).astype("<f4").tobytes())
+            kept.append(item)
+        f.seek(0)
+        _npy_header(f, offset)
+        assert f.tell() == data_start
     (root / "items.json").write_text(json.dumps([asdict(i) for i in kept]))
     summary = {"splits": summarize(kept), "skipped": failed}
     (root / "summary.json").write_text(json.dumps(summary, indent=2))

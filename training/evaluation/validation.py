@@ -375,6 +375,37 @@ SOURCES = [
 ]
 
 
+def _data_sources(data: dict[str, Any]) -> list[str]:
+    """Every training and validation source per category with its licence, from the split
+    summary (none in a summary written before it listed them)."""
+    rows: dict[tuple[str, str, str, str], list[float]] = {}
+    for part in data.values():
+        for r in part.get("sources", []):
+            key = (
+                "positive" if r["label"] else "negative",
+                r["category"],
+                r["source"],
+                r["license"],
+            )
+            total = rows.setdefault(key, [0, 0.0])
+            total[0] += r["files"]
+            total[1] += r["minutes"]
+    if not rows:
+        return []
+    return [
+        "",
+        "Training and validation data per category, source and licence (as each source states "
+        "it; for a Debian package, per file from its `usr/share/doc/NAME/copyright`):",
+        "",
+        "| class | category | source | licence | files | minutes |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *(
+            f"| {c} | {category} | {source} | {license} | {files:.0f} | {minutes:.2f} |"
+            for (c, category, source, license), (files, minutes) in sorted(rows.items())
+        ),
+    ]
+
+
 def _independent(results: list[dict[str, Any]]) -> list[str]:
     """The independent-set section: every model measured, best known first."""
     from training.evaluation.independent import comparison_table
@@ -421,7 +452,7 @@ def model_card(
         *_training_rows(fit_summary),
         *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
         "",
-        "## Data (split 90:10 grouped by Donate-a-cry app uuid / negative recording)",
+        "## Data (split 90:10 grouped by Donate-a-cry app uuid / speaker or voice / recording)",
         "",
         "| split | positives | by source | negatives | by category | minutes |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -485,6 +516,7 @@ def model_card(
         *(f"![{p.stem}]({p.name})" for p in plots),
         "",
         *SOURCES,
+        *_data_sources(data),
         "",
         "## Limitations",
         "",
