@@ -50,8 +50,9 @@ def _mono(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float32) if block.ndim == 2 else block
 
 
-class _Resampler:
-    """Streaming resampler to the target rate (a no-op when the rates agree)."""
+class Resampler:
+    """Streaming resampler to the target rate (a no-op when the rates agree): each call takes
+    the next block of one stream."""
 
     def __init__(self, source_rate: int, target_rate: int) -> None:
         import soxr
@@ -69,7 +70,7 @@ class _Resampler:
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     """A whole signal at another rate, by the resampler the sources use."""
-    return _Resampler(source_rate, target_rate)(samples, last=True)
+    return Resampler(source_rate, target_rate)(samples, last=True)
 
 
 class _Pacer:
@@ -282,7 +283,7 @@ class RawSource:
         self._stream = stream
         self._bytes = 2 * max(1, round(block_seconds * RAW_RATE))
         self._pace = _Pacer(RAW_RATE, realtime)
-        self._resample = _Resampler(RAW_RATE, rate)
+        self._resample = Resampler(RAW_RATE, rate)
 
     def blocks(self) -> Iterator[np.ndarray]:
         decode = _S16Decoder()
@@ -443,7 +444,7 @@ class CommandSource:
         except OSError as exc:
             raise AudioError(f"cannot run audio command {command[0]}: {exc.strerror}") from exc
         log.info("audio command %s started", command[0])  # its arguments may hold passwords
-        self._resample = _Resampler(RAW_RATE, rate)
+        self._resample = Resampler(RAW_RATE, rate)
         self._bytes = 2 * max(1, round(block_seconds * RAW_RATE))
         self._stall = stall_seconds
         self._last_line = ""
@@ -558,7 +559,7 @@ class MicrophoneSource:
         except (ValueError, sd.PortAudioError) as exc:
             raise AudioError(f"cannot open input device {device!r}: {exc}") from exc
         self._name = info["name"]
-        self._resample = _Resampler(self._device_rate, rate)
+        self._resample = Resampler(self._device_rate, rate)
 
     def _callback(self, indata: np.ndarray, frames: int, time_info, status) -> None:
         if status.input_overflow:

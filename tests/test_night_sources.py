@@ -8,9 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_fixtures import make_cache
 
+from cry_mqtt.config import DetectionConfig
+from cry_mqtt.features import EFFICIENTAT
+from cry_mqtt.model import CryModel, Patches
 from training.augment import rms
 from training.data import load_audio
+from training.efficientat import pretrained
+from training.export import streaming_info, write_streaming_onnx
 from training.night.assemble import (
     REFERENCE_FLOOR_DBFS,
     SNRS,
@@ -19,7 +25,8 @@ from training.night.assemble import (
     night_blocks,
     plan,
 )
-from training.night.sources import load_independent
+from training.night.measure import run_pipeline
+from training.night.sources import load_independent, load_validation
 
 PER_CATEGORY = 2
 
@@ -83,3 +90,26 @@ def test_episodes_lie_at_the_planned_times_with_the_planned_snrs(corpus):
         assert rms(added[start : start + 1600]) > 0 and rms(added[end - 1600 : end]) > 0
     assert not added[~crying].any()
     assert sorted(t.snr_db for t in night.truth) == sorted(SNRS)
+
+
+def test_the_validation_night_is_the_caches_validation_side(tmp_path: Path) -> None:
+    """The night tunes on the held-out side of the split the model was trained against: the
+    cache's, not a new split of the data folder; positives without crying stay out."""
+    cache = make_cache(tmp_path, "valid")
+    corpus = load_validation(cache)
+    assert len(corpus.negatives) == len(corpus.categories) == 2
+    assert len(corpus.positives) == 3  # the audited upload holding no crying is left out
+    assert not load_validation(make_cache(tmp_path / "t", "train")).positives
+
+
+def test_a_32_khz_model_hears_the_16_khz_night_resampled(data_dir: Path, tmp_path: Path) -> None:
+    """The night's 16 kHz audio reaches a 32 kHz model at its rate: windows at the same times."""
+    path = tmp_path / "mn04.onnx"
+    state = data_dir / "pretrained" / "efficientat" / "mn04_as_mAP_432.pt"
+    write_streaming_onnx(
+        pretrained(state), streaming_info(EFFICIENTAT, Patches(100, 50), 0.3, "t", {}), path
+    )
+    blocks = [np.zeros(16000 * 5, np.float32), 0.1 * np.ones(16000 * 5, np.float32)]
+    results, _, seconds = run_pipeline(CryModel(path), DetectionConfig(gate_dbfs=-100.0), blocks)
+    assert seconds == pytest.approx(10.0, abs=0.05)
+    assert [round(r.t) for r in results] == [7, 8, 9, 10]

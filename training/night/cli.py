@@ -14,7 +14,7 @@ from typing import Any
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.model import CryModel, default_model_path
 from cry_mqtt.pipeline import WindowResult
-from training.data import DEFAULT_DATA, REPO_ROOT
+from training.data import DEFAULT_DATA, REPO_ROOT, Cache
 from training.night.assemble import RATE, Corpus, Night, night_blocks, plan, usage
 from training.night.measure import (
     SETTING_KEYS,
@@ -183,7 +183,7 @@ def command(args: argparse.Namespace) -> dict[str, Any]:
         write_report(report, out, args.docs, args.cost_minutes, args.model, args.saved_cost)
         return report
     model = CryModel(args.model or default_model_path())
-    validation = load_validation(args.data)
+    validation = load_validation(Cache(args.runs / "cache"))
     independent = load_independent(
         args.independent or args.data / "independent",
         args.independent_cache or args.runs / "independent",

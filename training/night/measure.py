@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from cry_mqtt.audio import Resampler
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.detector import Detector, DetectorSettings
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline, WindowResult, detector_settings, episodes
-from training.night.assemble import Corpus, Night, Truth, category_heard
+from training.night.assemble import RATE, Corpus, Night, Truth, category_heard
 
 TARGETS = {"false_alarms_per_hour": 0.1, "recall_snr_ge_0": 0.95, "latency_median_s": 3.0}
 Span = tuple[float, float]
@@ -27,8 +28,17 @@ def run_pipeline(
 ) -> tuple[list[WindowResult], list[Span], float]:
     """The agent's offline path: every window, the detected (ON, OFF) spans, seconds of audio."""
     pipeline = Pipeline(model, detection)
-    results = list(pipeline.run(blocks))
+    results = list(pipeline.run(_at_rate(blocks, model.info.features.sample_rate)))
     return results, episodes(results, pipeline.now), pipeline.now
+
+
+def _at_rate(blocks: Iterable[np.ndarray], rate: int) -> Iterator[np.ndarray]:
+    """The night's 16 kHz blocks at the model's ``rate``, as the agent resamples a source."""
+    resample = Resampler(RATE, rate)
+    for block in blocks:
+        yield resample(block)
+    if len(tail := resample(np.zeros(0, np.float32), last=True)):
+        yield tail
 
 
 def replay(results: list[WindowResult], settings: DetectorSettings, end: float) -> list[Span]:

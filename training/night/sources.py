@@ -5,29 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
-
-from training.data import PARAMS, discover, holds_crying, load_audio, trim_silence
+from training.data import Cache, holds_crying
 from training.night.assemble import Corpus
-from training.split import grouped_split
 
 
-def load_validation(data: Path, valid_fraction: float = 0.1, seed: int = 42) -> Corpus:
-    """The validation side of training's grouped split of ``data`` (same fraction and seed as
-    ``python -m training prepare``), decoded and trimmed of digital silence as there; undecodable
-    or too-short files, and positives that hold no crying (:func:`holds_crying`), are skipped."""
-    items = discover(data)
-    grouped_split(items, valid_fraction, seed)
+def load_validation(cache: Cache) -> Corpus:
+    """The validation side of a prepared cache: the held-out training sources of the split the
+    model was trained and tuned against (decoded and trimmed as ``prepare`` left them);
+    positives that hold no crying (:func:`holds_crying`) are skipped."""
     corpus = Corpus([], [], [])
-    for item in items:
-        if item.split != "valid":
-            continue
-        try:
-            samples = trim_silence(load_audio(Path(item.path)))
-        except (av.error.FFmpegError, IndexError):
-            continue
-        if len(samples) < PARAMS.frame_length:
-            continue
+    for item in cache.split("valid"):
+        samples = cache.samples(item)
         if not item.label:
             corpus.negatives.append(samples)
             corpus.categories.append(item.category)
