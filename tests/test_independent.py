@@ -117,3 +117,13 @@ def test_quieter_crying_is_measured_through_the_default_gate(result: dict[str, A
         assert q["gate_dbfs"] == -65.0
         assert 0.0 <= q["all_gated"] <= 1.0 - q["recall"] + 1e-9
     assert quiet["-30 dB"]["all_gated"] >= quiet["-20 dB"]["all_gated"]
+
+
+def test_a_fusion_row_sums_the_clip_logits(result: dict[str, Any]) -> None:
+    """A model fused with itself doubles every logit: the same ranking, scores pushed outward."""
+    fused = independent.fuse([result, result])
+    assert fused["roc_auc"] == result["roc_auc"]
+    for one, two in zip(result["scores"], fused["scores"], strict=True):
+        p = min(max(one["score"], 1e-7), 1 - 1e-7)
+        assert two["score"] == pytest.approx(p**2 / (p**2 + (1 - p) ** 2), abs=1e-6)
+    assert "fusion of" in independent.report([result, fused])

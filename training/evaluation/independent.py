@@ -179,6 +179,27 @@ def evaluate_independent(
     scores = np.array([score for score, _ in scored])
     windows = sum(n for _, n in scored)
 
+    crying = [a for a, c in zip(audio, clips, strict=True) if c.label == 1]
+    return {
+        "model": str(model_path),
+        "version": model.info.version,
+        "model_threshold": model.info.threshold,
+        "data": str(data_dir),
+        "minutes": round(sum(len(a) for a in audio) / model_rate / 60, 1),
+        **measure(clips, scores, threshold),
+        "quiet_crying": quiet_recall(model, crying, threshold),
+        "timing": {
+            **timing,
+            "score_seconds": round(score_seconds, 1),
+            "windows": windows,
+            "ms_per_window": round(1000 * score_seconds / windows, 2),
+        },
+    }
+
+
+def measure(clips: list[Clip], scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The metrics of clip ``scores`` (``score >= threshold`` is crying), per category and
+    source, the worst clips, and every clip's score."""
     labels = np.array([c.label for c in clips])
     pos, neg = labels == 1, labels == 0
     hit = scores >= threshold
@@ -188,16 +209,10 @@ def evaluate_independent(
         mask = np.array([c.category == category for c in negatives], dtype=bool)
         return rate_by([c.detail for c in negatives if c.category == category], hit[neg][mask])
 
-    crying = [a for a, c in zip(audio, clips, strict=True) if c.label == 1]
     rows = [{**asdict(c), "score": float(s)} for c, s in zip(clips, scores, strict=True)]
     order = np.argsort(scores, kind="stable")
     return {
-        "model": str(model_path),
-        "version": model.info.version,
-        "model_threshold": model.info.threshold,
-        "data": str(data_dir),
         "clips": {"crying": int(pos.sum()), "not_crying": int(neg.sum())},
-        "minutes": round(sum(len(a) for a in audio) / model_rate / 60, 1),
         "roc_auc": round(float(roc_auc_score(labels, scores)), 4),
         "at_1pct_fpr": recall_at_fpr(labels, scores),
         "threshold": threshold,
@@ -207,16 +222,28 @@ def evaluate_independent(
         "fpr_by_nonverbal": fpr_by_detail("nonverbal"),
         "fpr_by_esc50": fpr_by_detail("esc50"),
         "recall_by_source": rate_by([c.source for c in clips if c.label == 1], hit[pos]),
-        "quiet_crying": quiet_recall(model, crying, threshold),
         "worst_false_positives": [rows[i] for i in order[::-1] if neg[i]][:WORST],
         "worst_misses": [rows[i] for i in order if pos[i]][:WORST],
-        "timing": {
-            **timing,
-            "score_seconds": round(score_seconds, 1),
-            "windows": windows,
-            "ms_per_window": round(1000 * score_seconds / windows, 2),
-        },
         "scores": rows,
+    }
+
+
+def fuse(results: list[dict[str, Any]], threshold: float = 0.5) -> dict[str, Any]:
+    """Two or more saved results of the same clips fused as the sum of their clip logits (the
+    two taggers' fusion, which no single model file can run): a comparison row only."""
+    rows = [r["scores"] for r in results]
+    paths = [x["path"] for x in rows[0]]
+    if any([x["path"] for x in r] != paths for r in rows):
+        raise ValueError("fused results must score the same clips")
+    eps = 1e-7
+    clipped = np.clip(np.array([[x["score"] for x in r] for r in rows]), eps, 1 - eps)
+    fused = 1 / (1 + np.exp(-np.log(clipped / (1 - clipped)).sum(axis=0)))
+    clips = [Clip(**{k: v for k, v in x.items() if k != "score"}) for x in rows[0]]
+    return {
+        "model": "fusion of " + " + ".join(Path(r["model"]).name for r in results),
+        "version": "sum of logits",
+        "model_threshold": threshold,
+        **measure(clips, fused, threshold),
     }
 
 
@@ -336,7 +363,7 @@ def report(results: list[dict[str, Any]]) -> str:
         f"the agent's pipeline (hop {DETECTION.hop_seconds:g} s, loudness gate off) and scores "
         "its highest window; a score >= the threshold counts as crying."
     )
-    sections = [markdown_section(r) for r in results]
+    sections = [markdown_section(r) for r in results if "timing" in r]  # not a fusion row
     return "\n\n".join(
         ["# Independent evaluation set", intro, comparison_table(results), *sections]
     )
@@ -357,6 +384,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, help="default: each model's own")
     parser.add_argument("--limit-per-label", type=int, help="only the first N clips per label")
     parser.add_argument("--report", type=Path, help="write a Markdown report here")
+    parser.add_argument(
+        "--fuse",
+        type=Path,
+        action="append",
+        default=[],
+        help="saved results to fuse into one more row (the sum of their clip logits)",
+    )
     args = parser.parse_args(argv)
     if not args.model and not args.saved:
         parser.error("give at least one --model or --saved result")
@@ -373,6 +407,14 @@ def main(argv: list[str] | None = None) -> None:
             f"(threshold {_f(at['threshold'])}); at threshold {_f(r['threshold'])}: recall "
             f"{_f(r['recall'])}, FPR {_f(r['fpr'])}; decode {t['decode_seconds']} s, score "
             f"{t['score_seconds']} s; {saved} written"
+        )
+    if args.fuse:
+        fused = fuse([json.loads(path.read_text()) for path in args.fuse])
+        results.append(fused)
+        at = fused["at_1pct_fpr"]
+        print(
+            f"{fused['model']}: ROC-AUC {_f(fused['roc_auc'])}, "
+            f"recall {_f(at['recall'])} at <= 1% FPR"
         )
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
