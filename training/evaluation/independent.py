@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from cry_mqtt.audio import resample
@@ -31,9 +31,8 @@ from cry_mqtt.config import DetectionConfig
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline
 from training.data import DEFAULT_DATA, DEFAULT_RUNS, PARAMS, load_audio
-from training.evaluation.validation import rate, rate_by
+from training.evaluation.validation import rate, rate_by, recall_at_fpr
 
-MAX_FPR = 0.01
 WORST = 15
 CACHE_FILE = "clips.npz"
 DETECTION = DetectionConfig(gate_dbfs=-100.0)
@@ -140,21 +139,6 @@ def quiet_recall(
             "gate_dbfs": detection.gate_dbfs,
         }
     return out
-
-
-def recall_at_fpr(
-    labels: np.ndarray, scores: np.ndarray, max_fpr: float = MAX_FPR
-) -> dict[str, float | None]:
-    """The largest recall with a false-positive rate <= ``max_fpr``, its FPR and the lowest
-    threshold that keeps it (``None`` where only a threshold above every score does)."""
-    fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
-    i = int(np.searchsorted(fpr, max_fpr, side="right")) - 1
-    threshold = float(thresholds[i]) if np.isfinite(thresholds[i]) else None
-    return {
-        "recall": round(float(tpr[i]), 4),
-        "fpr": round(float(fpr[i]), 4),
-        "threshold": threshold,
-    }
 
 
 def evaluate_independent(

@@ -28,6 +28,9 @@ from training.data import FLAT_CONTRAST_DB, PARAMS, QUIET_DBFS, Cache
 from training.fit import SUMMARY, read_summary
 from training.windows import Windows, validation_windows
 
+MAX_FPR = 0.01
+"""The false-positive rate at which recall is compared (``recall_at_fpr``)."""
+
 Predict = Callable[[np.ndarray], np.ndarray]
 TARGETS = {"balanced_accuracy": 0.98, "roc_auc": 0.995, "recall": 0.95, "recall_ios": 0.95}
 
@@ -110,6 +113,23 @@ def compute_metrics(scored: Scored, threshold: float) -> dict[str, Any]:
         ),
         "recall_with_crying": recall_crying,
         "recall_ios_with_crying": rate(hit[crying & ios]),
+        "at_1pct_fpr": recall_at_fpr(labels, scores),
+        "at_1pct_fpr_with_crying": recall_at_fpr(labels[crying | neg], scores[crying | neg]),
+    }
+
+
+def recall_at_fpr(
+    labels: np.ndarray, scores: np.ndarray, max_fpr: float = MAX_FPR
+) -> dict[str, float | None]:
+    """The largest recall with a false-positive rate <= ``max_fpr``, its FPR and the lowest
+    threshold that keeps it (``None`` where only a threshold above every score does)."""
+    fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
+    i = int(np.searchsorted(fpr, max_fpr, side="right")) - 1
+    threshold = float(thresholds[i]) if np.isfinite(thresholds[i]) else None
+    return {
+        "recall": round(float(tpr[i]), 4),
+        "fpr": round(float(fpr[i]), 4),
+        "threshold": threshold,
     }
 
 
