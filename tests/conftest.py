@@ -81,8 +81,8 @@ class _TrainAwareModule(pytest.Module):
             missing = _missing_train_packages()
             if isinstance(cause, ModuleNotFoundError) and missing:
                 pytest.skip(
-                    f"{self.path.name} needs the train extra (no module {cause.name!r}; not installed: "
-                    f"{', '.join(missing)}): pip install -e '.[dev,train]'"
+                    f"{self.path.name} needs the train extra (no module {cause.name!r}; "
+                    f"not installed: {', '.join(missing)}): pip install -e '.[dev,train]'"
                 )
             raise
 
