@@ -75,8 +75,10 @@ def _validate_element(typ: str, value: Any, key: str) -> None:
         assert isinstance(value, str), f"option {key!r}: expected a string"
     elif base.startswith("int"):
         assert isinstance(value, int) and not isinstance(value, bool), f"{key!r}: not an int"
+        _in_range(value, match.group("i_min"), match.group("i_max"), key)
     elif base.startswith("float"):
         assert isinstance(value, int | float) and not isinstance(value, bool), f"{key!r}: float"
+        _in_range(value, match.group("f_min"), match.group("f_max"), key)
     elif base == "bool":
         assert isinstance(value, bool), f"option {key!r}: expected true or false"
     elif base == "port":
@@ -85,6 +87,12 @@ def _validate_element(typ: str, value: Any, key: str) -> None:
         assert value in match.group("list").split("|"), f"option {key!r}: {value!r} not listed"
     elif base.startswith("match("):
         assert re.match(match.group("match"), str(value)), f"option {key!r}: no match"
+
+
+def _in_range(value: float, low: str | None, high: str | None, key: str) -> None:
+    """The Supervisor's ``int(min,max)`` and ``float(min,max)``: both bounds included."""
+    assert low is None or value >= float(low), f"option {key!r}: below {low}"
+    assert high is None or value <= float(high), f"option {key!r}: above {high}"
 
 
 def write_options(path: Path, options: dict[str, Any]) -> Path:
