@@ -14,6 +14,7 @@ import yaml
 from support import REPO
 
 ADDON = REPO / "addon"
+RELEASE_WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
 
 # The Supervisor's schema language (supervisor/addons/options.py, RE_SCHEMA_ELEMENT).
 SCHEMA_ELEMENT = re.compile(
@@ -32,6 +33,20 @@ SCHEMA_ELEMENT = re.compile(
 
 def addon_config() -> dict[str, Any]:
     return yaml.safe_load((ADDON / "config.yaml").read_text())
+
+
+def release_workflow() -> dict[str, Any]:
+    """The release workflow, its ``on`` key as written (YAML 1.1 reads a bare ``on`` as True)."""
+    workflow = yaml.safe_load(RELEASE_WORKFLOW.read_text())
+    if True in workflow:
+        workflow["on"] = workflow.pop(True)
+    return workflow
+
+
+def release_step(job: str, name: str) -> dict[str, Any]:
+    """The step of the release workflow's ``job`` called ``name``."""
+    [step] = [s for s in release_workflow()["jobs"][job]["steps"] if s.get("name") == name]
+    return step
 
 
 def leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
