@@ -2,9 +2,11 @@
 
 The Supervisor writes what the user set in the add-on's UI to ``/data/options.json``. The options
 are nested like the agent's YAML (``audio.source``, ``detection.threshold``, ``device.name``, ...)
-and pass through unchanged, except that options left empty mean the agent's default and
-``audio.command`` is one line, split as a shell would. When ``mqtt.host`` is empty, the broker
-and its credentials come from the Supervisor's services API (the Mosquitto broker add-on).
+and pass through unchanged, except that options left empty mean the agent's default,
+``audio.command`` is one line, split as a shell would, and ``detection.threshold`` is a percent
+like Home Assistant's threshold slider. When ``mqtt.host`` is empty, the broker comes from the
+Supervisor's services API (the Mosquitto broker add-on), with its credentials unless the options
+give a username or password: then those are the login, never half of each.
 
 The result is written as a YAML file and loaded with :func:`~cry_mqtt.config.load_config`, so
 every rule and every error message is the agent's own; errors name the options file instead.
@@ -27,11 +29,14 @@ from typing import Any
 import yaml
 
 from cry_mqtt.config import Config, ConfigError, load_config
+from cry_mqtt.homeassistant import THRESHOLD_MAX, THRESHOLD_MIN
 
 SUPERVISOR_URL = "http://supervisor"
 TOKEN_ENV = "SUPERVISOR_TOKEN"
-MQTT_SERVICE_KEYS = ("host", "port", "username", "password")
-"""What the Supervisor's MQTT service fills in where the options leave it empty."""
+MQTT_SERVICE_ADDRESS = ("host", "port")
+MQTT_SERVICE_LOGIN = ("username", "password")
+"""What the Supervisor's MQTT service fills in where the options leave it empty: the address,
+and the login unless the options give one."""
 SUPERVISOR_TIMEOUT = 10.0
 EXIT_CONFIG = 2
 
@@ -78,15 +83,31 @@ def agent_config(options: dict[str, Any], supervisor: str, token: str | None) ->
             audio["command"] = shlex.split(audio["command"])
         except ValueError as exc:
             raise ConfigError(f"audio.command: {exc}") from None
+    detection = config.get("detection")
+    if isinstance(detection, dict) and "threshold" in detection:
+        detection["threshold"] = _probability(detection["threshold"])
     mqtt = config.setdefault("mqtt", {})
     if isinstance(mqtt, dict) and "host" not in mqtt:
         service = mqtt_service(supervisor, token)
-        for key in MQTT_SERVICE_KEYS:
+        own_login = any(key in mqtt for key in MQTT_SERVICE_LOGIN)
+        for key in MQTT_SERVICE_ADDRESS + (() if own_login else MQTT_SERVICE_LOGIN):
             if key in service:
                 mqtt.setdefault(key, service[key])
         if service.get("ssl"):
             mqtt["tls"] = {"enabled": True}
     return config
+
+
+def _probability(percent: Any) -> Any:
+    """The add-on's threshold in percent as the agent's probability (other types pass on, for
+    the agent's own type error)."""
+    if not isinstance(percent, int | float) or isinstance(percent, bool):
+        return percent
+    if not THRESHOLD_MIN <= percent <= THRESHOLD_MAX:
+        raise ConfigError(
+            f"detection.threshold: a percent, {THRESHOLD_MIN}-{THRESHOLD_MAX}, got {percent}"
+        )
+    return percent / 100
 
 
 def _without_empty(value: Any) -> Any:

@@ -129,6 +129,8 @@ class FileSource:
         import av
 
         self.name = name or str(file)
+        if isinstance(file, Path) and file.is_file() and file.stat().st_size == 0:
+            raise AudioError(f"{self.name}: holds no audio samples (the file is empty)")
         try:
             self._container = av.open(str(file) if isinstance(file, Path) else file)
         except FileNotFoundError:
@@ -612,7 +614,8 @@ def find_input_device(device: str | int | None) -> dict:
         )
         raise AudioError(
             f"{what}. `cry-mqtt devices` lists the inputs (set audio.device); "
-            "a camera's audio works with audio.source: command; --input FILE scores a recording"
+            "a camera's audio works with audio.source: command; `cry-mqtt --input FILE` runs the "
+            "agent on a recording (`cry-mqtt score FILE` scores one offline)"
         ) from exc
 
 

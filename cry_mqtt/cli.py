@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="+", metavar="FILE", help="recordings FFmpeg reads; '-': standard input"
     )
 
-    commands.add_parser("devices", help="list audio input devices")
+    devices = commands.add_parser("devices", help="list audio input devices")
+    devices.add_argument("--config", type=Path, default=argparse.SUPPRESS)
 
     check = commands.add_parser("check", help="validate the config, the model and the broker")
     check.add_argument("--config", type=Path, default=argparse.SUPPRESS)

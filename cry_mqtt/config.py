@@ -134,7 +134,9 @@ class Config:
             try:
                 return self.mqtt.password_file.read_text().strip()
             except OSError as exc:
-                raise ConfigError(f"mqtt.password_file: cannot read: {exc.strerror}") from exc
+                raise ConfigError(
+                    f"mqtt.password_file: cannot read {self.mqtt.password_file}: {exc.strerror}"
+                ) from exc
         return os.environ.get(PASSWORD_ENV) or self.mqtt.password
 
     def heartbeat_path(self) -> Path | None:

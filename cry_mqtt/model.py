@@ -128,6 +128,8 @@ class CryModel:
     def __init__(self, path: Path, threads: int = 1) -> None:
         import onnxruntime as ort
 
+        if path.is_dir():
+            raise ModelError(f"{path}: is a folder, not a model file (give the .onnx file)")
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")
         options = ort.SessionOptions()

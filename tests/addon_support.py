@@ -14,6 +14,7 @@ import yaml
 from support import REPO
 
 ADDON = REPO / "addon"
+RELEASE_WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
 
 # The Supervisor's schema language (supervisor/addons/options.py, RE_SCHEMA_ELEMENT).
 SCHEMA_ELEMENT = re.compile(
@@ -32,6 +33,20 @@ SCHEMA_ELEMENT = re.compile(
 
 def addon_config() -> dict[str, Any]:
     return yaml.safe_load((ADDON / "config.yaml").read_text())
+
+
+def release_workflow() -> dict[str, Any]:
+    """The release workflow, its ``on`` key as written (YAML 1.1 reads a bare ``on`` as True)."""
+    workflow = yaml.safe_load(RELEASE_WORKFLOW.read_text())
+    if True in workflow:
+        workflow["on"] = workflow.pop(True)
+    return workflow
+
+
+def release_step(job: str, name: str) -> dict[str, Any]:
+    """The step of the release workflow's ``job`` called ``name``."""
+    [step] = [s for s in release_workflow()["jobs"][job]["steps"] if s.get("name") == name]
+    return step
 
 
 def leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -75,8 +90,10 @@ def _validate_element(typ: str, value: Any, key: str) -> None:
         assert isinstance(value, str), f"option {key!r}: expected a string"
     elif base.startswith("int"):
         assert isinstance(value, int) and not isinstance(value, bool), f"{key!r}: not an int"
+        _in_range(value, match.group("i_min"), match.group("i_max"), key)
     elif base.startswith("float"):
         assert isinstance(value, int | float) and not isinstance(value, bool), f"{key!r}: float"
+        _in_range(value, match.group("f_min"), match.group("f_max"), key)
     elif base == "bool":
         assert isinstance(value, bool), f"option {key!r}: expected true or false"
     elif base == "port":
@@ -85,6 +102,12 @@ def _validate_element(typ: str, value: Any, key: str) -> None:
         assert value in match.group("list").split("|"), f"option {key!r}: {value!r} not listed"
     elif base.startswith("match("):
         assert re.match(match.group("match"), str(value)), f"option {key!r}: no match"
+
+
+def _in_range(value: float, low: str | None, high: str | None, key: str) -> None:
+    """The Supervisor's ``int(min,max)`` and ``float(min,max)``: both bounds included."""
+    assert low is None or value >= float(low), f"option {key!r}: below {low}"
+    assert high is None or value <= float(high), f"option {key!r}: above {high}"
 
 
 def write_options(path: Path, options: dict[str, Any]) -> Path:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
-from support import DATA, Broker, Subscriber, build_fixture_model
+from support import DATA, REPO, Broker, Subscriber, build_fixture_model
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +60,38 @@ def subscriber(broker: Broker) -> Iterator[Subscriber]:
     sub = Subscriber(broker.port)
     yield sub
     sub.close()
+
+
+def _missing_train_packages() -> list[str]:
+    """The distributions of the ``train`` extra (pyproject.toml) that are not installed."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    names = [re.match(r"[\w.-]+", req).group() for req in project["optional-dependencies"]["train"]]
+    missing = []
+    for name in names:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
+
+
+class _TrainAwareModule(pytest.Module):
+    """A test module that imports what only the ``train`` extra installs is skipped, saying so,
+    where that extra is missing: ``pip install -e '.[dev]'`` runs the agent's tests alone."""
+
+    def collect(self):
+        try:
+            return super().collect()
+        except pytest.Collector.CollectError as error:
+            cause = error.__cause__
+            missing = _missing_train_packages()
+            if isinstance(cause, ModuleNotFoundError) and missing:
+                pytest.skip(
+                    f"{self.path.name} needs the train extra (no module {cause.name!r}; "
+                    f"not installed: {', '.join(missing)}): pip install -e '.[dev,train]'"
+                )
+            raise
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module:
+    return _TrainAwareModule.from_parent(parent, path=module_path)

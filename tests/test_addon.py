@@ -76,7 +76,7 @@ def test_options_set_in_the_ui_reach_the_agent(tmp_path, supervisor):
         "source": "command",
         "command": 'ffmpeg -loglevel error -i "rtsp://u:p w@cam/live" -ac 1 -ar 16000 -f s16le -',
     }
-    options["detection"] = {"threshold": 0.62, "gate_dbfs": -50, "trigger_windows": 2}
+    options["detection"] = {"threshold": 62, "gate_dbfs": -50, "trigger_windows": 2}
     options["detection"].update(of_windows=4, hold_seconds=20, cooldown_seconds=30.5)
     options["device"] = {"instance_id": "twins", "name": "Twins' room", "entity_prefix": "twins"}
     options["mqtt"] = {"host": "broker.lan", "port": 8883, "username": "me", "password": "pw"}
@@ -144,7 +144,6 @@ def change(options: dict, path: str, value) -> dict:
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        ("detection.threshold", 1.5, "detection.threshold: must be <= 0.99 (got 1.5)"),
         ("detection.gate_dbfs", 3.0, "detection.gate_dbfs: must be <= 0.0 (got 3.0)"),
         ("detection.trigger_windows", 0, "detection.trigger_windows: must be >= 1 (got 0)"),
         ("detection.trigger_windows", 6, "must not exceed detection.of_windows"),
@@ -234,3 +233,27 @@ def test_module_entry_point_writes_the_config(tmp_path, supervisor):
     )
     assert run.returncode == 0 and run.stderr == "", run.stderr
     assert yaml.safe_load(config.read_text())["mqtt"]["host"] == "core-mosquitto"
+
+
+def test_the_threshold_is_a_percent_like_the_slider(tmp_path, supervisor):
+    supervisor.broker(**MOSQUITTO)
+    assert addon_config()["schema"]["detection"]["threshold"] == "float(1,99)?"
+    options = defaults()
+    options["detection"] = {"threshold": 35.5}
+    assert translate(tmp_path, options, supervisor).detection.threshold == 0.355
+    # Past the Supervisor's own check (an options file written by hand): one line, in percent.
+    path = tmp_path / "options.json"
+    path.write_text(json.dumps({**defaults(), "detection": {"threshold": 0.6}}))
+    with pytest.raises(ConfigError, match=r"detection\.threshold: a percent, 1-99, got 0\.6$"):
+        write_config(path, tmp_path / "cry-mqtt.yaml", supervisor.url, TOKEN)
+
+
+@pytest.mark.parametrize("login", [{"username": "parent"}, {"password": "mine"}])
+def test_a_login_of_the_users_own_is_never_mixed_with_the_supervisors(tmp_path, supervisor, login):
+    supervisor.broker(**MOSQUITTO)
+    options = defaults()
+    options["mqtt"] = login
+    config = translate(tmp_path, options, supervisor)
+    assert (config.mqtt.host, config.mqtt.port) == ("core-mosquitto", 1883)
+    assert config.mqtt.username == login.get("username")
+    assert config.mqtt_password() == login.get("password")

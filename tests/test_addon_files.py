@@ -132,12 +132,32 @@ def test_image_builds_on_debian_from_the_add_on_folder_alone():
     for line in re.findall(r"^COPY (.+)$", dockerfile, re.M):
         *sources, _ = line.split()
         assert all((ADDON / source).is_file() for source in sources), line
-    # The package comes from the release tagged with the add-on's version, not a copy of it.
-    assert "@v${BUILD_VERSION}" in dockerfile and not (ADDON / "cry_mqtt").exists()
+    # The package is the wheel published with the release of the add-on's version (a build
+    # argument may name another), not a copy of it in the add-on's folder.
+    wheel = "cry_mqtt-${BUILD_VERSION}-py3-none-any.whl"
+    release = f"{addon_config()['url']}/releases/download/v${{BUILD_VERSION}}/{wheel}"
+    assert f"ARG CRY_MQTT_WHEEL={release}\n" in dockerfile
+    assert '"cry-mqtt @ ${CRY_MQTT_WHEEL}"' in dockerfile and not (ADDON / "cry_mqtt").exists()
     for package in ("libportaudio2", "libasound2-plugins", "ffmpeg"):
         assert re.search(rf"\s{package}\s", dockerfile), package
     assert "XDG_STATE_HOME=/data" in dockerfile
     assert 'CMD ["/run.sh"]' in dockerfile
+
+
+def _healthcheck(dockerfile: str) -> str:
+    """A Dockerfile's HEALTHCHECK instruction, continuation lines included."""
+    return re.search(r"^HEALTHCHECK (?:.*\\\n)*.*$", dockerfile, re.M).group()
+
+
+def test_the_supervisors_watchdog_sees_a_stalled_agent():
+    # The Supervisor's watchdog restarts an add-on that exits or whose health check fails; the
+    # check is the root image's, on the heartbeat the audio loop touches.
+    dockerfile = (ADDON / "Dockerfile").read_text()
+    heartbeat = re.search(r"CRY_MQTT_HEARTBEAT_FILE=(\S+)", dockerfile).group(1)
+    healthcheck = _healthcheck(dockerfile)
+    assert healthcheck == _healthcheck((REPO / "Dockerfile").read_text())
+    assert heartbeat in healthcheck and "-mmin -1" in healthcheck
+    assert "**Watchdog**" in (ADDON / "DOCS.md").read_text()
 
 
 def test_start_script_writes_the_config_the_agent_then_reads():

@@ -55,3 +55,20 @@ def test_compose_and_systemd_examples_run_the_console_script():
     unit = (REPO / "deploy" / "cry-mqtt.service").read_text()
     assert "ExecStart=/opt/cry-mqtt/bin/cry-mqtt --config /etc/cry-mqtt/config.yaml" in unit
     assert "User=cry-mqtt" in unit and "SupplementaryGroups=audio" in unit
+
+
+def test_root_image_is_debian_bookworm_with_ffmpeg_and_sends_only_the_agent():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM debian:bookworm-slim$", dockerfile, re.MULTILINE)
+    assert re.search(r"apt-get install [^\n]*\sffmpeg\b", dockerfile)
+    ignore = (REPO / ".dockerignore").read_text().split("\n")
+    assert ignore[ignore.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!cry_mqtt"]
+
+
+def test_ci_installs_and_requires_what_the_image_test_needs():
+    from test_images import REQUIRE_IMAGES_ENV
+
+    ci = (REPO / ".ci" / "run").read_text()
+    assert re.search(rf"^export .*\b{REQUIRE_IMAGES_ENV}=1\b", ci, re.MULTILINE)
+    for package in ("podman", "debootstrap"):
+        assert f"missing+=({package})" in ci

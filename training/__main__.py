@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cry_mqtt.model import ModelError
 from training.data import DEFAULT_DATA, DEFAULT_RUNS, REPO_ROOT, RecipeError
 from training.night import add_parser as add_night_parser
 
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except RecipeError as exc:
+    except (RecipeError, ModelError) as exc:
         raise SystemExit(f"python -m training {args.step}: {exc}") from None
 
 
