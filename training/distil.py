@@ -29,11 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fastai.callback.progress import CSVLogger
 from fastai.callback.tracker import SaveModelCallback
-from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
-from fastai.learner import Learner
 from fastai.torch_core import set_seed
 from torch import nn
 from torch.utils.data import Dataset
@@ -53,9 +49,9 @@ from training.efficientat import (
     normalise,
     pretrained,
 )
-from training.fit import CHECKPOINT, SUMMARY, metrics
+from training.fit import CHECKPOINT, SUMMARY, recorded_history, window_learner
 from training.streaming import pool, window_patches
-from training.windows import TrainSet, ValidSet, validation_windows
+from training.windows import TrainSet, validation_windows
 
 PATCHES = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
 AUGMENT = AugmentConfig(p_reverb=0.3)
@@ -187,29 +183,11 @@ def fit_student(
     model = Student(student)
     train = DistilSet(cache)
     valid = validation_windows(cache, params=EFFICIENTAT)
-    dls = DataLoaders(
-        DataLoader(train, bs=batch_size, shuffle=True, drop_last=True, num_workers=workers),
-        DataLoader(ValidSet(valid), bs=32),
-        device=torch.device("cpu"),
-    )
-    learn = Learner(
-        dls,
-        model,
-        loss_func=Loss(model, softening, forgetting),
-        metrics=metrics(),
-        path=out,
-        cbs=[
-            CSVLogger(fname="history.csv"),
-            SaveModelCallback(monitor="roc_auc", comp=np.greater, fname=BEST, with_opt=False),
-        ],
-        train_bn=False,
-    )
-    learn.fit_one_cycle(epochs, lr)
-    names = ["epoch", *learn.recorder.metric_names[1:-1]]
-    history = [
-        dict(zip(names, [i, *map(float, v)], strict=True))
-        for i, v in enumerate(learn.recorder.values)
-    ]
+    loss = Loss(model, softening, forgetting)
+    learn = window_learner(train, valid, model, loss, out, batch_size, workers, train_bn=False)
+    best_epoch = SaveModelCallback(monitor="roc_auc", comp=np.greater, fname=BEST, with_opt=False)
+    learn.fit_one_cycle(epochs, lr, cbs=[best_epoch])
+    history = recorded_history(learn)
     torch.save(student.state_dict(), out / CHECKPOINT)  # SaveModelCallback loaded the best
     best = max(history, key=lambda row: row["roc_auc"])
     summary = {

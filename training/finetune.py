@@ -19,9 +19,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from fastai.callback.progress import CSVLogger
-from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
 from torch import nn
@@ -30,9 +27,9 @@ from cry_mqtt.features import YAMNET
 from cry_mqtt.model import Patches
 from training import efficientat, streaming
 from training.data import WINDOW_SECONDS, Cache
-from training.fit import CHECKPOINT, SUMMARY, metrics, read_summary
+from training.fit import CHECKPOINT, SUMMARY, read_summary, recorded_history, window_learner
 from training.streaming import pool
-from training.windows import TrainSet, ValidSet, validation_windows
+from training.windows import TrainSet, validation_windows
 from training.yamnet import (
     BABY_CRY,
     PATCH_FRAMES,
@@ -138,27 +135,11 @@ def fit_yamnet(
     windows = CryWindows(model, trained_layers)
     valid = validation_windows(cache, params=YAMNET)
     train = TrainSet(cache, params=YAMNET)
-    dls = DataLoaders(
-        DataLoader(train, bs=batch_size, shuffle=True, drop_last=True, num_workers=workers),
-        DataLoader(ValidSet(valid), bs=32),
-        device=torch.device("cpu"),
-    )
-    learn = Learner(
-        dls,
-        windows,
-        loss_func=Loss(windows, forgetting, drift),
-        metrics=metrics(),
-        path=out,
-        cbs=[CSVLogger(fname="history.csv")],
-        train_bn=False,
-    )
+    loss = Loss(windows, forgetting, drift)
+    learn = window_learner(train, valid, windows, loss, out, batch_size, workers, train_bn=False)
     if epochs:
         learn.fit_one_cycle(epochs, lr)
-        names = ["epoch", *learn.recorder.metric_names[1:-1]]
-        history = [
-            dict(zip(names, [i, *map(float, v)], strict=True))
-            for i, v in enumerate(learn.recorder.values)
-        ]
+        history = recorded_history(learn)
     else:
         history = [_validate(learn)]
     torch.save(model.state_dict(), out / CHECKPOINT)
@@ -170,7 +151,7 @@ def fit_yamnet(
         "window_seconds": WINDOW_SECONDS,
         "epochs": epochs,
         "batch_size": batch_size,
-        "train_windows_per_epoch": len(dls.train_ds),
+        "train_windows_per_epoch": len(train),
         "lr_max": lr,
         "trained_layers": trained_layers,
         "forgetting_weight": forgetting,

@@ -27,11 +27,13 @@ from fastai.losses import BCEWithLogitsLossFlat
 from fastai.metrics import AccumMetric
 from fastai.torch_core import set_seed
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import Dataset
 
 from training.arch import build, count_macs, count_params
 from training.data import PARAMS, WINDOW_SECONDS, Cache, RecipeError
-from training.windows import TrainSet, ValidSet, validation_windows
+from training.windows import TrainSet, ValidSet, Windows, validation_windows
 
 CHECKPOINT = "model.pth"
 SUMMARY = "fit_summary.json"
@@ -61,6 +63,44 @@ def metrics() -> list[AccumMetric]:
     return [
         AccumMetric(f, activation="sigmoid", to_np=True, invert_arg=True, name=name)
         for f, name in ((_balanced_accuracy, "balanced_acc"), (_roc_auc, "roc_auc"))
+    ]
+
+
+def window_learner(
+    train: Dataset,
+    valid: Windows,
+    model: nn.Module,
+    loss: nn.Module,
+    out: Path,
+    batch_size: int,
+    workers: int,
+    valid_batch: int = 32,
+    **kwargs: Any,
+) -> Learner:
+    """A fastai learner on the CPU over shuffled training items and the fixed validation
+    windows, with the validation metrics and ``history.csv`` in ``out``."""
+    dls = DataLoaders(
+        DataLoader(train, bs=batch_size, shuffle=True, drop_last=True, num_workers=workers),
+        DataLoader(ValidSet(valid), bs=valid_batch),
+        device=torch.device("cpu"),
+    )
+    return Learner(
+        dls,
+        model,
+        loss_func=loss,
+        metrics=metrics(),
+        path=out,
+        cbs=[CSVLogger(fname="history.csv")],
+        **kwargs,
+    )
+
+
+def recorded_history(learn: Learner) -> list[dict[str, float]]:
+    """Every epoch's losses and metrics as fastai's recorder kept them."""
+    names = ["epoch", *learn.recorder.metric_names[1:-1]]
+    return [
+        dict(zip(names, [i, *map(float, v)], strict=True))
+        for i, v in enumerate(learn.recorder.values)
     ]
 
 
@@ -122,21 +162,11 @@ def fit(
     if len(train) < batch_size:  # a quick run's tiny split would give no whole batch at all
         print(f"batch size {batch_size} > {len(train)} training windows: using {len(train)}")
         batch_size = len(train)
-    dls = DataLoaders(
-        DataLoader(train, bs=batch_size, shuffle=True, drop_last=True, num_workers=workers),
-        DataLoader(ValidSet(valid), bs=128),
-        device=torch.device("cpu"),
-    )
     model = build(arch)
-    learn = Learner(
-        dls,
-        model,
-        loss_func=BCEWithLogitsLossFlat(),
-        metrics=metrics(),
-        path=out,
+    learn = window_learner(
+        train, valid, model, BCEWithLogitsLossFlat(), out, batch_size, workers, valid_batch=128,
         model_dir="checkpoints",
-        cbs=[CSVLogger(fname="history.csv")],
-    )
+    )  # fmt: skip
     suggestion = learn.lr_find(
         num_it=lr_find_iters, show_plot=False, suggest_funcs=(minimum, steep, valley)
     )
@@ -151,11 +181,7 @@ def fit(
         cbs.append(WeightAverage(weight_average))
     learn.fit_one_cycle(epochs, lr_max, cbs=cbs)
     torch.save(learn.model.state_dict(), out / CHECKPOINT)
-    names = ["epoch", *learn.recorder.metric_names[1:-1]]
-    history = [
-        dict(zip(names, [i, *map(float, v)], strict=True))
-        for i, v in enumerate(learn.recorder.values)
-    ]
+    history = recorded_history(learn)
     best = min(history, key=lambda h: h["valid_loss"])
     summary = {
         "arch": arch,
@@ -164,7 +190,7 @@ def fit(
         "window_seconds": WINDOW_SECONDS,
         "epochs": epochs,
         "batch_size": batch_size,
-        "train_windows_per_epoch": len(dls.train_ds),
+        "train_windows_per_epoch": len(train),
         "lr_find": {k: float(v) for k, v in suggestion._asdict().items()},
         "lr_max": lr_max,
         "mixup_alpha": mixup,
