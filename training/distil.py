@@ -165,7 +165,7 @@ class Loss(nn.Module):
 def fit_student(
     cache: Cache,
     out: Path,
-    epochs: int = 6,
+    epochs: int = 3,
     batch_size: int = 16,
     lr: float = 2e-4,
     workers: int = 1,
