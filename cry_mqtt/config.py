@@ -87,7 +87,8 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class TlsConfig:
-    """TLS towards the broker; any of the files enables it."""
+    """TLS towards the broker: ``enabled``, a CA file or a client certificate turns it on (a key
+    file alone does not)."""
 
     enabled: bool = False
     ca_certs: Path | None = None
