@@ -219,18 +219,22 @@ def _make_certificates(folder):
         )
 
 
-def test_tls_with_client_certificates(tmp_path, fixture_model):
+def _tls_broker(tmp_path: Path, require_certificate: bool = False) -> tuple[Broker, int]:
+    """A started broker with a plain listener and a TLS one (certificates made in
+    ``tmp_path``); returns it and the TLS port."""
     _make_certificates(tmp_path)
     broker = Broker(tmp_path)
-    from support import free_port
-
     tls_port = free_port()
     broker.extra_config = (
         f"listener {tls_port} 127.0.0.1\ncafile {tmp_path / 'ca.crt'}\n"
         f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"
-        "require_certificate true\n"
+        + ("require_certificate true\n" if require_certificate else "")
     )
-    broker.start()
+    return broker.start(), tls_port
+
+
+def test_tls_with_client_certificates(tmp_path, fixture_model):
+    broker, tls_port = _tls_broker(tmp_path, require_certificate=True)
     sub = Subscriber(broker.port)  # the plain listener, for the test's own eyes
     try:
         config = tmp_path / "tls.yaml"
@@ -438,14 +442,7 @@ def _live_agent_log(tmp_path: Path, config: Path, seconds: float = 5.0) -> str:
     "case", ["no broker", "TLS to a plain port", "plain to a TLS port", "unknown CA", "wrong host"]
 )
 def test_a_live_agent_says_why_it_cannot_connect_at_a_bounded_rate(tmp_path, fixture_model, case):
-    _make_certificates(tmp_path)
-    broker = Broker(tmp_path)
-    tls_port = free_port()
-    broker.extra_config = (
-        f"listener {tls_port} 127.0.0.1\ncafile {tmp_path / 'ca.crt'}\n"
-        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"
-    )
-    broker.start()
+    broker, tls_port = _tls_broker(tmp_path)
     port = {"no broker": free_port(), "TLS to a plain port": broker.port}.get(case, tls_port)
     mic = tmp_path / "mic.py"
     mic.write_text(CRY_THEN_QUIET)
