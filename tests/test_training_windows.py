@@ -9,8 +9,8 @@ import pytest
 from training_fixtures import RATE, hiss, make_cache
 
 from training.augment import AugmentConfig
-from training.data import PARAMS, holds_events
-from training.windows import TrainSet, validation_windows
+from training.data import PARAMS, Item, holds_events
+from training.windows import TrainSet, negative_weights, validation_windows
 
 
 def test_holds_events_rejects_only_quiet_steady_noise() -> None:
@@ -37,6 +37,28 @@ def test_train_set_balances_sources_and_matches_the_codec_rate(tmp_path: Path) -
     mel, label = train[0]
     assert tuple(mel.shape) == (PARAMS.n_mels, 215) and float(label) == 1.0
     assert float(train[len(train) - 1][1]) == 0.0
+
+
+def test_category_balance_gives_a_few_short_laughs_the_weight_of_hours_of_music() -> None:
+    def item(category: str, seconds: float) -> Item:
+        return Item(
+            f"{category}.wav",
+            0,
+            "debian",
+            category,
+            category,
+            length=int(seconds * PARAMS.sample_rate),
+        )
+
+    negatives = [item("music", 600.0) for _ in range(20)] + [item("laughter", 1.0)] * 2
+    laughter = slice(20, 22)
+    by_length = negative_weights(negatives)
+    # lengths clip to 2-30 s: two 1-s laughs weigh 4 against 20 * 30
+    assert by_length[laughter].sum() == pytest.approx(4 / 604)
+    assert negative_weights(negatives, 1.0)[laughter].sum() == pytest.approx(0.5)
+    half = negative_weights(negatives, 0.5)
+    assert half.sum() == pytest.approx(1.0)
+    assert half[laughter].sum() == pytest.approx(0.5 * 4 / 604 + 0.25)
 
 
 def test_validation_windows_flag_positives_without_crying(tmp_path: Path) -> None:

@@ -104,6 +104,7 @@ def _distil(args: argparse.Namespace) -> None:
         seed=args.seed,
         softening=args.softening,
         forgetting=args.forgetting,
+        category_balance=args.category_balance,
     )
     print(
         f"mn04: {summary['epochs']} epochs in {summary['total_seconds'] / 60:.1f} min; best: "
@@ -268,6 +269,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     distil.add_argument(
         "--forgetting", type=float, default=1.0, help="weight of the other 526 outputs' loss"
+    )
+    distil.add_argument(
+        "--category-balance",
+        type=float,
+        default=0.5,
+        help="share of negative windows drawn with equal weight per category (the rest by length)",
     )
     distil.set_defaults(run=_distil)
 

@@ -72,8 +72,10 @@ class DistilSet(Dataset):
     positives are crying all through).
     """
 
-    def __init__(self, cache: Cache, cfg: AugmentConfig = AUGMENT) -> None:
-        self.windows = TrainSet(cache, cfg, EFFICIENTAT)
+    def __init__(
+        self, cache: Cache, cfg: AugmentConfig = AUGMENT, category_balance: float = 0.0
+    ) -> None:
+        self.windows = TrainSet(cache, cfg, EFFICIENTAT, category_balance)
         self.yamnet = yamnet.CryPatches(yamnet.pretrained()).eval()
         self.yamnet_mel = LogMel(YAMNET)
         self.crop = round(CROP_SECONDS * PARAMS.sample_rate)
@@ -172,16 +174,18 @@ def fit_student(
     seed: int = 42,
     softening: float = 0.25,
     forgetting: float = 1.0,
+    category_balance: float = 0.5,
     weights: Path = STATE_DICT,
 ) -> dict[str, Any]:
-    """Train the student on the cache's train split; the checkpoint with the best validation
-    ROC-AUC and a summary go to ``out``."""
+    """Train the student on the cache's train split (``category_balance``: see
+    :class:`TrainSet`); the checkpoint with the best validation ROC-AUC and a summary go to
+    ``out``."""
     start = time.perf_counter()
     set_seed(seed, reproducible=True)
     out.mkdir(parents=True, exist_ok=True)
     student = pretrained(weights)
     model = Student(student)
-    train = DistilSet(cache)
+    train = DistilSet(cache, category_balance=category_balance)
     valid = validation_windows(cache, params=EFFICIENTAT)
     loss = Loss(model, softening, forgetting)
     learn = window_learner(train, valid, model, loss, out, batch_size, workers, train_bn=False)
@@ -202,6 +206,7 @@ def fit_student(
         "trained_layers": "all",
         "softening": softening,
         "forgetting_weight": forgetting,
+        "category_balance": category_balance,
         "pretrained": "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)",
         "teachers": [
             "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)",

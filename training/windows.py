@@ -22,7 +22,14 @@ from training.augment import (
     onset_window,
     spec_augment,
 )
-from training.data import PARAMS, WINDOW_SAMPLES, Cache, holds_crying, is_phone_recording
+from training.data import (
+    PARAMS,
+    WINDOW_SAMPLES,
+    Cache,
+    Item,
+    holds_crying,
+    is_phone_recording,
+)
 
 
 @dataclass
@@ -105,12 +112,31 @@ class ValidSet(Dataset):
         return self.mels[index], self.labels[index]
 
 
+def negative_weights(negatives: list[Item], category_balance: float = 0.0) -> np.ndarray:
+    """Draw probabilities of ``negatives``: by length (clipped to 2-30 s), mixed with a share
+    ``category_balance`` of draws that give each category the same weight (by length within
+    it)."""
+    seconds = np.array([i.length for i in negatives]) / PARAMS.sample_rate
+    by_length = np.clip(seconds, 2.0, 30.0)
+    categories = [i.category for i in negatives]
+    per_category: Counter[str] = Counter()
+    for category, weight in zip(categories, by_length, strict=True):
+        per_category[category] += weight
+    by_category = by_length / np.array([per_category[c] for c in categories])
+    return (1 - category_balance) * by_length / by_length.sum() + category_balance * (
+        by_category / len(per_category)
+    )
+
+
 class TrainSet(Dataset):
     """Class-balanced, freshly augmented training windows.
 
     An epoch holds as many positive windows as there are training positives, drawn with equal
     weight per source (8 kHz Android, 16 kHz iOS, ...), and as many negative windows, drawn from
-    the negative recordings with weights proportional to their length (clipped to 2-30 s).
+    the negative recordings with weights proportional to their length (clipped to 2-30 s). With
+    ``category_balance`` that share of the negative draws gives every category (laughter,
+    music, dialogue, ...) equal weight instead, so that a few short laughs are heard as often
+    as hours of music.
     Positives that hold no crying (:func:`holds_crying`) are left out; a share
     ``p_onset`` of the others fill only the end of the window (:func:`onset_window`), as crying
     does in the agent's window seconds after it starts.
@@ -122,7 +148,11 @@ class TrainSet(Dataset):
     """
 
     def __init__(
-        self, cache: Cache, cfg: AugmentConfig | None = None, params: FeatureParams = PARAMS
+        self,
+        cache: Cache,
+        cfg: AugmentConfig | None = None,
+        params: FeatureParams = PARAMS,
+        category_balance: float = 0.0,
     ) -> None:
         self.cache = cache
         self.cfg = cfg or AugmentConfig()
@@ -143,9 +173,7 @@ class TrainSet(Dataset):
             if is_phone_recording(i)
         )
         self.p_phone_negative = phone_share + (1 - phone_share) * self.cfg.p_phone
-        seconds = np.array([i.length for i in self.negatives]) / PARAMS.sample_rate
-        weights = np.clip(seconds, 2.0, 30.0)
-        self.negative_weights = weights / weights.sum()
+        self.negative_weights = negative_weights(self.negatives, category_balance)
         self.logmel = FrontEnd(params)
         self._limited_pid = 0
 
