@@ -59,14 +59,16 @@ def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
     """Runs in its own process: the seed's way over ``wav`` in 0.1-s blocks, every window scored."""
     started = time.perf_counter()
     from cry_mqtt.audio import FileSource
-    from cry_mqtt.detector import Detector, DetectorSettings
+    from cry_mqtt.config import DetectionConfig
+    from cry_mqtt.detector import Detector
     from cry_mqtt.model import CryModel, default_model_path
+    from cry_mqtt.pipeline import detector_settings
 
     model = CryModel(model_path or default_model_path())
     p = model.info.features
     size = p.samples_for(model.info.window_frames)
-    hop_samples = max(1, round(hop * p.sample_rate / p.hop_length)) * p.hop_length
-    detector = Detector(DetectorSettings(0.5))
+    hop_samples = p.hops_in(hop) * p.hop_length
+    detector = Detector(detector_settings(DetectionConfig(), 0.5))
     seed_logmel(np.zeros(size, np.float32), p)  # librosa's lazy imports count as start-up
     startup = time.perf_counter() - started
     cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from cry_mqtt.config import Config, ConfigError, load_config
+from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, load_config
 from cry_mqtt.homeassistant import THRESHOLD_MAX, THRESHOLD_MIN
 
 SUPERVISOR_URL = "http://supervisor"
@@ -38,7 +38,6 @@ MQTT_SERVICE_LOGIN = ("username", "password")
 """What the Supervisor's MQTT service fills in where the options leave it empty: the address,
 and the login unless the options give one."""
 SUPERVISOR_TIMEOUT = 10.0
-EXIT_CONFIG = 2
 
 
 def mqtt_service(supervisor: str, token: str | None) -> dict[str, Any]:
