@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, load_config
-from cry_mqtt.homeassistant import THRESHOLD_MAX, THRESHOLD_MIN
+from cry_mqtt.homeassistant import SLIDER_MAX, SLIDER_MIN
 
 SUPERVISOR_URL = "http://supervisor"
 TOKEN_ENV = "SUPERVISOR_TOKEN"
@@ -102,9 +102,9 @@ def _probability(percent: Any) -> Any:
     the agent's own type error)."""
     if not isinstance(percent, int | float) or isinstance(percent, bool):
         return percent
-    if not THRESHOLD_MIN <= percent <= THRESHOLD_MAX:
+    if not SLIDER_MIN <= percent <= SLIDER_MAX:
         raise ConfigError(
-            f"detection.threshold: a percent, {THRESHOLD_MIN}-{THRESHOLD_MAX}, got {percent}"
+            f"detection.threshold: a percent, {SLIDER_MIN}-{SLIDER_MAX}, got {percent}"
         )
     return percent / 100
 

@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from cry_mqtt.audio import AudioError, AudioSource
-from cry_mqtt.config import Config
+from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
 from cry_mqtt.detector import Episode
 from cry_mqtt.homeassistant import (
     OFF,
     ON,
-    THRESHOLD_MAX,
-    THRESHOLD_MIN,
     CommandError,
     Topics,
     audio_problem_attributes,
@@ -52,7 +50,6 @@ COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "paused": parse_switch,
 }
 MAX_SETTINGS_BYTES = 4096
-MIN_THRESHOLD, MAX_THRESHOLD = THRESHOLD_MIN / 100, THRESHOLD_MAX / 100
 
 
 class AgentError(Exception):
@@ -92,7 +89,7 @@ class SavedSettings:
         valid = {}
         threshold, paused = data.get("threshold"), data.get("paused")
         if threshold is not None:
-            if isinstance(threshold, float) and MIN_THRESHOLD <= threshold <= MAX_THRESHOLD:
+            if isinstance(threshold, float) and THRESHOLD_MIN <= threshold <= THRESHOLD_MAX:
                 valid["threshold"] = threshold
             else:
                 log.warning("ignoring saved threshold %.40r in %s", threshold, self.path)

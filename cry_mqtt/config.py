@@ -25,6 +25,8 @@ from cry_mqtt.detector import votes_fit
 PASSWORD_ENV = "CRY_MQTT_PASSWORD"
 HEARTBEAT_ENV = "CRY_MQTT_HEARTBEAT_FILE"
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
+THRESHOLD_MIN, THRESHOLD_MAX = 0.01, 0.99
+"""The thresholds a user can set: in this file, on Home Assistant's slider, as a saved setting."""
 
 
 class ConfigError(Exception):
@@ -82,7 +84,7 @@ class ModelConfig:
 class DetectionConfig:
     """Scoring cadence, loudness gate and debouncing (the detector's shipped defaults)."""
 
-    threshold: float | None = _range(None, 0.01, 0.99)
+    threshold: float | None = _range(None, THRESHOLD_MIN, THRESHOLD_MAX)
     hop_seconds: float = _range(1.0, 0.25, 7.0)
     gate_dbfs: float = _range(-65.0, -100.0, 0.0)
     trigger_windows: int = _range(3, 1, 50)

@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from cry_mqtt import __version__
-from cry_mqtt.config import Config
+from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
 from cry_mqtt.detector import Detector, Episode
 
 ONLINE, OFFLINE = "online", "offline"
 ON, OFF = "ON", "OFF"
-THRESHOLD_MIN, THRESHOLD_MAX = 1, 99
+SLIDER_MIN, SLIDER_MAX = round(THRESHOLD_MIN * 100), round(THRESHOLD_MAX * 100)
 """Bounds of the threshold entity, in percent."""
 MAX_COMMAND_BYTES = 64
 MAX_ERROR_CHARS = 600
@@ -90,8 +90,8 @@ ENTITIES = (
         "Cry threshold",
         "cry_threshold",
         {
-            "min": THRESHOLD_MIN,
-            "max": THRESHOLD_MAX,
+            "min": SLIDER_MIN,
+            "max": SLIDER_MAX,
             "step": 1,
             "mode": "slider",
             "unit_of_measurement": "%",
@@ -277,8 +277,8 @@ def parse_threshold(payload: bytes) -> float:
         percent = float(text)
     except ValueError:
         raise CommandError(f"threshold: not a number: {text!r}") from None
-    if not math.isfinite(percent) or not THRESHOLD_MIN <= percent <= THRESHOLD_MAX:
-        raise CommandError(f"threshold: must be {THRESHOLD_MIN}..{THRESHOLD_MAX} %: {text!r}")
+    if not math.isfinite(percent) or not SLIDER_MIN <= percent <= SLIDER_MAX:
+        raise CommandError(f"threshold: must be {SLIDER_MIN}..{SLIDER_MAX} %: {text!r}")
     return percent / 100.0
 
 
