@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,40 +56,60 @@ def seed_logmel(window: np.ndarray, params) -> np.ndarray:
     return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
 
 
+class Sliding:
+    """The latest ``size`` samples every ``step`` samples of a stream fed block by block: the
+    window a loop that recomputes everything every hop scores."""
+
+    def __init__(self, size: int, step: int) -> None:
+        self.size, self.step = size, step
+        self.total = 0
+        """Samples fed so far."""
+        self._next_end = size
+        self._recent = np.zeros(0, np.float32)
+
+    def push(self, block: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """Each window that ``block`` completes, with the sample at which it ends."""
+        keep = self.size + self.step + len(block)
+        self._recent = np.concatenate([self._recent, block])[-keep:]
+        self.total += len(block)
+        while self.total >= self._next_end:
+            stop = len(self._recent) - (self.total - self._next_end)
+            yield self._next_end, self._recent[stop - self.size : stop]
+            self._next_end += self.step
+
+
 def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
     """Runs in its own process: the seed's way over ``wav`` in 0.1-s blocks, every window scored."""
     started = time.perf_counter()
     from cry_mqtt.audio import FileSource
-    from cry_mqtt.detector import Detector, DetectorSettings
+    from cry_mqtt.config import DetectionConfig
+    from cry_mqtt.detector import Detector
     from cry_mqtt.model import CryModel, default_model_path
+    from cry_mqtt.pipeline import detector_settings
 
     model = CryModel(model_path or default_model_path())
     p = model.info.features
     size = p.samples_for(model.info.window_frames)
-    hop_samples = max(1, round(hop * p.sample_rate / p.hop_length)) * p.hop_length
-    detector = Detector(DetectorSettings(0.5))
+    hop_samples = p.hops_in(hop) * p.hop_length
+    detector = Detector(detector_settings(DetectionConfig(), 0.5))
     seed_logmel(np.zeros(size, np.float32), p)  # librosa's lazy imports count as start-up
     startup = time.perf_counter() - started
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    recent = np.zeros(0, np.float32)
-    total, next_end, windows, first_score = 0, size, 0, None
+    sliding = Sliding(size, hop_samples)
+    windows, first_score = 0, None
     rate = p.sample_rate
     for block in FileSource(wav, rate, realtime=False, block_seconds=0.1).blocks():
-        recent = np.concatenate([recent, block])[-(size + hop_samples + len(block)) :]
-        total += len(block)
-        while total >= next_end:
-            stop = len(recent) - (total - next_end)
-            prob = float(model.predict(seed_logmel(recent[stop - size : stop], p)[None])[0])
-            detector.update(next_end / rate, prob)
+        for end, window in sliding.push(block):
+            prob = float(model.predict(seed_logmel(window, p)[None])[0])
+            detector.update(end / rate, prob)
             windows += 1
             if first_score is None:
-                first_score = (time.perf_counter() - started, next_end / rate)
-            next_end += hop_samples
+                first_score = (time.perf_counter() - started, end / rate)
     return result_row(
         wav,
         model,
         hop_samples / rate,
-        total / rate,
+        sliding.total / rate,
         windows,
         windows,
         cpu0,
@@ -115,22 +136,17 @@ def measure_frigate(wav: Path, data: Path, hop: float) -> dict:
     (inp,), (out, *_) = tflite.get_input_details(), tflite.get_output_details()
     startup = time.perf_counter() - started
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    step = round(hop * RATE)
-    recent = np.zeros(0, np.float32)
-    total, next_end, windows, first_score = 0, FRIGATE_CHUNK, 0, None
+    sliding = Sliding(FRIGATE_CHUNK, round(hop * RATE))
+    windows, first_score = 0, None
     for block in FileSource(wav, RATE, realtime=False, block_seconds=0.1).blocks():
-        recent = np.concatenate([recent, block])[-(FRIGATE_CHUNK + step + len(block)) :]
-        total += len(block)
-        while total >= next_end:
-            stop = len(recent) - (total - next_end)
-            tflite.set_tensor(inp["index"], recent[stop - FRIGATE_CHUNK : stop])
+        for end, chunk in sliding.push(block):
+            tflite.set_tensor(inp["index"], chunk)
             tflite.invoke()
             tflite.get_tensor(out["index"])
             windows += 1
             if first_score is None:
-                first_score = (time.perf_counter() - started, next_end / RATE)
-            next_end += step
-    audio_s = total / RATE
+                first_score = (time.perf_counter() - started, end / RATE)
+    audio_s = sliding.total / RATE
     return result_row(wav, None, hop, audio_s, windows, windows, cpu0, wall0, startup, first_score)
 
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from cry_mqtt.config import Config, ConfigError, load_config
-from cry_mqtt.homeassistant import THRESHOLD_MAX, THRESHOLD_MIN
+from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, load_config
+from cry_mqtt.homeassistant import SLIDER_MAX, SLIDER_MIN
 
 SUPERVISOR_URL = "http://supervisor"
 TOKEN_ENV = "SUPERVISOR_TOKEN"
@@ -38,7 +38,6 @@ MQTT_SERVICE_LOGIN = ("username", "password")
 """What the Supervisor's MQTT service fills in where the options leave it empty: the address,
 and the login unless the options give one."""
 SUPERVISOR_TIMEOUT = 10.0
-EXIT_CONFIG = 2
 
 
 def mqtt_service(supervisor: str, token: str | None) -> dict[str, Any]:
@@ -103,9 +102,9 @@ def _probability(percent: Any) -> Any:
     the agent's own type error)."""
     if not isinstance(percent, int | float) or isinstance(percent, bool):
         return percent
-    if not THRESHOLD_MIN <= percent <= THRESHOLD_MAX:
+    if not SLIDER_MIN <= percent <= SLIDER_MAX:
         raise ConfigError(
-            f"detection.threshold: a percent, {THRESHOLD_MIN}-{THRESHOLD_MAX}, got {percent}"
+            f"detection.threshold: a percent, {SLIDER_MIN}-{SLIDER_MAX}, got {percent}"
         )
     return percent / 100
 

@@ -19,16 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from cry_mqtt.audio import AudioError, AudioSource
-from cry_mqtt.config import Config
+from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
 from cry_mqtt.detector import Episode
 from cry_mqtt.homeassistant import (
     OFF,
     ON,
-    THRESHOLD_MAX,
-    THRESHOLD_MIN,
     CommandError,
     Topics,
+    audio_problem_attributes,
+    confidence_attributes,
+    crying_attributes,
     discovery_messages,
+    episode_attributes,
     parse_switch,
     parse_threshold,
     percent,
@@ -48,9 +50,6 @@ COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "paused": parse_switch,
 }
 MAX_SETTINGS_BYTES = 4096
-MIN_THRESHOLD, MAX_THRESHOLD = THRESHOLD_MIN / 100, THRESHOLD_MAX / 100
-MAX_ERROR_CHARS = 600
-"""The longest audio error published (a retained payload Home Assistant keeps in its history)."""
 
 
 class AgentError(Exception):
@@ -90,7 +89,7 @@ class SavedSettings:
         valid = {}
         threshold, paused = data.get("threshold"), data.get("paused")
         if threshold is not None:
-            if isinstance(threshold, float) and MIN_THRESHOLD <= threshold <= MAX_THRESHOLD:
+            if isinstance(threshold, float) and THRESHOLD_MIN <= threshold <= THRESHOLD_MAX:
                 valid["threshold"] = threshold
             else:
                 log.warning("ignoring saved threshold %.40r in %s", threshold, self.path)
@@ -225,14 +224,8 @@ class Agent:
             self._report(result)
             windows += 1
         log.info("end of input: %.1f s of audio, %d windows scored", self.pipeline.now, windows)
-        trigger = self.pipeline.detector.settings.trigger
-        if windows < trigger:
-            log.warning(
-                "the input was too short to detect crying: the detector needs %d windows at the "
-                "threshold (at least %.1f s of audio)",
-                trigger,
-                self.pipeline.seconds_for_windows(trigger),
-            )
+        if (short := self.pipeline.too_short(windows)) is not None:
+            log.warning("the input was %s", short)
 
     def _idle(self, seconds: float) -> None:
         """Wait while keeping MQTT commands, state refreshes and the heartbeat going."""
@@ -311,8 +304,15 @@ class Agent:
         if result.t >= self._telemetry_due:
             self.link.publish_state(self._topics.state("confidence"), percent(self._peak_prob))
             self.link.publish_state(self._topics.state("sound_level"), f"{self._peak_dbfs:.0f}")
-            self._publish_attributes("confidence", self._confidence_attributes())
-            self._publish_attributes("crying", self._crying_attributes())
+            self._publish_attributes(
+                "confidence",
+                confidence_attributes(
+                    self._model.info.window_seconds,
+                    self._config.mqtt.telemetry_seconds,
+                    self.pipeline.detector,
+                ),
+            )
+            self._publish_crying_attributes()
             self._peak_prob, self._peak_dbfs = 0.0, -float("inf")
             self._telemetry_due = result.t + self._config.mqtt.telemetry_seconds
 
@@ -328,49 +328,21 @@ class Agent:
                 log.info("crying detected (confidence %s %%)", percent(episode.peak))
             else:
                 log.info("crying stopped after %.0f s", episode.duration(episode.end))
-            self._episode = {
-                "episode_start": self._episode_started.isoformat(timespec="seconds")
-                if self._episode_started
-                else None,
-                "episode_duration_s": round(episode.duration(episode.end or episode.start), 1),
-                "peak_confidence": float(percent(episode.peak)),
-            }
-        self._publish_attributes("crying", self._crying_attributes())
+            self._episode = episode_attributes(episode, self._episode_started)
+        self._publish_crying_attributes()
         on = episode is not None and episode.end is None
         self.link.publish_state(self._topics.state("crying"), ON if on else OFF)
 
-    def _agreement(self) -> dict[str, Any]:
-        """How the recent windows stand against the detector's rule (the state's explanation)."""
-        detector = self.pipeline.detector
-        s = detector.settings
-        return {
-            "windows_at_threshold": detector.recent_hits,
-            "windows_needed": s.trigger,
-            "of_windows": s.window,
-            "threshold": float(percent(s.threshold)),
-            "rule": f"on when {s.trigger} of the last {s.window} windows reach "
-            f"{percent(s.threshold)} %, off after {s.hold_seconds:g} s without one",
-        }
-
-    def _crying_attributes(self) -> dict[str, Any]:
-        return {"model_version": self._model.info.version, **self._episode, **self._agreement()}
-
-    def _confidence_attributes(self) -> dict[str, Any]:
-        return {
-            "meaning": f"highest chance of crying in any {self._model.info.window_seconds:g}-s "
-            f"window over the last {self._config.mqtt.telemetry_seconds:g} s; one window alone "
-            "does not turn crying on",
-            **self._agreement(),
-        }
+    def _publish_crying_attributes(self) -> None:
+        self._publish_attributes(
+            "crying",
+            crying_attributes(self._model.info.version, self._episode, self.pipeline.detector),
+        )
 
     def _publish_audio_problem(self, error: str | None) -> None:
-        if error is not None and len(error) > MAX_ERROR_CHARS:
-            error = error[: MAX_ERROR_CHARS - 6] + " [...]"
         self._audio_error = error
-        self._publish_attributes("audio_problem", {"error": error})
+        self._publish_attributes("audio_problem", audio_problem_attributes(error))
         self.link.publish_state(self._topics.state("audio_problem"), ON if error else OFF)
 
-    def _publish_attributes(self, key: str, attributes: dict[str, Any]) -> None:
-        self.link.publish_state(
-            self._topics.attributes(key), json.dumps(attributes, sort_keys=True)
-        )
+    def _publish_attributes(self, key: str, payload: str) -> None:
+        self.link.publish_state(self._topics.attributes(key), payload)

@@ -25,7 +25,7 @@ from cry_mqtt.audio import (
     list_input_devices,
     open_recording,
 )
-from cry_mqtt.config import Config, ConfigError, load_config
+from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, load_config
 from cry_mqtt.model import CryModel, ModelError, default_model_path
 from cry_mqtt.mqtt import MqttError, check_connection
 from cry_mqtt.pipeline import Pipeline, episodes
@@ -33,7 +33,6 @@ from cry_mqtt.pipeline import Pipeline, episodes
 log = logging.getLogger("cry_mqtt")
 
 EXIT_FAILURE = 1
-EXIT_CONFIG = 2
 INPUT_BROKER_WAIT = 10.0
 """Seconds that ``--input`` waits for the broker before it starts reading."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
@@ -84,15 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # A recording on the command line stands in for the configured audio source.
         config = load_config(args.config, audio_given=bool(args.input) or args.command == "score")
-    except ConfigError as exc:
-        print(f"cry-mqtt: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    try:
+        logging.basicConfig(
+            level=config.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
         if args.command == "score":
             return score(config, args.model, args.files)
         if args.command == "devices":
@@ -213,12 +208,8 @@ def _score_one(model: CryModel, config: Config, name: str, source: AudioSource) 
         "detected": bool(found),
         "episodes": [{"start": round(start, 3), "end": round(end, 3)} for start, end in found],
     }
-    if len(results) < settings.trigger:
-        summary["note"] = (
-            f"too short to detect: {len(results)} window(s), and the detector needs "
-            f"{settings.trigger} of {settings.window} at the threshold "
-            f"(at least {pipeline.seconds_for_windows(settings.trigger):.1f} s of audio)"
-        )
+    if (short := pipeline.too_short(len(results))) is not None:
+        summary["note"] = short
     _emit(**summary)
 
 

@@ -20,13 +20,21 @@ from typing import Any, Literal
 
 import yaml
 
+from cry_mqtt.detector import votes_fit
+
 PASSWORD_ENV = "CRY_MQTT_PASSWORD"
 HEARTBEAT_ENV = "CRY_MQTT_HEARTBEAT_FILE"
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
+THRESHOLD_MIN, THRESHOLD_MAX = 0.01, 0.99
+"""The thresholds a user can set: in this file, on Home Assistant's slider, as a saved setting."""
 
 
 class ConfigError(Exception):
     """The configuration file is missing, unparsable or invalid."""
+
+
+EXIT_CONFIG = 2
+"""Exit status of ``cry-mqtt`` and of the add-on's start on a :class:`ConfigError`."""
 
 
 def _range(default: Any, lo: float | None = None, hi: float | None = None) -> Any:
@@ -74,9 +82,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    """Scoring cadence, loudness gate and debouncing."""
+    """Scoring cadence, loudness gate and debouncing (the detector's shipped defaults)."""
 
-    threshold: float | None = _range(None, 0.01, 0.99)
+    threshold: float | None = _range(None, THRESHOLD_MIN, THRESHOLD_MAX)
     hop_seconds: float = _range(1.0, 0.25, 7.0)
     gate_dbfs: float = _range(-65.0, -100.0, 0.0)
     trigger_windows: int = _range(3, 1, 50)
@@ -218,7 +226,7 @@ def _check(config: Config, audio_given: bool) -> None:
         if not ID_PATTERN.match(value):
             raise ConfigError(f"{key}: use only letters, digits, '_' and '-' (got {value!r})")
     detection = config.detection
-    if detection.trigger_windows > detection.of_windows:
+    if not votes_fit(detection.trigger_windows, detection.of_windows):
         raise ConfigError("detection.trigger_windows: must not exceed detection.of_windows")
     audio = config.audio
     if audio.source == "file" and audio.file is None and not audio_given:

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+
+def votes_fit(trigger_windows: int, of_windows: int) -> bool:
+    """Whether ``trigger_windows`` hits among the last ``of_windows`` scores can ever happen."""
+    return 1 <= trigger_windows <= of_windows
 
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """ON when ``trigger`` of the last ``window`` scores reach ``threshold``; OFF after
-    ``hold_seconds`` without one; no new episode within ``cooldown_seconds`` of the last OFF."""
+    """ON when ``trigger_windows`` of the last ``of_windows`` scores reach ``threshold``; OFF
+    after ``hold_seconds`` without one; no new episode within ``cooldown_seconds`` of the last
+    OFF. The shipped values are the ``detection`` config section's defaults."""
 
     threshold: float
-    trigger: int = 2
-    window: int = 3
-    hold_seconds: float = 10.0
+    trigger_windows: int
+    of_windows: int
+    hold_seconds: float
     cooldown_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("threshold must be in (0, 1)")
-        if not 1 <= self.trigger <= self.window:
-            raise ValueError("need 1 <= trigger <= window")
+        if not votes_fit(self.trigger_windows, self.of_windows):
+            raise ValueError("need 1 <= trigger_windows <= of_windows")
         if self.hold_seconds < 0 or self.cooldown_seconds < 0:
             raise ValueError("hold and cooldown must not be negative")
 
@@ -43,7 +49,7 @@ class Detector:
 
     def __init__(self, settings: DetectorSettings) -> None:
         self.settings = settings
-        self._recent: deque[float] = deque(maxlen=settings.window)
+        self._recent: deque[float] = deque(maxlen=settings.of_windows)
         self._last_off = float("-inf")
         self._start: float | None = None
         self._peak = 0.0
@@ -55,7 +61,7 @@ class Detector:
 
     @property
     def recent_hits(self) -> int:
-        """How many of the last ``window`` scores reach the threshold."""
+        """How many of the last ``of_windows`` scores reach the threshold."""
         return sum(p >= self.settings.threshold for p in self._recent)
 
     @property
@@ -65,10 +71,7 @@ class Detector:
 
     def set_threshold(self, threshold: float) -> None:
         """Change the threshold live; the recent history is kept."""
-        s = self.settings
-        self.settings = DetectorSettings(
-            threshold, s.trigger, s.window, s.hold_seconds, s.cooldown_seconds
-        )
+        self.settings = replace(self.settings, threshold=threshold)
 
     def update(self, t: float, prob: float) -> Episode | None:
         """Account for the window ending at ``t``; returns the episode that started or ended."""
@@ -83,7 +86,7 @@ class Detector:
                 return self._end(t)
             return None
         hits = [p for p in self._recent if p >= s.threshold]
-        if len(hits) >= s.trigger and t - self._last_off >= s.cooldown_seconds:
+        if len(hits) >= s.trigger_windows and t - self._last_off >= s.cooldown_seconds:
             self._start, self._peak, self._last_hit = t, max(hits), t
             return self.episode
         return None

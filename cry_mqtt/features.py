@@ -101,6 +101,10 @@ class FeatureParams:
         """Number of samples that ``n_frames`` consecutive frames span."""
         return self.frame_length + self.lookahead + (n_frames - 1) * self.hop_length
 
+    def hops_in(self, seconds: float) -> int:
+        """Frame hops nearest to ``seconds``, at least one (a scoring hop in whole frames)."""
+        return max(1, round(seconds * self.sample_rate / self.hop_length))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

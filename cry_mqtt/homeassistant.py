@@ -8,16 +8,20 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cry_mqtt import __version__
-from cry_mqtt.config import Config
+from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
+from cry_mqtt.detector import Detector, Episode
 
 ONLINE, OFFLINE = "online", "offline"
 ON, OFF = "ON", "OFF"
-THRESHOLD_MIN, THRESHOLD_MAX = 1, 99
+SLIDER_MIN, SLIDER_MAX = round(THRESHOLD_MIN * 100), round(THRESHOLD_MAX * 100)
 """Bounds of the threshold entity, in percent."""
 MAX_COMMAND_BYTES = 64
+MAX_ERROR_CHARS = 600
+"""The longest audio error published (a retained payload Home Assistant keeps in its history)."""
 
 
 class CommandError(ValueError):
@@ -86,8 +90,8 @@ ENTITIES = (
         "Cry threshold",
         "cry_threshold",
         {
-            "min": THRESHOLD_MIN,
-            "max": THRESHOLD_MAX,
+            "min": SLIDER_MIN,
+            "max": SLIDER_MAX,
             "step": 1,
             "mode": "slider",
             "unit_of_measurement": "%",
@@ -211,6 +215,56 @@ def discovery_messages(config: Config, model_version: str, expire_after: int) ->
     return messages
 
 
+def episode_attributes(episode: Episode, started: datetime | None) -> dict[str, Any]:
+    """The crying sensor's account of ``episode`` as it starts or ends; ``started``: its
+    wall-clock start."""
+    return {
+        "episode_start": started.isoformat(timespec="seconds") if started else None,
+        "episode_duration_s": round(episode.duration(episode.end or episode.start), 1),
+        "peak_confidence": float(percent(episode.peak)),
+    }
+
+
+def crying_attributes(model_version: str, episode: dict[str, Any], detector: Detector) -> str:
+    """The crying sensor's attributes: the model, the last episode and the detector's rule."""
+    return _attributes(model_version=model_version, **episode, **_agreement(detector))
+
+
+def confidence_attributes(
+    window_seconds: float, telemetry_seconds: float, detector: Detector
+) -> str:
+    """The confidence sensor's attributes: what its peak means and the detector's rule."""
+    return _attributes(
+        meaning=f"highest chance of crying in any {window_seconds:g}-s window over the last "
+        f"{telemetry_seconds:g} s; one window alone does not turn crying on",
+        **_agreement(detector),
+    )
+
+
+def audio_problem_attributes(error: str | None) -> str:
+    """The audio problem sensor's attributes: the error, cut to :data:`MAX_ERROR_CHARS`."""
+    if error is not None and len(error) > MAX_ERROR_CHARS:
+        error = error[: MAX_ERROR_CHARS - 6] + " [...]"
+    return _attributes(error=error)
+
+
+def _agreement(detector: Detector) -> dict[str, Any]:
+    """How the recent windows stand against the detector's rule (the state's explanation)."""
+    s = detector.settings
+    return {
+        "windows_at_threshold": detector.recent_hits,
+        "windows_needed": s.trigger_windows,
+        "of_windows": s.of_windows,
+        "threshold": float(percent(s.threshold)),
+        "rule": f"on when {s.trigger_windows} of the last {s.of_windows} windows reach "
+        f"{percent(s.threshold)} %, off after {s.hold_seconds:g} s without one",
+    }
+
+
+def _attributes(**attributes: Any) -> str:
+    return json.dumps(attributes, sort_keys=True)
+
+
 def command_keys() -> tuple[str, ...]:
     """Keys of the entities that accept commands."""
     return tuple(e.key for e in ENTITIES if e.command)
@@ -223,8 +277,8 @@ def parse_threshold(payload: bytes) -> float:
         percent = float(text)
     except ValueError:
         raise CommandError(f"threshold: not a number: {text!r}") from None
-    if not math.isfinite(percent) or not THRESHOLD_MIN <= percent <= THRESHOLD_MAX:
-        raise CommandError(f"threshold: must be {THRESHOLD_MIN}..{THRESHOLD_MAX} %: {text!r}")
+    if not math.isfinite(percent) or not SLIDER_MIN <= percent <= SLIDER_MAX:
+        raise CommandError(f"threshold: must be {SLIDER_MIN}..{SLIDER_MAX} %: {text!r}")
     return percent / 100.0
 
 

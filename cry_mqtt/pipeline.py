@@ -30,12 +30,12 @@ class WindowResult:
     """The episode that started or ended with this window, if any."""
 
 
-def detector_settings(detection: DetectionConfig, threshold: float) -> DetectorSettings:
-    """Detector settings from the ``detection`` config section and the effective threshold."""
+def detector_settings(detection: DetectionConfig, model_threshold: float) -> DetectorSettings:
+    """Detector settings from the ``detection`` config section; its threshold, else the model's."""
     return DetectorSettings(
-        threshold=threshold,
-        trigger=detection.trigger_windows,
-        window=detection.of_windows,
+        threshold=detection.threshold or model_threshold,
+        trigger_windows=detection.trigger_windows,
+        of_windows=detection.of_windows,
         hold_seconds=detection.hold_seconds,
         cooldown_seconds=detection.cooldown_seconds,
     )
@@ -47,14 +47,15 @@ class Pipeline:
     def __init__(
         self, model: CryModel, detection: DetectionConfig, threshold: float | None = None
     ) -> None:
-        """``threshold`` defaults to the configured one, else the model's own."""
-        threshold = threshold or detection.threshold or model.info.threshold
+        """``threshold`` (a saved setting) wins over the configured one and the model's own."""
         self._params = p = model.info.features
         self._frames = model.info.window_frames
         self._window_samples = p.samples_for(self._frames)
-        self.hop_frames = max(1, round(detection.hop_seconds * p.sample_rate / p.hop_length))
+        self.hop_frames = p.hops_in(detection.hop_seconds)
         self.gate_dbfs = detection.gate_dbfs
-        self.detector = Detector(detector_settings(detection, threshold))
+        self.detector = Detector(detector_settings(detection, model.info.threshold))
+        if threshold is not None:
+            self.detector.set_threshold(threshold)
         self.paused = False
         self._features = StreamingLogMel(p)
         # Input waits in _waiting until the next score is due; then exactly the samples up to
@@ -80,6 +81,17 @@ class Pipeline:
         """Seconds of audio from the start of a stream to the end of its ``n``-th window."""
         samples = self._window_samples + (n - 1) * self.hop_frames * self._params.hop_length
         return round(samples / self._params.sample_rate, 2)
+
+    def too_short(self, windows: int) -> str | None:
+        """Why a whole stream of ``windows`` scored windows could not turn crying on, if so."""
+        s = self.detector.settings
+        if windows >= s.trigger_windows:
+            return None
+        return (
+            f"too short to detect: {windows} window(s), and the detector needs "
+            f"{s.trigger_windows} of {s.of_windows} at the threshold "
+            f"(at least {self.seconds_for_windows(s.trigger_windows):.1f} s of audio)"
+        )
 
     @property
     def now(self) -> float:

@@ -16,7 +16,7 @@ def run(detector: Detector, probs: list[float], hop: float = 1.0, t0: float = 7.
 
 def settings(**kw) -> DetectorSettings:
     return DetectorSettings(
-        **{"threshold": 0.5, "trigger": 2, "window": 3, "hold_seconds": 3.0, **kw}
+        **{"threshold": 0.5, "trigger_windows": 2, "of_windows": 3, "hold_seconds": 3.0, **kw}
     )
 
 
@@ -76,12 +76,12 @@ def test_reset_ends_an_episode_and_forgets_history():
 
 
 def test_one_of_one_turns_on_at_the_first_hit():
-    states, _ = run(Detector(settings(trigger=1, window=1)), [0.1, 0.6])
+    states, _ = run(Detector(settings(trigger_windows=1, of_windows=1)), [0.1, 0.6])
     assert states == [False, True]
 
 
 @pytest.mark.parametrize(
-    "kw", [{"threshold": 0.0}, {"threshold": 1.0}, {"trigger": 4}, {"hold_seconds": -1}]
+    "kw", [{"threshold": 0.0}, {"threshold": 1.0}, {"trigger_windows": 4}, {"hold_seconds": -1}]
 )
 def test_invalid_settings_are_rejected(kw):
     with pytest.raises(ValueError):

@@ -81,8 +81,8 @@ def test_replay_gives_what_the_pipeline_gives(fixture_model, settings):
     stored, _, total = run_pipeline(model, DetectionConfig(threshold=0.5), stream())
     config = DetectionConfig(
         threshold=settings.threshold,
-        trigger_windows=settings.trigger,
-        of_windows=settings.window,
+        trigger_windows=settings.trigger_windows,
+        of_windows=settings.of_windows,
         hold_seconds=settings.hold_seconds,
     )
     assert detector_settings(config, settings.threshold) == settings

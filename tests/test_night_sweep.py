@@ -23,12 +23,12 @@ GRID = Grid(thresholds=(0.35, 0.6, 0.8), k_of_n=((1, 1), (2, 3)), holds=(5.0,))
 def test_sweep_covers_the_grid_and_picks_the_quietest_fastest_setting():
     rows = sweep(TRUTH, {1.0: (windows(), 600.0)}, GRID, window=7.0)
     assert len(rows) == 6
-    by = {(r["threshold"], r["trigger"]): r for r in rows}
+    by = {(r["threshold"], r["trigger_windows"]): r for r in rows}
     assert by[(0.6, 1)]["false_alarms"] == 1  # the spike
     assert by[(0.6, 2)]["false_alarms"] == 0 and by[(0.6, 2)]["latency_median_s"] == 1.0
     assert by[(0.35, 1)]["recall_snr_ge_0"] == 0.0  # always ON: one long false alarm
-    chosen = pick(rows, {"hop_s": 1.0, "threshold": 0.6, "trigger": 2, "window": 3})
-    assert (chosen["threshold"], chosen["trigger"], chosen["window"]) == (0.8, 1, 1)
+    chosen = pick(rows, {"hop_s": 1.0, "threshold": 0.6, "trigger_windows": 2, "of_windows": 3})
+    assert (chosen["threshold"], chosen["trigger_windows"], chosen["of_windows"]) == (0.8, 1, 1)
     assert chosen["false_alarms"] == 0 and chosen["latency_median_s"] == 0.0
     config = detection_config(chosen, DetectionConfig())
     assert (config.threshold, config.trigger_windows, config.of_windows) == (0.8, 1, 1)

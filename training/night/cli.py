@@ -142,7 +142,9 @@ def measure_nights(
 
     at_chosen = run(model, independent, shown["independent"][0].night, config)
     curve = Grid(
-        grid.thresholds, ((chosen["trigger"], chosen["window"]),), (chosen["hold_seconds"],)
+        grid.thresholds,
+        ((chosen["trigger_windows"], chosen["of_windows"]),),
+        (chosen["hold_seconds"],),
     )
     report["independent"] |= {
         "chosen": metrics(at_chosen, chosen, window),

@@ -186,7 +186,7 @@ def pick(rows: list[dict[str, Any]], current: dict[str, Any]) -> dict[str, Any]:
     return min(candidates, key=key)
 
 
-SETTING_KEYS = ("hop_s", "threshold", "trigger", "window", "hold_seconds")
+SETTING_KEYS = ("hop_s", "threshold", "trigger_windows", "of_windows", "hold_seconds")
 
 
 def detection_config(setting: dict[str, Any], base: DetectionConfig) -> DetectionConfig:
@@ -195,19 +195,19 @@ def detection_config(setting: dict[str, Any], base: DetectionConfig) -> Detectio
         base,
         threshold=setting["threshold"],
         hop_seconds=setting["hop_s"],
-        trigger_windows=setting["trigger"],
-        of_windows=setting["window"],
+        trigger_windows=setting["trigger_windows"],
+        of_windows=setting["of_windows"],
         hold_seconds=setting["hold_seconds"],
     )
 
 
 def current_setting(detection: DetectionConfig, model: CryModel) -> dict[str, Any]:
     """The sweep-row fields of a detection config (threshold resolved as the pipeline does)."""
-    settings = detector_settings(detection, detection.threshold or model.info.threshold)
+    settings = detector_settings(detection, model.info.threshold)
     return {
         "hop_s": detection.hop_seconds,
         "threshold": round(settings.threshold, 2),
-        "trigger": settings.trigger,
-        "window": settings.window,
+        "trigger_windows": settings.trigger_windows,
+        "of_windows": settings.of_windows,
         "hold_seconds": settings.hold_seconds,
     }

@@ -89,8 +89,8 @@ def _pct(x: float) -> str:
 
 def _setting(s: dict[str, Any]) -> str:
     return (
-        f"hop {s['hop_s']:g} s, threshold {s['threshold']:g}, {s['trigger']} of "
-        f"{s['window']} windows, hold {s['hold_seconds']:g} s"
+        f"hop {s['hop_s']:g} s, threshold {s['threshold']:g}, {s['trigger_windows']} of "
+        f"{s['of_windows']} windows, hold {s['hold_seconds']:g} s"
     )
 
 
@@ -200,7 +200,8 @@ def _sweep_table(validation: dict[str, Any]) -> list[str]:
     for r in rows:
         mark = " **(chosen)**" if {k: r[k] for k in SETTING_KEYS} == chosen else ""
         lines.append(
-            f"| {r['hop_s']:g} | {r['threshold']:g}{mark} | {r['trigger']} of {r['window']} | "
+            f"| {r['hop_s']:g} | {r['threshold']:g}{mark} | "
+            f"{r['trigger_windows']} of {r['of_windows']} | "
             f"{r['hold_seconds']:g} | {_pct(r['recall_snr_ge_0'])} | "
             f"{_pct(r['recall_by_snr_db']['-5'])} | {r['false_alarms_per_hour']:.2f} | "
             f"{r['latency_median_s']:.1f} | {r['time_to_off_median_s']:.1f} |"
@@ -234,7 +235,7 @@ def night_section(night: dict[str, Any]) -> list[str]:
     rows = validation["sweep"]
     hops = sorted({r["hop_s"] for r in rows})
     thresholds = sorted({r["threshold"] for r in rows})
-    k_of_n = sorted({(r["trigger"], r["window"]) for r in rows})
+    k_of_n = sorted({(r["trigger_windows"], r["of_windows"]) for r in rows})
     holds = sorted({r["hold_seconds"] for r in rows})
     resolution = 1 / independent["chosen"]["non_crying_hours"]
     return [
