@@ -1,5 +1,7 @@
 """ONNX export with the metadata the agent configures itself from: a window model (log-mel window
-in, P(cry) out) or a streaming YAMNet model (new patches and state in, P(cry) and state out)."""
+in, P(cry) out) or a streaming YAMNet or mn04 model (new patches and state in, P(cry) and state
+out). The default threshold and the metadata's validation metrics come from the validation side
+scored in PyTorch (:mod:`training.evaluation.validation`, :mod:`training.evaluation.metrics`)."""
 
 from __future__ import annotations
 
