@@ -11,21 +11,19 @@ weights are pulled toward the pretrained ones (L2-SP). ``epochs=0`` keeps YAMNet
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from fastai.learner import Learner
-from fastai.torch_core import set_seed
 from torch import nn
 
 from cry_mqtt.features import YAMNET
 from cry_mqtt.model import Patches
 from training import efficientat, streaming
 from training.data import Cache
-from training.learner import recorded_history, run_summary, window_learner
+from training.learner import recorded_history, run_summary, start_run, window_learner
 from training.runs import CHECKPOINT, read_summary, write_summary
 from training.streaming import pool
 from training.windows import TrainSet, validation_windows
@@ -127,9 +125,7 @@ def fit_yamnet(
 ) -> dict[str, Any]:
     """Fine-tune YAMNet on the cache's train split; the last epoch's weights and a summary go
     to ``out`` (no epoch is picked on validation). ``epochs=0`` saves YAMNet unchanged."""
-    start = time.perf_counter()
-    set_seed(seed, reproducible=True)
-    out.mkdir(parents=True, exist_ok=True)
+    start = start_run(out, seed)
     model = CryPatches(pretrained(weights))
     windows = CryWindows(model, trained_layers)
     valid = validation_windows(cache, params=YAMNET)

@@ -15,12 +15,11 @@ from fastai.callback.mixup import MixUp
 from fastai.callback.schedule import minimum, steep, valley
 from fastai.callback.tracker import SaveModelCallback
 from fastai.losses import BCEWithLogitsLossFlat
-from fastai.torch_core import set_seed
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.arch import build, count_macs, count_params
 from training.data import PARAMS, Cache
-from training.learner import recorded_history, run_summary, window_learner
+from training.learner import recorded_history, run_summary, start_run, window_learner
 from training.plotting import plt, save
 from training.runs import CHECKPOINT, write_summary
 from training.windows import TrainSet, validation_windows
@@ -76,9 +75,7 @@ def fit(
     clipped to 1e-3..1e-2. ``weight_average`` is the decay per step of the weight average that
     is validated and kept (0: the raw weights).
     """
-    start = time.perf_counter()
-    set_seed(seed, reproducible=True)
-    out.mkdir(parents=True, exist_ok=True)
+    start = start_run(out, seed)
     valid = validation_windows(cache)
     train = TrainSet(cache)
     if len(train) < batch_size:  # a quick run's tiny split would give no whole batch at all

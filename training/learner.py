@@ -1,6 +1,6 @@
-"""What every fastai training run of the recipe shares (``fit``, ``finetune``, ``distil``): the
-learner over shuffled training items and the fixed validation windows, its validation metrics,
-the recorded history and the summary fields every run writes."""
+"""What every fastai training run of the recipe shares (``fit``, ``finetune``, ``distil``): its
+start (seed, folder), the learner over shuffled training items and the fixed validation windows
+with its per-epoch metrics, the recorded history, and the summary fields every run writes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import fastai.callback.schedule  # noqa: F401  (gives Learner its fit_one_cycle)
 import numpy as np
 import torch
 from fastai.callback.progress import CSVLogger
@@ -16,12 +17,22 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
+from fastai.torch_core import set_seed
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from torch import nn
 from torch.utils.data import Dataset
 
 from training.data import WINDOW_SECONDS, Cache
 from training.windows import TrainSet, ValidSet, Windows
+
+
+def start_run(out: Path, seed: int) -> float:
+    """Seed every generator (reproducibly), make the run folder ``out``; the start time for
+    :func:`run_summary`."""
+    started = time.perf_counter()
+    set_seed(seed, reproducible=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return started
 
 
 def _roc_auc(targets: np.ndarray, probs: np.ndarray) -> float:

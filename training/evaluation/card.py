@@ -20,6 +20,147 @@ VALIDATION_TARGETS = {
 """What the validation metrics should reach (the card's targets table)."""
 
 
+def model_card(
+    evaluation: dict[str, Any],
+    fit_summary: dict[str, Any],
+    others: list[dict[str, Any]],
+    plots: list[Path],
+    independent: list[dict[str, Any]] | None = None,
+) -> str:
+    """The Markdown model card: ``evaluation`` (this model's ``evaluation.json``) beside
+    ``others`` (other runs' on the same split), with the run's summary, the plots and the
+    independent results."""
+    sections = [
+        _model_section(evaluation, fit_summary),
+        _data_section(evaluation, fit_summary),
+        _independent(independent or []),
+        _validation_section(evaluation),
+        _architectures_section(evaluation, others),
+        _training_log(fit_summary),
+        ["## Plots", "", *(f"![{p.stem}]({p.name})" for p in plots), ""],
+        SOURCES,
+        _data_sources(fit_summary["data"]),
+        _limitations(evaluation, fit_summary),
+    ]
+    return "\n".join(line for section in sections for line in section)
+
+
+def _model_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
+    """The title, what the model does, and the table of its size, cost and training."""
+    return [
+        f"# Model card: {evaluation['model'].split('/')[-1]} ({evaluation['version']})",
+        "",
+        _intro(evaluation),
+        "",
+        "## Model",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| architecture | `{evaluation['arch']}` |",
+        f"| parameters | {evaluation['params']:,} |",
+        f"| MACs per 7-s window | {evaluation['macs_per_window'] / 1e6:,.1f} M |",
+        f"| ONNX file | {evaluation['file_mb']:.2f} MB |",
+        f"| onnxruntime, 1 thread, batch 1 | {evaluation['ms_per_window']:.2f} ms per window |",
+        f"| default threshold | {evaluation['metrics']['threshold']:.4f} "
+        f"({_threshold_origin(evaluation)}) |",
+        *_training_rows(fit_summary),
+        *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
+        "",
+    ]
+
+
+def _data_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
+    """Clips per split, source and category; the validation windows; the augmentation."""
+    windows = evaluation["metrics"]["windows"]
+    lines = [
+        "## Data (split 90:10 grouped by Donate-a-cry app uuid / speaker or voice / recording)",
+        "",
+        "| split | positives | by source | negatives | by category | minutes |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for split, part in fit_summary["data"].items():
+        pos = ", ".join(f"{k} {v}" for k, v in part["positives_by_source"].items())
+        neg = ", ".join(f"{k} {v}" for k, v in part["negatives_by_category"].items())
+        lines.append(
+            f"| {split} | {part['positives']} | {pos} | {part['negatives']} | {neg} "
+            f"| {part['minutes']} |"
+        )
+    return [
+        *lines,
+        "",
+        f"Validation windows: {windows['positives']} positive clips (centred 7 s) and "
+        f"{windows['negatives']} negative windows (7 s at a 3.5-s hop over each recording).",
+        "",
+        _augmentation(fit_summary),
+        "",
+    ]
+
+
+def _validation_section(evaluation: dict[str, Any]) -> list[str]:
+    """The targets table, then recall by source and the false-positive rate by category."""
+    m = evaluation["metrics"]
+    return [
+        "## Validation metrics (Donate-a-cry and negatives, the training sources' held-out side)",
+        "",
+        "| metric | target | value | met | positives holding crying only |",
+        "| --- | --- | --- | --- | --- |",
+        *_check(m),
+        "",
+        *_at_1pct_fpr(evaluation),
+        f"{m['positives_without_crying']} of the {m['windows']['positives']} validation "
+        "positives hold no crying: the blind audit of the 16 kHz uploads found none in them "
+        "(`docs/positives-audit.md`), or they hold no sound events at all (quiet and flat: "
+        f"below {QUIET_RECORDING_DBFS:g} dBFS with nothing {FLAT_CONTRAST_DB:g} dB above the "
+        "noise floor; `training.data.holds_events`). They count in every metric; the last column "
+        "leaves them out.",
+        "",
+        f"Accuracy {m['accuracy']:.4f}, PR-AUC {m['pr_auc']:.4f}, ROC-AUC on 16 kHz positives "
+        f"only {m['roc_auc_ios']:.4f}, ROC-AUC against low-passed negatives "
+        f"{m['roc_auc_band_limited']:.4f}.",
+        "",
+        "| recall by source | |",
+        "| --- | --- |",
+        *(f"| {k} | {v:.4f} |" for k, v in m["recall_by_source"].items()),
+        "",
+        "| FPR by negative category | |",
+        "| --- | --- |",
+        *(f"| {k} | {v:.4f} |" for k, v in m["fpr_by_category"].items()),
+        f"| all, low-passed at 4 kHz | {m['fpr_band_limited']:.4f} |",
+        f"| all, through the 8 kHz AMR-NB phone codec | {m['fpr_phone_codec']:.4f} |",
+        "",
+    ]
+
+
+def _architectures_section(evaluation: dict[str, Any], others: list[dict[str, Any]]) -> list[str]:
+    """This run beside the other runs evaluated on the same split."""
+    return [
+        "## Architectures side by side (same split)",
+        "",
+        "Each run at its own threshold for <= 1% false positives on validation negatives.",
+        "",
+        "| run | params | MMAC | MB | ms/window | fit min | bal. acc | ROC-AUC | PR-AUC | recall "
+        "| recall 16k | FPR | FPR low-passed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        _row(evaluation),
+        *(_row(o) for o in others),
+        "",
+    ]
+
+
+def _limitations(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
+    limits = (
+        _zero_shot_limits(evaluation["metrics"]) if not fit_summary["epochs"] else TRAINED_LIMITS
+    )
+    return [
+        "",
+        "## Limitations",
+        "",
+        *limits,
+        "- Retrain on your own recordings: see `training/README.md`.",
+        "",
+    ]
+
+
 def _check(metrics: dict[str, Any]) -> list[str]:
     """Rows of the targets table: metric, target, value, met, value on clips holding crying."""
     fpr, negatives = metrics["fpr"], metrics["windows"]["negatives"]
@@ -188,147 +329,6 @@ def _independent(results: list[dict[str, Any]]) -> list[str]:
         "pipeline and scores its highest window; every model at its own shipped threshold.",
         "",
         comparison_table(results),
-        "",
-    ]
-
-
-def model_card(
-    evaluation: dict[str, Any],
-    fit_summary: dict[str, Any],
-    others: list[dict[str, Any]],
-    plots: list[Path],
-    independent: list[dict[str, Any]] | None = None,
-) -> str:
-    """The Markdown model card: ``evaluation`` (this model's ``evaluation.json``) beside
-    ``others`` (other runs' on the same split), with the run's summary, the plots and the
-    independent results."""
-    sections = [
-        _model_section(evaluation, fit_summary),
-        _data_section(evaluation, fit_summary),
-        _independent(independent or []),
-        _validation_section(evaluation),
-        _architectures_section(evaluation, others),
-        _training_log(fit_summary),
-        ["## Plots", "", *(f"![{p.stem}]({p.name})" for p in plots), ""],
-        SOURCES,
-        _data_sources(fit_summary["data"]),
-        _limitations(evaluation, fit_summary),
-    ]
-    return "\n".join(line for section in sections for line in section)
-
-
-def _model_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
-    """The title, what the model does, and the table of its size, cost and training."""
-    return [
-        f"# Model card: {evaluation['model'].split('/')[-1]} ({evaluation['version']})",
-        "",
-        _intro(evaluation),
-        "",
-        "## Model",
-        "",
-        "| | |",
-        "| --- | --- |",
-        f"| architecture | `{evaluation['arch']}` |",
-        f"| parameters | {evaluation['params']:,} |",
-        f"| MACs per 7-s window | {evaluation['macs_per_window'] / 1e6:,.1f} M |",
-        f"| ONNX file | {evaluation['file_mb']:.2f} MB |",
-        f"| onnxruntime, 1 thread, batch 1 | {evaluation['ms_per_window']:.2f} ms per window |",
-        f"| default threshold | {evaluation['metrics']['threshold']:.4f} "
-        f"({_threshold_origin(evaluation)}) |",
-        *_training_rows(fit_summary),
-        *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
-        "",
-    ]
-
-
-def _data_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
-    """Clips per split, source and category; the validation windows; the augmentation."""
-    windows = evaluation["metrics"]["windows"]
-    lines = [
-        "## Data (split 90:10 grouped by Donate-a-cry app uuid / speaker or voice / recording)",
-        "",
-        "| split | positives | by source | negatives | by category | minutes |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for split, part in fit_summary["data"].items():
-        pos = ", ".join(f"{k} {v}" for k, v in part["positives_by_source"].items())
-        neg = ", ".join(f"{k} {v}" for k, v in part["negatives_by_category"].items())
-        lines.append(
-            f"| {split} | {part['positives']} | {pos} | {part['negatives']} | {neg} "
-            f"| {part['minutes']} |"
-        )
-    return [
-        *lines,
-        "",
-        f"Validation windows: {windows['positives']} positive clips (centred 7 s) and "
-        f"{windows['negatives']} negative windows (7 s at a 3.5-s hop over each recording).",
-        "",
-        _augmentation(fit_summary),
-        "",
-    ]
-
-
-def _validation_section(evaluation: dict[str, Any]) -> list[str]:
-    """The targets table, then recall by source and the false-positive rate by category."""
-    m = evaluation["metrics"]
-    return [
-        "## Validation metrics (Donate-a-cry and negatives, the training sources' held-out side)",
-        "",
-        "| metric | target | value | met | positives holding crying only |",
-        "| --- | --- | --- | --- | --- |",
-        *_check(m),
-        "",
-        *_at_1pct_fpr(evaluation),
-        f"{m['positives_without_crying']} of the {m['windows']['positives']} validation "
-        "positives hold no crying: the blind audit of the 16 kHz uploads found none in them "
-        "(`docs/positives-audit.md`), or they hold no sound events at all (quiet and flat: "
-        f"below {QUIET_RECORDING_DBFS:g} dBFS with nothing {FLAT_CONTRAST_DB:g} dB above the "
-        "noise floor; `training.data.holds_events`). They count in every metric; the last column "
-        "leaves them out.",
-        "",
-        f"Accuracy {m['accuracy']:.4f}, PR-AUC {m['pr_auc']:.4f}, ROC-AUC on 16 kHz positives "
-        f"only {m['roc_auc_ios']:.4f}, ROC-AUC against low-passed negatives "
-        f"{m['roc_auc_band_limited']:.4f}.",
-        "",
-        "| recall by source | |",
-        "| --- | --- |",
-        *(f"| {k} | {v:.4f} |" for k, v in m["recall_by_source"].items()),
-        "",
-        "| FPR by negative category | |",
-        "| --- | --- |",
-        *(f"| {k} | {v:.4f} |" for k, v in m["fpr_by_category"].items()),
-        f"| all, low-passed at 4 kHz | {m['fpr_band_limited']:.4f} |",
-        f"| all, through the 8 kHz AMR-NB phone codec | {m['fpr_phone_codec']:.4f} |",
-        "",
-    ]
-
-
-def _architectures_section(evaluation: dict[str, Any], others: list[dict[str, Any]]) -> list[str]:
-    """This run beside the other runs evaluated on the same split."""
-    return [
-        "## Architectures side by side (same split)",
-        "",
-        "Each run at its own threshold for <= 1% false positives on validation negatives.",
-        "",
-        "| run | params | MMAC | MB | ms/window | fit min | bal. acc | ROC-AUC | PR-AUC | recall "
-        "| recall 16k | FPR | FPR low-passed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        _row(evaluation),
-        *(_row(o) for o in others),
-        "",
-    ]
-
-
-def _limitations(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
-    limits = (
-        _zero_shot_limits(evaluation["metrics"]) if not fit_summary["epochs"] else TRAINED_LIMITS
-    )
-    return [
-        "",
-        "## Limitations",
-        "",
-        *limits,
-        "- Retrain on your own recordings: see `training/README.md`.",
         "",
     ]
 

@@ -74,9 +74,8 @@ def evaluate(
 def ms_per_window(path: Path, repeats: int = 100) -> float:
     """Median milliseconds to score one window with onnxruntime on one thread."""
     model = CryModel(path, threads=1)
-    window = (
-        np.random.default_rng(0).normal(-60, 15, (1, *model_input_shape(model))).astype(np.float32)
-    )
+    shape = (1, model.info.features.n_mels, model.info.window_frames)
+    window = np.random.default_rng(0).normal(-60, 15, shape).astype(np.float32)
     times = []
     for i in range(repeats + 10):
         start = time.perf_counter()
@@ -84,7 +83,3 @@ def ms_per_window(path: Path, repeats: int = 100) -> float:
         if i >= 10:
             times.append(time.perf_counter() - start)
     return round(1000 * float(np.median(times)), 2)
-
-
-def model_input_shape(model: CryModel) -> tuple[int, int]:
-    return model.info.features.n_mels, model.info.window_frames
