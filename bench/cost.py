@@ -156,12 +156,12 @@ def export_resnet34(out: Path) -> Path:
     from cry_mqtt.model import ModelInfo
     from training.arch import build
     from training.data import PARAMS, WINDOW_SECONDS
-    from training.export import Scorer, write_onnx
+    from training.export import WindowProbability, write_onnx
 
     info = ModelInfo(PARAMS, WINDOW_SECONDS, 0.5, "resnet34-untrained", {"arch": "resnet34"})
     frames = info.window_frames
     example = np.random.default_rng(0).normal(-40, 15, (2, PARAMS.n_mels, frames))
-    write_onnx(Scorer(build("resnet34")).eval(), info, example.astype(np.float32), out)
+    write_onnx(WindowProbability(build("resnet34")).eval(), info, example.astype(np.float32), out)
     return out
 
 

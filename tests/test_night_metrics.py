@@ -22,7 +22,7 @@ TRUTH = [Truth(100.0, 130.0, 0.0), Truth(300.0, 310.0, -5.0), Truth(500.0, 560.0
 
 def test_recall_false_alarms_latency_and_time_to_off():
     spans = [(50.0, 60.0), (102.5, 145.0), (520.0, 540.0), (545.0, 600.0), (700.0, 710.0)]
-    m = evaluate(TRUTH, spans, total=3600.0, window=7.0)
+    m = evaluate(TRUTH, spans, total=3600.0, window_seconds=7.0)
     assert m["recall_by_snr_db"] == {"-5": 0.0, "+0": 1.0, "+20": 1.0}
     assert m["recall_snr_ge_0"] == 1.0
     assert m["false_alarms"] == 2
@@ -44,21 +44,21 @@ def test_false_alarms_are_the_detections_of_no_episode_and_have_a_category():
     ]
     night = Night([Scene(20.0, 10.0, 0.0), Scene(70.0, 0.0, 0.0)], bed)
     assert night.truth == [Truth(20.0, 30.0, 0.0)]
-    assert false_alarms(night.truth, spans, window=7.0) == [(5.0, 9.0), (70.0, 80.0)]
+    assert false_alarms(night.truth, spans, window_seconds=7.0) == [(5.0, 9.0), (70.0, 80.0)]
     corpus = Corpus([], [quiet_noise(10.0), quiet_noise(40.0)], ["tv", "washer"])
-    by_category = false_alarms_by_category(corpus, night, spans, window=7.0)
+    by_category = false_alarms_by_category(corpus, night, spans, window_seconds=7.0)
     assert by_category == {"tv": 1, "washer": 1}
 
 
 def test_detections_count_for_an_episode_until_its_last_window_has_left():
-    inside = evaluate(TRUTH[:1], [(136.9, 150.0)], total=1000.0, window=7.0)
-    after = evaluate(TRUTH[:1], [(137.1, 150.0)], total=1000.0, window=7.0)
+    inside = evaluate(TRUTH[:1], [(136.9, 150.0)], total=1000.0, window_seconds=7.0)
+    after = evaluate(TRUTH[:1], [(137.1, 150.0)], total=1000.0, window_seconds=7.0)
     assert (inside["recall_snr_ge_0"], inside["false_alarms"]) == (1.0, 0)
     assert (after["recall_snr_ge_0"], after["false_alarms"]) == (0.0, 1)
 
 
 def test_no_detections():
-    m = evaluate(TRUTH, [], total=3600.0, window=7.0)
+    m = evaluate(TRUTH, [], total=3600.0, window_seconds=7.0)
     assert m["recall_snr_ge_0"] == 0.0 and m["false_alarms_per_hour"] == 0.0
     assert np.isnan(m["latency_median_s"])
 

@@ -21,7 +21,7 @@ GRID = Grid(thresholds=(0.35, 0.6, 0.8), k_of_n=((1, 1), (2, 3)), holds=(5.0,))
 
 
 def test_sweep_covers_the_grid_and_picks_the_quietest_fastest_setting():
-    rows = sweep(TRUTH, {1.0: (windows(), 600.0)}, GRID, window=7.0)
+    rows = sweep(TRUTH, {1.0: (windows(), 600.0)}, GRID, window_seconds=7.0)
     assert len(rows) == 6
     by = {(r["threshold"], r["trigger_windows"]): r for r in rows}
     assert by[(0.6, 1)]["false_alarms"] == 1  # the spike

@@ -12,7 +12,7 @@ from cry_mqtt.model import CryModel, ModelInfo
 from training.arch import build, count_macs, count_params
 from training.data import PARAMS, WINDOW_SECONDS
 from training.export import (
-    Scorer,
+    WindowProbability,
     check_parity,
     int8_rows,
     pick_threshold,
@@ -21,14 +21,14 @@ from training.export import (
 )
 
 
-def random_scorer() -> Scorer:
+def random_window_model() -> WindowProbability:
     torch.manual_seed(0)
     model = build("cnn")
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
-    return Scorer(model).eval()
+    return WindowProbability(model).eval()
 
 
 def test_default_architecture_budget() -> None:
@@ -38,17 +38,17 @@ def test_default_architecture_budget() -> None:
 
 
 def test_onnx_matches_pytorch_and_loads_in_agent(tmp_path: Path) -> None:
-    scorer = random_scorer()
+    window_model = random_window_model()
     info = ModelInfo(PARAMS, WINDOW_SECONDS, 0.7, "test", {"arch": "cnn"})
     frames = info.window_frames
     mels = np.random.default_rng(0).normal(-60, 20, (9, PARAMS.n_mels, frames)).astype(np.float32)
     path = tmp_path / "m.onnx"
-    write_onnx(scorer, info, mels[:2], path)
-    assert check_parity(path, partial(torch_predict, scorer), mels) <= 1e-4
+    write_onnx(window_model, info, mels[:2], path)
+    assert check_parity(path, partial(torch_predict, window_model), mels) <= 1e-4
     model = CryModel(path)
     assert model.info.threshold == 0.7
     assert model.info.details["arch"] == "cnn"
-    expected = torch_predict(scorer, mels)
+    expected = torch_predict(window_model, mels)
     for batch in (1, 4, 9):  # the batch axis is dynamic
         probs = model.predict(mels[:batch])
         assert probs.shape == (batch,)

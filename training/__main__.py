@@ -172,13 +172,29 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from training.evaluation.validation import evaluate
+    from training.evaluation.evaluate import evaluate
     from training.export import default_output
 
     model = args.model or default_output(args.arch, args.runs / args.arch)
     independent = [json.loads(path.read_text()) for path in args.independent]
     report = evaluate(args.runs / "cache", model, args.runs, independent)
     print(report)
+
+
+def _independent(args: argparse.Namespace) -> None:
+    from training.evaluation.independent import measure_models
+
+    measure_models(
+        args.model,
+        args.saved,
+        args.data,
+        args.cache or args.runs / "independent",
+        args.out or args.runs / "independent-results",
+        args.threshold,
+        args.limit_per_label,
+        args.fuse,
+        args.report,
+    )
 
 
 def _audit(args: argparse.Namespace) -> None:
@@ -335,9 +351,39 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         action="append",
         default=[],
-        help="a result of python -m training.evaluation.independent for the card (repeatable)",
+        help="a result of python -m training independent for the card (repeatable)",
     )
     evaluate.set_defaults(run=_evaluate)
+
+    independent = steps.add_parser(
+        "independent", help="measure models on the independent set (sources never trained on)"
+    )
+    independent.add_argument(
+        "--model", type=Path, action="append", default=[], help="model to score (repeatable)"
+    )
+    independent.add_argument(
+        "--saved", type=Path, action="append", default=[], help="a saved result to report too"
+    )
+    independent.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA / "independent", help="the independent set"
+    )
+    independent.add_argument(
+        "--cache", type=Path, help="its decoded clips (default: <runs>/independent)"
+    )
+    independent.add_argument(
+        "--out", type=Path, help="one result per model (default: <runs>/independent-results)"
+    )
+    independent.add_argument("--threshold", type=float, help="default: each model's own")
+    independent.add_argument("--limit-per-label", type=int, help="only the first N clips per label")
+    independent.add_argument("--report", type=Path, help="write a Markdown report here")
+    independent.add_argument(
+        "--fuse",
+        type=Path,
+        action="append",
+        default=[],
+        help="saved results to fuse into one more row (the sum of their clip logits)",
+    )
+    independent.set_defaults(run=_independent)
 
     audit = steps.add_parser("audit", help="spectrogram sheets of the positives to audit by eye")
     audit.add_argument("--source", help="one source only, e.g. ios-16k (default: all)")
@@ -348,6 +394,8 @@ def main(argv: list[str] | None = None) -> None:
     add_night_parser(steps)
 
     args = parser.parse_args(argv)
+    if args.step == "independent" and not args.model and not args.saved:
+        independent.error("give at least one --model or --saved result")
     try:
         args.run(args)
     except (RecipeError, ModelError) as exc:

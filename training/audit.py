@@ -12,14 +12,11 @@ import csv
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from tqdm import tqdm
 
 from cry_mqtt.features import LogMel, dbfs, mel_filterbank
 from training.data import PARAMS, Cache, Item
+from training.plotting import plt, save
 
 TICKS_HZ = (500, 1000, 3000)
 DYNAMIC_RANGE_DB = 70.0
@@ -71,9 +68,5 @@ def contact_sheets(
             ax.axis("on")
             ax.set_xticks([])
             ax.set_yticks(ticks, [f"{hz / 1000:g}k" for hz in TICKS_HZ], fontsize=6)
-        fig.tight_layout()
-        path = out / f"sheet-{first // per_sheet:02d}.png"
-        fig.savefig(path, dpi=55)
-        plt.close(fig)
-        sheets.append(path)
+        sheets.append(save(fig, out / f"sheet-{first // per_sheet:02d}.png", dpi=55))
     return sheets

@@ -317,7 +317,8 @@ def is_phone_recording(item: Item) -> bool:
     return item.source == "android-8k"
 
 
-QUIET_DBFS = -20.0
+QUIET_RECORDING_DBFS = -20.0
+"""A whole recording below this level is quiet (:func:`holds_events`)."""
 FLAT_CONTRAST_DB = 12.0
 
 
@@ -333,10 +334,10 @@ def event_contrast_db(samples: np.ndarray) -> float:
 
 
 def holds_events(samples: np.ndarray) -> bool:
-    """False for a quiet, flat recording: below :data:`QUIET_DBFS` with nothing rising
+    """False for a quiet, flat recording: below :data:`QUIET_RECORDING_DBFS` with nothing rising
     :data:`FLAT_CONTRAST_DB` above its steady noise. Some Donate-a-cry uploads are like that and
     hold no audible crying."""
-    return dbfs(samples) >= QUIET_DBFS or event_contrast_db(samples) >= FLAT_CONTRAST_DB
+    return dbfs(samples) >= QUIET_RECORDING_DBFS or event_contrast_db(samples) >= FLAT_CONTRAST_DB
 
 
 def holds_crying(item: Item, samples: np.ndarray) -> bool:

@@ -49,7 +49,8 @@ from training.efficientat import (
     normalise,
     pretrained,
 )
-from training.fit import CHECKPOINT, SUMMARY, recorded_history, window_learner
+from training.learner import recorded_history, window_learner
+from training.runs import CHECKPOINT, SUMMARY
 from training.streaming import pool, window_patches
 from training.windows import TrainSet, validation_windows
 

@@ -1,5 +1,7 @@
 """ONNX export with the metadata the agent configures itself from: a window model (log-mel window
-in, P(cry) out) or a streaming YAMNet model (new patches and state in, P(cry) and state out)."""
+in, P(cry) out) or a streaming YAMNet or mn04 model (new patches and state in, P(cry) and state
+out). The default threshold and the metadata's validation metrics come from the validation side
+scored in PyTorch (:mod:`training.evaluation.validation`, :mod:`training.evaluation.metrics`)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches
 from training import efficientat, yamnet
 from training.arch import build
 from training.data import PARAMS, WINDOW_SECONDS, Cache, RecipeError
-from training.evaluation.validation import MAX_FPR, Predict, compute_metrics, score_validation
+from training.evaluation.metrics import MAX_FPR, compute_metrics
+from training.evaluation.validation import Predict, score_validation
 from training.finetune import load_trained
-from training.fit import CHECKPOINT, read_summary
+from training.runs import CHECKPOINT, read_summary
 from training.streaming import StreamingCry, predict_windows
 
 OPSET = 18
@@ -29,8 +32,8 @@ MAX_THRESHOLD = 0.99  # the agent's configurable range is 0.01..0.99
 PARITY_TOLERANCE = 1e-4
 
 
-class Scorer(nn.Module):
-    """A trained model plus the sigmoid: the exported graph."""
+class WindowProbability(nn.Module):
+    """The exported graph of a window model: the trained network's logit through the sigmoid."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -71,18 +74,18 @@ def default_output(arch: str, run_dir: Path) -> Path:
     return run_dir / f"cry-{arch}.onnx"
 
 
-def load_scorer(run_dir: Path) -> tuple[Scorer, dict[str, Any]]:
-    """The fitted model of ``run_dir`` in eval mode, and its fit summary."""
+def load_window_model(run_dir: Path) -> tuple[WindowProbability, dict[str, Any]]:
+    """The fitted window model of ``run_dir`` in eval mode, and its fit summary."""
     summary = read_summary(run_dir)
     model = build(summary["arch"])
     model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu"))
-    return Scorer(model).eval(), summary
+    return WindowProbability(model).eval(), summary
 
 
-def torch_predict(scorer: Scorer, mels: np.ndarray, batch: int = 128) -> np.ndarray:
+def torch_predict(model: WindowProbability, mels: np.ndarray, batch: int = 128) -> np.ndarray:
     """P(cry) from PyTorch for ``(n, n_mels, frames)`` windows."""
     with torch.no_grad():
-        parts = [scorer(torch.from_numpy(mels[i : i + batch])) for i in range(0, len(mels), batch)]
+        parts = [model(torch.from_numpy(mels[i : i + batch])) for i in range(0, len(mels), batch)]
     return torch.cat(parts).numpy()
 
 
@@ -127,8 +130,8 @@ def export(
         model = zero_shot_model(summary["arch"]) if zero_shot else load_trained(run_dir)
         predict = partial(predict_windows, model, patches=patches, top=pool_top)
     else:
-        scorer, _ = load_scorer(run_dir)
-        predict = partial(torch_predict, scorer)
+        window_model, _ = load_window_model(run_dir)
+        predict = partial(torch_predict, window_model)
         params = PARAMS
     cache = Cache(cache_dir)
     scored = score_validation(cache, predict, params)
@@ -156,17 +159,17 @@ def export(
         write_streaming_onnx(model, info, out)
     else:
         info = ModelInfo(PARAMS, WINDOW_SECONDS, threshold, version, details)
-        write_onnx(scorer, info, scored.windows.mels[:2], out)
+        write_onnx(window_model, info, scored.windows.mels[:2], out)
     check_parity(out, predict, scored.windows.mels[:32])
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), threshold {threshold:.4f}")
     return info
 
 
-def write_onnx(scorer: Scorer, info: ModelInfo, example: np.ndarray, out: Path) -> None:
-    """Export ``scorer`` (dynamic batch) with ``info`` as metadata to ``out``."""
+def write_onnx(model: WindowProbability, info: ModelInfo, example: np.ndarray, out: Path) -> None:
+    """Export a window ``model`` (dynamic batch) with ``info`` as metadata to ``out``."""
     _save(
         torch.onnx.export(
-            scorer,
+            model,
             (torch.from_numpy(example),),
             input_names=["logmel"],
             output_names=["p_cry"],

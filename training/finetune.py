@@ -11,23 +11,20 @@ weights are pulled toward the pretrained ones (L2-SP). ``epochs=0`` keeps YAMNet
 from __future__ import annotations
 
 import copy
-import json
-import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from fastai.learner import Learner
-from fastai.torch_core import set_seed
 from torch import nn
 
 from cry_mqtt.features import YAMNET
 from cry_mqtt.model import Patches
 from training import efficientat, streaming
-from training.data import WINDOW_SECONDS, Cache
-from training.fit import CHECKPOINT, SUMMARY, read_summary, recorded_history, window_learner
+from training.data import Cache
+from training.learner import recorded_history, run_summary, start_run, window_learner
+from training.runs import CHECKPOINT, read_summary, write_summary
 from training.streaming import pool
 from training.windows import TrainSet, validation_windows
 from training.yamnet import (
@@ -128,9 +125,7 @@ def fit_yamnet(
 ) -> dict[str, Any]:
     """Fine-tune YAMNet on the cache's train split; the last epoch's weights and a summary go
     to ``out`` (no epoch is picked on validation). ``epochs=0`` saves YAMNet unchanged."""
-    start = time.perf_counter()
-    set_seed(seed, reproducible=True)
-    out.mkdir(parents=True, exist_ok=True)
+    start = start_run(out, seed)
     model = CryPatches(pretrained(weights))
     windows = CryWindows(model, trained_layers)
     valid = validation_windows(cache, params=YAMNET)
@@ -144,31 +139,26 @@ def fit_yamnet(
         history = [_validate(learn)]
     torch.save(model.state_dict(), out / CHECKPOINT)
     patches = 1 + (valid.mels.shape[2] - PATCH_FRAMES) // PATCH_HOP_FRAMES
-    summary = {
-        "arch": "yamnet",
-        "params": sum(p.numel() for p in model.parameters()),
-        "macs_per_window": MACS_PER_PATCH * patches,
-        "window_seconds": WINDOW_SECONDS,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "train_windows_per_epoch": len(train),
-        "lr_max": lr,
-        "trained_layers": trained_layers,
-        "forgetting_weight": forgetting,
-        "drift_weight": drift,
-        "drift": float(windows.drift().detach()),
-        "pretrained": str(weights.name),
-        "augment": asdict(train.cfg),
-        "p_phone_negative": round(train.p_phone_negative, 4),
-        "positives_without_crying": train.left_out,
-        "seed": seed,
-        "best": history[-1],
-        "history": history,
-        "total_seconds": round(time.perf_counter() - start, 1),
-        "torch_threads": torch.get_num_threads(),
-        "data": cache.summary["splits"],
-    }
-    (out / SUMMARY).write_text(json.dumps(summary, indent=2, default=list))
+    summary = run_summary(
+        cache,
+        train,
+        start,
+        arch="yamnet",
+        params=sum(p.numel() for p in model.parameters()),
+        macs_per_window=MACS_PER_PATCH * patches,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr_max=lr,
+        trained_layers=trained_layers,
+        forgetting_weight=forgetting,
+        drift_weight=drift,
+        drift=float(windows.drift().detach()),
+        pretrained=str(weights.name),
+        seed=seed,
+        best=history[-1],
+        history=history,
+    )
+    write_summary(out, summary)
     return summary
 
 
@@ -220,5 +210,5 @@ def interpolate(run_dir: Path, out: Path, alpha: float) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     torch.save(mixed, out / CHECKPOINT)
     summary |= {"wise_alpha": alpha, "fine_tuned": str(run_dir)}
-    (out / SUMMARY).write_text(json.dumps(summary, indent=2))
+    write_summary(out, summary)
     return summary

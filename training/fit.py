@@ -1,107 +1,28 @@
-"""Training with fastai: DataLoaders over augmented windows, lr_find, one-cycle, best checkpoint."""
+"""The CNN trained from scratch with fastai: lr_find, one-cycle with mixup, the best epoch's
+weights (the learner, its metrics and the summary fields are :mod:`training.learner`'s)."""
 
 from __future__ import annotations
 
 import copy
-import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp
-from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import minimum, steep, valley
 from fastai.callback.tracker import SaveModelCallback
-from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
-from fastai.learner import Learner
 from fastai.losses import BCEWithLogitsLossFlat
-from fastai.metrics import AccumMetric
-from fastai.torch_core import set_seed
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
-from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import Dataset
 
 from training.arch import build, count_macs, count_params
-from training.data import PARAMS, WINDOW_SECONDS, Cache, RecipeError
-from training.windows import TrainSet, ValidSet, Windows, validation_windows
-
-CHECKPOINT = "model.pth"
-SUMMARY = "fit_summary.json"
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    """The summary a finished ``fit`` or ``finetune`` wrote to ``run_dir``."""
-    try:
-        return json.loads((run_dir / SUMMARY).read_text())
-    except FileNotFoundError:
-        raise RecipeError(
-            f"no finished training run in {run_dir} ({SUMMARY} is missing; an interrupted run "
-            "writes none): run `python -m training fit` or `finetune` to the end first"
-        ) from None
-
-
-def _roc_auc(targets: np.ndarray, probs: np.ndarray) -> float:
-    return float(roc_auc_score(targets, probs)) if len(set(targets)) == 2 else float("nan")
-
-
-def _balanced_accuracy(targets: np.ndarray, probs: np.ndarray) -> float:
-    return float(balanced_accuracy_score(targets, probs >= 0.5))
-
-
-def metrics() -> list[AccumMetric]:
-    """Validation metrics on sigmoid outputs (threshold 0.5 where one is needed)."""
-    return [
-        AccumMetric(f, activation="sigmoid", to_np=True, invert_arg=True, name=name)
-        for f, name in ((_balanced_accuracy, "balanced_acc"), (_roc_auc, "roc_auc"))
-    ]
-
-
-def window_learner(
-    train: Dataset,
-    valid: Windows,
-    model: nn.Module,
-    loss: nn.Module,
-    out: Path,
-    batch_size: int,
-    workers: int,
-    valid_batch: int = 32,
-    **kwargs: Any,
-) -> Learner:
-    """A fastai learner on the CPU over shuffled training items and the fixed validation
-    windows, with the validation metrics and ``history.csv`` in ``out``."""
-    dls = DataLoaders(
-        DataLoader(train, bs=batch_size, shuffle=True, drop_last=True, num_workers=workers),
-        DataLoader(ValidSet(valid), bs=valid_batch),
-        device=torch.device("cpu"),
-    )
-    return Learner(
-        dls,
-        model,
-        loss_func=loss,
-        metrics=metrics(),
-        path=out,
-        cbs=[CSVLogger(fname="history.csv")],
-        **kwargs,
-    )
-
-
-def recorded_history(learn: Learner) -> list[dict[str, float]]:
-    """Every epoch's losses and metrics as fastai's recorder kept them."""
-    names = ["epoch", *learn.recorder.metric_names[1:-1]]
-    return [
-        dict(zip(names, [i, *map(float, v)], strict=True))
-        for i, v in enumerate(learn.recorder.values)
-    ]
+from training.data import PARAMS, Cache
+from training.learner import recorded_history, run_summary, start_run, window_learner
+from training.plotting import plt, save
+from training.runs import CHECKPOINT, write_summary
+from training.windows import TrainSet, validation_windows
 
 
 class WeightAverage(Callback):
@@ -154,9 +75,7 @@ def fit(
     clipped to 1e-3..1e-2. ``weight_average`` is the decay per step of the weight average that
     is validated and kept (0: the raw weights).
     """
-    start = time.perf_counter()
-    set_seed(seed, reproducible=True)
-    out.mkdir(parents=True, exist_ok=True)
+    start = start_run(out, seed)
     valid = validation_windows(cache)
     train = TrainSet(cache)
     if len(train) < batch_size:  # a quick run's tiny split would give no whole batch at all
@@ -171,8 +90,7 @@ def fit(
         num_it=lr_find_iters, show_plot=False, suggest_funcs=(minimum, steep, valley)
     )
     learn.recorder.plot_lr_find()
-    plt.gcf().savefig(out / "lr_find.png", dpi=80)
-    plt.close("all")
+    save(plt.gcf(), out / "lr_find.png", dpi=80)
     lr_max = lr or float(np.clip(suggestion.minimum, 1e-3, 1e-2))
     print(f"lr_find {suggestion}; training at lr_max {lr_max:.2e}")
     fit_start = time.perf_counter()
@@ -183,29 +101,24 @@ def fit(
     torch.save(learn.model.state_dict(), out / CHECKPOINT)
     history = recorded_history(learn)
     best = min(history, key=lambda h: h["valid_loss"])
-    summary = {
-        "arch": arch,
-        "params": count_params(model),
-        "macs_per_window": count_macs(model, PARAMS.n_mels, valid.mels.shape[2]),
-        "window_seconds": WINDOW_SECONDS,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "train_windows_per_epoch": len(train),
-        "lr_find": {k: float(v) for k, v in suggestion._asdict().items()},
-        "lr_max": lr_max,
-        "mixup_alpha": mixup,
-        "weight_average": weight_average,
-        "augment": asdict(train.cfg),
-        "p_phone_negative": round(train.p_phone_negative, 4),
-        "positives_without_crying": train.left_out,
-        "seed": seed,
-        "best_epoch": best["epoch"],
-        "best": best,
-        "history": history,
-        "fit_seconds": round(time.perf_counter() - fit_start, 1),
-        "total_seconds": round(time.perf_counter() - start, 1),
-        "torch_threads": torch.get_num_threads(),
-        "data": cache.summary["splits"],
-    }
-    (out / SUMMARY).write_text(json.dumps(summary, indent=2))
+    summary = run_summary(
+        cache,
+        train,
+        start,
+        arch=arch,
+        params=count_params(model),
+        macs_per_window=count_macs(model, PARAMS.n_mels, valid.mels.shape[2]),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr_find={k: float(v) for k, v in suggestion._asdict().items()},
+        lr_max=lr_max,
+        mixup_alpha=mixup,
+        weight_average=weight_average,
+        seed=seed,
+        best_epoch=best["epoch"],
+        best=best,
+        history=history,
+        fit_seconds=round(time.perf_counter() - fit_start, 1),
+    )
+    write_summary(out, summary)
     return summary

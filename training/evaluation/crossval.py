@@ -13,6 +13,7 @@ import csv
 import json
 from collections import Counter
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ import numpy as np
 
 from training.augment import AugmentConfig
 from training.data import Cache
-from training.evaluation.validation import compute_metrics, score_validation
-from training.export import load_scorer, pick_threshold, torch_predict
+from training.evaluation.metrics import compute_metrics
+from training.evaluation.validation import score_validation
+from training.export import load_window_model, pick_threshold, torch_predict
 from training.fit import fit
 from training.split import grouped_folds
 
@@ -46,8 +48,8 @@ def run_fold(
     fold_cache = cache.resplit(valid_groups)
     fit_options = {k: v for k, v in settings.items() if k != "folds"}
     summary = fit(fold_cache, out, **fit_options)
-    scorer, _ = load_scorer(out)
-    scored = score_validation(fold_cache, lambda mels: torch_predict(scorer, mels))
+    window_model, _ = load_window_model(out)
+    scored = score_validation(fold_cache, partial(torch_predict, window_model))
     windows = scored.windows
     threshold = pick_threshold(scored.scores[windows.labels == 0])
     groups = {i.path: i.group for i in fold_cache.items}

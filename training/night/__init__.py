@@ -4,8 +4,10 @@ the independent evaluation set, never tuned on).
 
 Modules: :mod:`~training.night.assemble` builds a night, :mod:`~training.night.measure` scores it
 and sweeps detector settings, :mod:`~training.night.sources` loads the two sources,
-:mod:`~training.night.plots` and :mod:`~training.night.report` draw and write the results, and
-:mod:`~training.night.cli` runs it all (``python -m training night``).
+:mod:`~training.night.plots` draws the timelines, the sweep's trade-off and the cost against the
+hop, :mod:`~training.night.report` writes ``docs/performance.md``, and :mod:`~training.night.cli`
+runs it all (``python -m training night``). Like the independent evaluation, it scores ONNX
+files only: neither torch nor fastai is loaded.
 """
 
 from training.night.cli import add_parser

@@ -19,7 +19,7 @@ SNRS = (-5.0, 0.0, 10.0, 20.0)
 EPISODE_SECONDS = (5.0, 120.0)
 BACKGROUND_DBFS = (-50.0, -30.0)
 """Level range of each background recording (RMS over the part played)."""
-QUIET_DBFS = (-75.0, -55.0)
+ROOM_NOISE_DBFS = (-75.0, -55.0)
 """Level range of the quiet stretches (room and microphone noise)."""
 QUIET_SHARE = 0.5
 """Share of the background's time that is quiet: each recording is followed by quiet noise of
@@ -172,7 +172,7 @@ def plan_background(
         quiet = round(n * rng.uniform(0, quiet_ratio))
         if quiet:
             seed = int(rng.integers(2**32))
-            stretches.append(Stretch(t, quiet, rng.uniform(*QUIET_DBFS), seed=seed))
+            stretches.append(Stretch(t, quiet, rng.uniform(*ROOM_NOISE_DBFS), seed=seed))
             t += quiet
     return stretches
 
@@ -237,10 +237,10 @@ def night_blocks(corpus: Corpus, night: Night) -> Iterator[np.ndarray]:
         yield np.clip(audio, -1.0, 1.0)
 
 
-def category_heard(corpus: Corpus, night: Night, t: float, window: float) -> str:
-    """The category of the recording heard last in the ``window`` seconds before ``t``
+def category_heard(corpus: Corpus, night: Night, t: float, window_seconds: float) -> str:
+    """The category of the recording heard last in the ``window_seconds`` before ``t``
     (:data:`QUIET` if only quiet noise was)."""
-    end, start = round(t * RATE), round((t - window) * RATE)
+    end, start = round(t * RATE), round((t - window_seconds) * RATE)
     i = bisect_right(night.background, end, key=lambda s: s.start)
     for stretch in reversed(night.background[:i]):
         if stretch.end <= start:

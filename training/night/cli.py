@@ -37,7 +37,7 @@ TIMELINE_SECONDS = (0.0, 1800.0)
 
 
 @dataclass
-class Pass:
+class PipelinePass:
     """One run of the agent's offline path over a night."""
 
     corpus: Corpus
@@ -48,24 +48,30 @@ class Pass:
     realtime_factor: float
 
 
-def run(model: CryModel, corpus: Corpus, night: Night, detection: DetectionConfig) -> Pass:
+def stream_night(
+    model: CryModel, corpus: Corpus, night: Night, detection: DetectionConfig
+) -> PipelinePass:
     """Stream ``night`` through the agent's offline path with ``detection``."""
     started = time.perf_counter()
     results, spans, total = run_pipeline(model, detection, night_blocks(corpus, night))
-    return Pass(corpus, night, results, spans, total, total / (time.perf_counter() - started))
+    return PipelinePass(
+        corpus, night, results, spans, total, total / (time.perf_counter() - started)
+    )
 
 
-def metrics(done: Pass, setting: dict[str, Any], window: float) -> dict[str, Any]:
+def pass_metrics(
+    done: PipelinePass, setting: dict[str, Any], window_seconds: float
+) -> dict[str, Any]:
     """The metrics of a pass at ``setting``: :func:`evaluate`'s, whether they meet the targets,
     and the false alarms by background category."""
-    measured = evaluate(done.night.truth, done.spans, done.total, window)
+    measured = evaluate(done.night.truth, done.spans, done.total, window_seconds)
     return {
         "setting": setting,
         "realtime_factor": round(done.realtime_factor),
         **measured,
         "meets_targets": meets_targets(measured),
         "false_alarms_by_category": false_alarms_by_category(
-            done.corpus, done.night, done.spans, window
+            done.corpus, done.night, done.spans, window_seconds
         ),
     }
 
@@ -90,14 +96,14 @@ def measure_nights(
     information only. Timelines (and the sweep's trade-off) are drawn into ``out``.
     """
     grid = grid or Grid()
-    window = model.info.window_seconds
+    window_seconds = model.info.window_seconds
     base = DetectionConfig()
     shipped = current_setting(base, model)
     report: dict[str, Any] = {
         "model": {
             "file": model.path.name,
             "version": model.info.version,
-            "window_seconds": window,
+            "window_seconds": window_seconds,
         },
         "seed": seed,
         "episodes_per_snr": per_snr,
@@ -105,11 +111,11 @@ def measure_nights(
     shown = {}
     for name, corpus in (("validation", validation), ("independent", independent)):
         night = plan(corpus, hours, per_snr, seed)
-        shown[name] = run(model, corpus, night, base), shipped
+        shown[name] = stream_night(model, corpus, night, base), shipped
         report[name] = {
             "hours": round(night.samples / RATE / 3600, 3),
             "usage": usage(corpus, night),
-            "shipped": metrics(shown[name][0], shipped, window),
+            "shipped": pass_metrics(shown[name][0], shipped, window_seconds),
         }
         print(f"{name} night, shipped setting:", json.dumps(report[name]["shipped"]))
     if not hops:
@@ -120,39 +126,39 @@ def measure_nights(
     scored = {base.hop_seconds: (first.results, first.total)}
     for hop in hops:
         if hop not in scored:
-            other = run(model, validation, first.night, DetectionConfig(hop_seconds=hop))
+            other = stream_night(model, validation, first.night, DetectionConfig(hop_seconds=hop))
             scored[hop] = (other.results, other.total)
-    rows = sweep(first.night.truth, scored, grid, window)
+    rows = sweep(first.night.truth, scored, grid, window_seconds)
     del scored
     row = pick(rows, shipped)
     chosen = {k: row[k] for k in SETTING_KEYS}
     config = detection_config(chosen, base)
-    confirmed = run(model, validation, first.night, config)
-    replayed = evaluate(first.night.truth, confirmed.spans, confirmed.total, window)
-    held_out = run(model, validation, plan(validation, hours, per_snr, seed + 1), config)
+    confirmed = stream_night(model, validation, first.night, config)
+    replayed = evaluate(first.night.truth, confirmed.spans, confirmed.total, window_seconds)
+    held_out = stream_night(model, validation, plan(validation, hours, per_snr, seed + 1), config)
     report["validation"] |= {
         "chosen": {
-            **metrics(confirmed, chosen, window),
+            **pass_metrics(confirmed, chosen, window_seconds),
             "replay_matches_pipeline": all(replayed[k] == row[k] for k in replayed),
         },
-        "held_out": {"seed": seed + 1, **metrics(held_out, chosen, window)},
+        "held_out": {"seed": seed + 1, **pass_metrics(held_out, chosen, window_seconds)},
         "sweep": rows,
     }
     print("chosen on the validation night:", json.dumps(report["validation"]["chosen"]))
 
-    at_chosen = run(model, independent, shown["independent"][0].night, config)
+    at_chosen = stream_night(model, independent, shown["independent"][0].night, config)
     curve = Grid(
         grid.thresholds,
         ((chosen["trigger_windows"], chosen["of_windows"]),),
         (chosen["hold_seconds"],),
     )
     report["independent"] |= {
-        "chosen": metrics(at_chosen, chosen, window),
+        "chosen": pass_metrics(at_chosen, chosen, window_seconds),
         "thresholds_information_only": sweep(
             at_chosen.night.truth,
             {chosen["hop_s"]: (at_chosen.results, at_chosen.total)},
             curve,
-            window,
+            window_seconds,
         ),
     }
     print("independent night at that setting:", json.dumps(report["independent"]["chosen"]))
@@ -161,7 +167,7 @@ def measure_nights(
     return report
 
 
-def _timelines(shown: dict[str, tuple[Pass, dict[str, Any]]], out: Path) -> None:
+def _timelines(shown: dict[str, tuple[PipelinePass, dict[str, Any]]], out: Path) -> None:
     for name, (done, setting) in shown.items():
         timeline(
             done.results,
@@ -173,7 +179,7 @@ def _timelines(shown: dict[str, tuple[Pass, dict[str, Any]]], out: Path) -> None
         )
 
 
-def command(args: argparse.Namespace) -> dict[str, Any]:
+def night_command(args: argparse.Namespace) -> dict[str, Any]:
     """``python -m training night``: both nights at the shipped setting; with ``--sweep`` also
     the validation night's sweep and pick, and the independent night at the pick; with
     ``--report`` also the cost benchmark and ``performance.md`` in ``--docs``."""
@@ -235,7 +241,7 @@ def add_parser(steps: Any) -> None:
     night.add_argument(
         "--independent-cache",
         type=Path,
-        help="its decoded clips, shared with training.evaluation.independent "
+        help="its decoded clips, shared with python -m training independent "
         "(default: <runs>/independent)",
     )
     night.add_argument("--cost-minutes", type=float, default=10.0, help="cost bench recording")
@@ -249,4 +255,4 @@ def add_parser(steps: Any) -> None:
     night.add_argument(
         "--docs", type=Path, default=REPO_ROOT / "docs", help="where performance.md goes"
     )
-    night.set_defaults(run=command)
+    night.set_defaults(run=night_command)

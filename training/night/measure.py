@@ -19,7 +19,12 @@ from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline, WindowResult, detector_settings, episodes
 from training.night.assemble import RATE, Corpus, Night, Truth, category_heard
 
-TARGETS = {"false_alarms_per_hour": 0.1, "recall_snr_ge_0": 0.95, "latency_median_s": 3.0}
+NIGHT_TARGETS = {
+    "false_alarms_per_hour": 0.1,
+    "recall_snr_ge_0": 0.95,
+    "latency_median_s": 3.0,
+}
+"""What a night at the shipped setting should reach."""
 Span = tuple[float, float]
 
 
@@ -52,26 +57,30 @@ def replay(results: list[WindowResult], settings: DetectorSettings, end: float) 
     return episodes(changes, end)
 
 
-def matches(truth: list[Truth], spans: list[Span], window: float) -> dict[Truth, list[Span]]:
-    """The detections of each episode: those turning ON between its onset and ``window``
-    seconds after its end (while scored windows still hold crying)."""
-    return {t: [s for s in spans if t.start <= s[0] < t.end + window] for t in truth}
+def matches(
+    truth: list[Truth], spans: list[Span], window_seconds: float
+) -> dict[Truth, list[Span]]:
+    """The detections of each episode: those turning ON between its onset and ``window_seconds``
+    after its end (while scored windows still hold crying)."""
+    return {t: [s for s in spans if t.start <= s[0] < t.end + window_seconds] for t in truth}
 
 
-def false_alarms(truth: list[Truth], spans: list[Span], window: float) -> list[Span]:
+def false_alarms(truth: list[Truth], spans: list[Span], window_seconds: float) -> list[Span]:
     """The detections that belong to no episode."""
-    matched = {s for hits in matches(truth, spans, window).values() for s in hits}
+    matched = {s for hits in matches(truth, spans, window_seconds).values() for s in hits}
     return [s for s in spans if s not in matched]
 
 
-def evaluate(truth: list[Truth], spans: list[Span], total: float, window: float) -> dict[str, Any]:
+def evaluate(
+    truth: list[Truth], spans: list[Span], total: float, window_seconds: float
+) -> dict[str, Any]:
     """Episode recall per SNR, false alarms per hour of non-crying audio, latency and time to OFF.
 
     Latency is onset to the first ON; time to OFF is end to the last OFF of the episode.
     """
-    detected = matches(truth, spans, window)
-    alarms = len(false_alarms(truth, spans, window))
-    crying_seconds = sum(t.end + window - t.start for t in truth)
+    detected = matches(truth, spans, window_seconds)
+    alarms = len(false_alarms(truth, spans, window_seconds))
+    crying_seconds = sum(t.end + window_seconds - t.start for t in truth)
     quiet_hours = max(total - crying_seconds, 0.0) / 3600
     hits = {t: s for t, s in detected.items() if s}
     latency = np.array([s[0][0] - t.start for t, s in hits.items()])
@@ -99,13 +108,13 @@ def evaluate(truth: list[Truth], spans: list[Span], total: float, window: float)
 
 
 def false_alarms_by_category(
-    corpus: Corpus, night: Night, spans: list[Span], window: float
+    corpus: Corpus, night: Night, spans: list[Span], window_seconds: float
 ) -> dict[str, int]:
     """False alarms counted by the category of the background recording heard last within the
     model's window before each one turned ON."""
     counts = Counter(
-        category_heard(corpus, night, on, window)
-        for on, _ in false_alarms(night.truth, spans, window)
+        category_heard(corpus, night, on, window_seconds)
+        for on, _ in false_alarms(night.truth, spans, window_seconds)
     )
     return dict(sorted(counts.items()))
 
@@ -121,9 +130,9 @@ def _stat(values: np.ndarray, q: float) -> float:
 def meets_targets(metrics: dict[str, Any]) -> bool:
     """The issue's targets: FA/h, recall at SNR >= 0 dB, median latency."""
     return (
-        metrics["false_alarms_per_hour"] <= TARGETS["false_alarms_per_hour"]
-        and metrics["recall_snr_ge_0"] >= TARGETS["recall_snr_ge_0"]
-        and metrics["latency_median_s"] <= TARGETS["latency_median_s"]
+        metrics["false_alarms_per_hour"] <= NIGHT_TARGETS["false_alarms_per_hour"]
+        and metrics["recall_snr_ge_0"] >= NIGHT_TARGETS["recall_snr_ge_0"]
+        and metrics["latency_median_s"] <= NIGHT_TARGETS["latency_median_s"]
     )
 
 
@@ -144,14 +153,16 @@ def sweep(
     truth: list[Truth],
     scored: dict[float, tuple[list[WindowResult], float]],
     grid: Grid,
-    window: float,
+    window_seconds: float,
 ) -> list[dict[str, Any]]:
     """Metrics of every grid setting at every hop (``scored`` maps hop to windows and length)."""
     rows = []
     for hop, (results, total) in scored.items():
         for settings in grid.settings():
             spans = replay(results, settings, total)
-            rows.append({"hop_s": hop, **asdict(settings), **evaluate(truth, spans, total, window)})
+            rows.append(
+                {"hop_s": hop, **asdict(settings), **evaluate(truth, spans, total, window_seconds)}
+            )
     return rows
 
 
@@ -167,7 +178,7 @@ def pick(rows: list[dict[str, Any]], current: dict[str, Any]) -> dict[str, Any]:
     candidates = [
         r
         for r in rows
-        if r["false_alarms_per_hour"] <= TARGETS["false_alarms_per_hour"]
+        if r["false_alarms_per_hour"] <= NIGHT_TARGETS["false_alarms_per_hour"]
         or r["false_alarms"] <= max(1, fewest)
     ]
 

@@ -1,18 +1,15 @@
-"""Plots of the night test: a timeline (probability, state, truth) and the sweep's trade-off."""
+"""Plots of ``docs/performance.md``: a night's timeline (probability, state, truth), the sweep's
+trade-off and the cost benchmark against the hop."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
 from cry_mqtt.pipeline import WindowResult
 from training.night.assemble import SNRS, Truth
-from training.night.measure import TARGETS
+from training.night.measure import NIGHT_TARGETS
+from training.plotting import plt, save
 
 SNR_COLOURS = dict(zip(SNRS, ("tab:red", "tab:orange", "tab:green", "tab:blue"), strict=True))
 
@@ -71,8 +68,8 @@ def tradeoff(rows: list[dict[str, Any]], chosen: dict[str, Any], out: Path) -> P
                 [fa(r) for r in line], [r[key] for r in line], "o-", ms=3, label=f"hop {hop:g} s"
             )
         ax.plot(fa(chosen), chosen[key], "k*", ms=14, label="chosen")
-        ax.axvline(TARGETS["false_alarms_per_hour"], ls="--", lw=0.8, color="grey")
-        ax.axhline(TARGETS[key], ls="--", lw=0.8, color="grey")
+        ax.axvline(NIGHT_TARGETS["false_alarms_per_hour"], ls="--", lw=0.8, color="grey")
+        ax.axhline(NIGHT_TARGETS[key], ls="--", lw=0.8, color="grey")
         ax.set_xscale("log")
         ax.set_xlabel("false alarms per hour (0 drawn at 0.01)")
     left.set_ylabel("episode recall, SNR >= 0 dB")
@@ -86,9 +83,15 @@ def tradeoff(rows: list[dict[str, Any]], chosen: dict[str, Any], out: Path) -> P
     return save(fig, out)
 
 
-def save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+def cost_plot(cost: dict[str, Any], out: Path) -> Path:
+    """CPU seconds per audio hour of each way of the cost benchmark against the hop."""
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=80)
+    for way in cost["ways"]:
+        runs = sorted((r for r in cost["runs"] if r["way"] == way), key=lambda r: r["hop_s"])
+        ax.plot([r["hop_s"] for r in runs], [r["cpu_s_per_audio_hour"] for r in runs], "o-")
+        ax.annotate(way, (runs[0]["hop_s"], runs[0]["cpu_s_per_audio_hour"]), fontsize=7)
+    ax.axhline(36, ls="--", lw=0.8, color="grey")
+    ax.text(ax.get_xlim()[1], 36, " 1% of a core", fontsize=7, va="bottom", ha="right")
+    ax.set(xlabel="hop (s)", ylabel="CPU s per hour of audio", yscale="log")
+    ax.set_title("cost against hop (same recording)", fontsize=9)
+    return save(fig, out)

@@ -10,24 +10,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
 from training.data import REPO_ROOT
 from training.night.assemble import (
     BACKGROUND_DBFS,
     EPISODE_SECONDS,
     MAX_STRETCH_SECONDS,
     QUIET,
-    QUIET_DBFS,
     QUIET_SHARE,
     REFERENCE_FLOOR_DBFS,
+    ROOM_NOISE_DBFS,
     SNRS,
 )
-from training.night.measure import SETTING_KEYS, TARGETS
-from training.night.plots import save
+from training.night.measure import NIGHT_TARGETS, SETTING_KEYS
+from training.night.plots import cost_plot
 
 NIGHTS = ("validation", "independent")
 PLOTS = ("night-timeline-validation.png", "night-timeline-independent.png", "night-tradeoff.png")
@@ -39,20 +34,6 @@ def run_cost(out: Path, minutes: float, model: Path | None) -> dict[str, Any]:
     command += ["--out", str(out)] + (["--model", str(model)] if model else [])
     subprocess.run(command, check=True)
     return json.loads(out.read_text())
-
-
-def cost_plot(cost: dict[str, Any], out: Path) -> Path:
-    """CPU seconds per audio hour of each way against the hop."""
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=80)
-    for way in cost["ways"]:
-        runs = sorted((r for r in cost["runs"] if r["way"] == way), key=lambda r: r["hop_s"])
-        ax.plot([r["hop_s"] for r in runs], [r["cpu_s_per_audio_hour"] for r in runs], "o-")
-        ax.annotate(way, (runs[0]["hop_s"], runs[0]["cpu_s_per_audio_hour"]), fontsize=7)
-    ax.axhline(36, ls="--", lw=0.8, color="grey")
-    ax.text(ax.get_xlim()[1], 36, " 1% of a core", fontsize=7, va="bottom", ha="right")
-    ax.set(xlabel="hop (s)", ylabel="CPU s per hour of audio", yscale="log")
-    ax.set_title("cost against hop (same recording)", fontsize=9)
-    return save(fig, out)
 
 
 def write_report(
@@ -102,12 +83,12 @@ def _metrics_table(columns: dict[str, dict[str, Any]]) -> list[str]:
             (f"episode recall at {s:+g} dB", lambda m, k=f"{s:+g}": _pct(m["recall_by_snr_db"][k]))
             for s in SNRS
         ),
-        (f"recall at SNR >= 0 dB (target >= {_pct(TARGETS['recall_snr_ge_0'])})",
+        (f"recall at SNR >= 0 dB (target >= {_pct(NIGHT_TARGETS['recall_snr_ge_0'])})",
          lambda m: _pct(m["recall_snr_ge_0"])),
-        (f"false alarms per hour (target <= {TARGETS['false_alarms_per_hour']})",
+        (f"false alarms per hour (target <= {NIGHT_TARGETS['false_alarms_per_hour']})",
          lambda m: f"{m['false_alarms_per_hour']:.2f} ({m['false_alarms']} in "
          f"{m['non_crying_hours']:.1f} h)"),
-        (f"latency onset -> ON, median (target <= {TARGETS['latency_median_s']:g} s)",
+        (f"latency onset -> ON, median (target <= {NIGHT_TARGETS['latency_median_s']:g} s)",
          lambda m: f"{m['latency_median_s']:.1f} s"),
         ("latency onset -> ON, p90", lambda m: f"{m['latency_p90_s']:.1f} s"),
         ("time to OFF after the end, median", lambda m: f"{m['time_to_off_median_s']:.1f} s"),
@@ -187,7 +168,7 @@ def _sweep_table(validation: dict[str, Any]) -> list[str]:
     rows = sorted(
         validation["sweep"],
         key=lambda r: (
-            r["false_alarms_per_hour"] > TARGETS["false_alarms_per_hour"],
+            r["false_alarms_per_hour"] > NIGHT_TARGETS["false_alarms_per_hour"],
             -r["recall_snr_ge_0"],
             r["latency_median_s"],
         ),
@@ -230,14 +211,19 @@ def _budget_table(validation: dict[str, Any]) -> list[str]:
 
 def night_section(night: dict[str, Any]) -> list[str]:
     """The Markdown lines of the page's header, the two nights and the detector sweep."""
-    validation, independent = night["validation"], night["independent"]
-    chosen = validation["chosen"]
-    rows = validation["sweep"]
-    hops = sorted({r["hop_s"] for r in rows})
-    thresholds = sorted({r["threshold"] for r in rows})
-    k_of_n = sorted({(r["trigger_windows"], r["of_windows"]) for r in rows})
-    holds = sorted({r["hold_seconds"] for r in rows})
-    resolution = 1 / independent["chosen"]["non_crying_hours"]
+    sections = (
+        _header,
+        _night_sources,
+        _night_results,
+        _false_alarm_categories,
+        _independent_thresholds,
+        _detector_sweep,
+    )
+    return [line for section in sections for line in section(night)]
+
+
+def _header(night: dict[str, Any]) -> list[str]:
+    """Title, how to regenerate the page, the model."""
     return [
         "# Performance: the night test and the cost benchmark",
         "",
@@ -246,6 +232,13 @@ def night_section(night: dict[str, Any]) -> list[str]:
         "top). Any cry-mqtt ONNX model can be given to `--model`.",
         f"Model: `{night['model']['file']}` version `{night['model']['version']}`.",
         "",
+    ]
+
+
+def _night_sources(night: dict[str, Any]) -> list[str]:
+    """How the two nights are made, and what each played."""
+    validation = night["validation"]
+    return [
         "## Night test",
         "",
         "Two nights with the same schedule of crying episodes stream through the agent's own "
@@ -267,7 +260,7 @@ def night_section(night: dict[str, Any]) -> list[str]:
         f"contiguous part of at most {MAX_STRETCH_SECONDS:g} s) at a random level of "
         f"{BACKGROUND_DBFS[0]:g} to {BACKGROUND_DBFS[1]:g} dBFS, every recording once before any "
         "is heard again, each followed by room noise at "
-        f"{QUIET_DBFS[0]:g} to {QUIET_DBFS[1]:g} dBFS for 0 to "
+        f"{ROOM_NOISE_DBFS[0]:g} to {ROOM_NOISE_DBFS[1]:g} dBFS for 0 to "
         f"{2 * QUIET_SHARE / (1 - QUIET_SHARE):g} times its length. "
         f"{night['episodes_per_snr']} crying episodes per SNR of "
         f"{', '.join(f'{s:+g}' for s in SNRS)} dB, {EPISODE_SECONDS[0]:g}-"
@@ -279,6 +272,15 @@ def night_section(night: dict[str, Any]) -> list[str]:
         "",
         *_usage_table(night),
         "",
+    ]
+
+
+def _night_results(night: dict[str, Any]) -> list[str]:
+    """Episode recall, false alarms and latency of both nights at both settings."""
+    validation, independent = night["validation"], night["independent"]
+    chosen = validation["chosen"]
+    resolution = 1 / independent["chosen"]["non_crying_hours"]
+    return [
         "An episode is detected when the detector turns ON between its onset and "
         f"{night['model']['window_seconds']:g} s (the model's window) after its end (while "
         "scored windows still hold crying); every other ON is a false alarm, counted "
@@ -303,6 +305,13 @@ def night_section(night: dict[str, Any]) -> list[str]:
         f"{independent['chosen']['non_crying_hours']:.1f} hours one false alarm more is "
         f"{resolution:.2f} per hour.",
         "",
+    ]
+
+
+def _false_alarm_categories(night: dict[str, Any]) -> list[str]:
+    """The false alarms of each night by background category."""
+    validation, independent = night["validation"], night["independent"]
+    return [
         "### False alarms by background category",
         "",
         "Each false alarm counts for the category of the recording heard last within the "
@@ -314,6 +323,14 @@ def night_section(night: dict[str, Any]) -> list[str]:
         "",
         *_category_table(validation),
         "",
+    ]
+
+
+def _independent_thresholds(night: dict[str, Any]) -> list[str]:
+    """The independent night at the sweep's other thresholds, and the timelines."""
+    independent = night["independent"]
+    chosen = night["validation"]["chosen"]
+    return [
         "### Independent night at other thresholds (information only)",
         "",
         "**Information only: nothing is chosen from this table.** The independent night replayed "
@@ -326,6 +343,19 @@ def night_section(night: dict[str, Any]) -> list[str]:
         "",
         "![independent timeline](night-timeline-independent.png)",
         "",
+    ]
+
+
+def _detector_sweep(night: dict[str, Any]) -> list[str]:
+    """How the setting is picked on the validation night, and the best settings."""
+    validation = night["validation"]
+    chosen = validation["chosen"]
+    rows = validation["sweep"]
+    hops = sorted({r["hop_s"] for r in rows})
+    thresholds = sorted({r["threshold"] for r in rows})
+    k_of_n = sorted({(r["trigger_windows"], r["of_windows"]) for r in rows})
+    holds = sorted({r["hold_seconds"] for r in rows})
+    return [
         "## Detector sweep (validation night)",
         "",
         f"The validation night is scored once per hop ({', '.join(f'{h:g}' for h in hops)} s) "
@@ -356,7 +386,7 @@ def night_section(night: dict[str, Any]) -> list[str]:
         "",
         *_sweep_table(validation),
         "",
-    ]  # fmt: skip
+    ]
 
 
 def _cost_tables(cost: dict[str, Any]) -> list[str]:

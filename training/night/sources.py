@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from training.data import Cache, holds_crying
+from training.evaluation.independent import load_clips, read_manifest
 from training.night.assemble import Corpus
 
 
@@ -13,32 +17,32 @@ def load_validation(cache: Cache) -> Corpus:
     """The validation side of a prepared cache: the held-out training sources of the split the
     model was trained and tuned against (decoded and trimmed as ``prepare`` left them);
     positives that hold no crying (:func:`holds_crying`) are skipped."""
-    corpus = Corpus([], [], [])
-    for item in cache.split("valid"):
-        samples = cache.samples(item)
-        if not item.label:
-            corpus.negatives.append(samples)
-            corpus.categories.append(item.category)
-        elif holds_crying(item, samples):
-            corpus.positives.append(samples)
-    return corpus
+    recordings = ((item, cache.samples(item)) for item in cache.split("valid"))
+    return corpus_of(
+        (item.label, item.category, samples)
+        for item, samples in recordings
+        if not item.label or holds_crying(item, samples)
+    )
 
 
 def load_independent(folder: Path, cache: Path) -> Corpus:
     """The independent set in ``folder``: its manifest's label 1 clips are the crying, label 0
     the other recordings with their manifest category; decoded through (and into) the cache of
     :mod:`training.evaluation.independent` in ``cache``."""
-    # Imported here: training.evaluation pulls in torch and fastai, which `python -m training`
-    # should not load for every step.
-    from training.evaluation.independent import load_clips, read_manifest
-
     clips = read_manifest(folder)
     audio, _ = load_clips(clips, folder, cache)
+    return corpus_of(
+        (clip.label, clip.category, samples) for clip, samples in zip(clips, audio, strict=True)
+    )
+
+
+def corpus_of(recordings: Iterable[tuple[int, str, np.ndarray]]) -> Corpus:
+    """A corpus of ``(label, category, samples)``: label 1 is crying, the rest background."""
     corpus = Corpus([], [], [])
-    for clip, samples in zip(clips, audio, strict=True):
-        if clip.label:
+    for label, category, samples in recordings:
+        if label:
             corpus.positives.append(samples)
         else:
             corpus.negatives.append(samples)
-            corpus.categories.append(clip.category)
+            corpus.categories.append(category)
     return corpus

@@ -1,8 +1,11 @@
-"""The independent evaluation set, measured on a few real clips with the shipped model."""
+"""The independent evaluation set, measured on a few real clips with the shipped model
+(``python -m training independent``), and without torch or fastai."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +13,9 @@ import numpy as np
 import pytest
 
 from cry_mqtt.model import CryModel, default_model_path
+from training.__main__ import main
 from training.evaluation import independent
-from training.evaluation.validation import MAX_FPR
+from training.evaluation.metrics import MAX_FPR
 
 PER_LABEL = 6
 
@@ -97,7 +101,7 @@ def test_command_line_reuses_the_cache(
     mtime = cache.stat().st_mtime_ns
     args = ["--model", str(default_model_path()), "--data", str(data_dir / "independent")]
     args += ["--cache", str(cache_dir), "--out", str(tmp_path), "--limit-per-label", str(PER_LABEL)]
-    independent.main([*args, "--report", str(tmp_path / "independent.md")])
+    main(["independent", *args, "--report", str(tmp_path / "independent.md")])
 
     assert decoded == []
     assert cache.stat().st_mtime_ns == mtime
@@ -128,3 +132,17 @@ def test_a_fusion_row_sums_the_clip_logits(result: dict[str, Any]) -> None:
         p = min(max(one["score"], 1e-7), 1 - 1e-7)
         assert two["score"] == pytest.approx(p**2 / (p**2 + (1 - p) ** 2), abs=1e-6)
     assert "fusion of" in independent.report([result, fused])
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["training.evaluation.independent", "training.evaluation.card", "training.night"],
+)
+def test_the_onnx_only_evaluation_loads_neither_torch_nor_fastai(module: str) -> None:
+    """The independent evaluation, the model card and the night test run ONNX files alone."""
+    code = f"import sys, {module}; print(sorted({{'torch', 'fastai'}} & set(sys.modules)))"
+    repo = Path(__file__).resolve().parent.parent
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
