@@ -49,6 +49,10 @@ class Patches:
         if not 0 < self.hop_frames <= self.frames:
             raise ValueError("patches: need 0 < hop_frames <= frames")
 
+    def count(self, frames: int) -> int:
+        """Patches that fit in ``frames`` log-mel frames."""
+        return 1 + (frames - self.frames) // self.hop_frames
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -72,7 +76,7 @@ class ModelInfo:
         """Patches that fit in one window (streaming models only)."""
         if self.patches is None:
             raise ValueError("not a streaming model")
-        return 1 + (self.window_frames - self.patches.frames) // self.patches.hop_frames
+        return self.patches.count(self.window_frames)
 
     def to_metadata(self) -> dict[str, str]:
         """The ONNX ``metadata_props`` entries that describe this model."""

@@ -20,9 +20,6 @@ pretrained weights (WiSE-FT).
 from __future__ import annotations
 
 import copy
-import json
-import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from fastai.callback.tracker import SaveModelCallback
-from fastai.torch_core import set_seed
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -38,7 +34,7 @@ from cry_mqtt.features import EFFICIENTAT, YAMNET, LogMel
 from cry_mqtt.model import Patches
 from training import yamnet
 from training.augment import AugmentConfig
-from training.data import PARAMS, WINDOW_SECONDS, Cache
+from training.data import PARAMS, Cache
 from training.efficientat import (
     BABY_CRY,
     MACS_PER_PATCH,
@@ -49,8 +45,8 @@ from training.efficientat import (
     normalise,
     pretrained,
 )
-from training.learner import recorded_history, window_learner
-from training.runs import CHECKPOINT, SUMMARY
+from training.learner import recorded_history, run_summary, start_run, window_learner
+from training.runs import CHECKPOINT, write_summary
 from training.streaming import pool, window_patches
 from training.windows import TrainSet, validation_windows
 
@@ -181,9 +177,7 @@ def fit_student(
     """Train the student on the cache's train split (``category_balance``: see
     :class:`TrainSet`); the checkpoint with the best validation ROC-AUC and a summary go to
     ``out``."""
-    start = time.perf_counter()
-    set_seed(seed, reproducible=True)
-    out.mkdir(parents=True, exist_ok=True)
+    started = start_run(out, seed)
     student = pretrained(weights)
     model = Student(student)
     train = DistilSet(cache, category_balance=category_balance)
@@ -195,35 +189,30 @@ def fit_student(
     history = recorded_history(learn)
     torch.save(student.state_dict(), out / CHECKPOINT)  # SaveModelCallback loaded the best
     best = max(history, key=lambda row: row["roc_auc"])
-    summary = {
-        "arch": "mn04",
-        "params": sum(p.numel() for p in student.parameters()),
-        "macs_per_window": MACS_PER_PATCH * (1 + (valid.mels.shape[2] - PATCH_FRAMES) // 50),
-        "window_seconds": WINDOW_SECONDS,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "train_windows_per_epoch": len(train),
-        "lr_max": lr,
-        "trained_layers": "all",
-        "softening": softening,
-        "forgetting_weight": forgetting,
-        "category_balance": category_balance,
-        "pretrained": "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)",
-        "teachers": [
+    summary = run_summary(
+        cache,
+        train.windows,
+        started,
+        arch="mn04",
+        params=sum(p.numel() for p in student.parameters()),
+        macs_per_window=MACS_PER_PATCH * PATCHES.count(valid.mels.shape[2]),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr_max=lr,
+        trained_layers="all",
+        softening=softening,
+        forgetting_weight=forgetting,
+        category_balance=category_balance,
+        pretrained="EfficientAT mn04_as (fschmid56/EfficientAT, MIT)",
+        teachers=[
             "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)",
             "YAMNet (tensorflow/models research/audioset/yamnet, Apache-2.0)",
         ],
-        "augment": asdict(train.windows.cfg),
-        "p_phone_negative": round(train.windows.p_phone_negative, 4),
-        "positives_without_crying": train.windows.left_out,
-        "seed": seed,
-        "best": best,
-        "history": history,
-        "total_seconds": round(time.perf_counter() - start, 1),
-        "torch_threads": torch.get_num_threads(),
-        "data": cache.summary["splits"],
-    }
-    (out / SUMMARY).write_text(json.dumps(summary, indent=2, default=list))
+        seed=seed,
+        best=best,
+        history=history,
+    )
+    write_summary(out, summary)
     return summary
 
 

@@ -40,11 +40,13 @@ MACS_PER_PATCH = 69_200_000
 """Multiply-adds of one YAMNet patch (its README: about 69 M)."""
 
 
+PATCHES = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
+
+
 def window_patches(windows: torch.Tensor) -> torch.Tensor:
     """Log-mel windows ``(b, 64, frames)`` to their patches in YAMNet's layout ``(b, p, 96, 64)``,
     cut as the agent cuts them (every 48 frames from the window's first)."""
-    patches = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
-    return streaming.window_patches(windows, patches).transpose(2, 3)
+    return streaming.window_patches(windows, PATCHES).transpose(2, 3)
 
 
 class CryWindows(nn.Module):
@@ -138,14 +140,13 @@ def fit_yamnet(
     else:
         history = [_validate(learn)]
     torch.save(model.state_dict(), out / CHECKPOINT)
-    patches = 1 + (valid.mels.shape[2] - PATCH_FRAMES) // PATCH_HOP_FRAMES
     summary = run_summary(
         cache,
         train,
         start,
         arch="yamnet",
         params=sum(p.numel() for p in model.parameters()),
-        macs_per_window=MACS_PER_PATCH * patches,
+        macs_per_window=MACS_PER_PATCH * PATCHES.count(valid.mels.shape[2]),
         epochs=epochs,
         batch_size=batch_size,
         lr_max=lr,
