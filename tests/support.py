@@ -1,5 +1,6 @@
-"""Helpers shared by the tests: a fixture model, synthetic and real audio, a broker, a subscriber,
-and the agent started on a config of the test's own."""
+"""What the tests share: a fixture model, synthetic and real audio, a Mosquitto broker, a
+subscriber, and the agent started on a config of the test's own. The add-on's helpers are in
+``addon_support.py``, the fixtures in ``conftest.py``."""
 
 from __future__ import annotations
 

@@ -519,11 +519,11 @@ def test_a_hostile_broker_cannot_flood_the_agent(tmp_path, broker, subscriber, f
     audio_flows = threading.Event()
     audio_flows.set()
 
-    def feed() -> None:  # live audio, until the stall
+    def live_audio() -> None:  # until the stall
         while audio_flows.is_set():
             feed(run, quiet_noise(0.5))
 
-    feeder = threading.Thread(target=feed)
+    feeder = threading.Thread(target=live_audio)
     feeder.start()
     try:
         subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
