@@ -29,6 +29,9 @@ from cry_mqtt.model import ModelInfo
 RATE = 16000
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("CRY_MQTT_DATA", REPO.parent / "shared" / "data"))
+REQUIRE_IMAGES_ENV = "CRY_MQTT_REQUIRE_IMAGES"
+"""Set (to 1) by ``.ci/run``: there missing podman or debootstrap fail the image tests instead of
+skipping them."""
 BASE = "cry_mqtt/nursery"
 """The topics of the agent that ``write_config`` configures (device.instance_id ``nursery``)."""
 DISCOVERY = "homeassistant/{}/cry_mqtt_nursery/{}/config"

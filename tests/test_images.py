@@ -32,12 +32,10 @@ from typing import Any
 
 import pytest
 from addon_support import ADDON, addon_config, release_step
-from support import BASE, CRIES, DISCOVERY, REPO, Subscriber, free_port
+from support import BASE, CRIES, DISCOVERY, REPO, REQUIRE_IMAGES_ENV, Subscriber, free_port
 
 pytestmark = pytest.mark.slow
 
-REQUIRE_IMAGES_ENV = "CRY_MQTT_REQUIRE_IMAGES"
-"""Set (to 1) by ``.ci/run``: there missing podman or debootstrap fail the run instead."""
 SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
