@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +31,8 @@ SCHEMA_ELEMENT = re.compile(
     r"|list\((?P<list>.+)\)"
     r")\??$"
 )
+# supervisor/addons/validate.py: an add-on's ``image`` name.
+DOCKER_IMAGE_BUILD = re.compile(r"^([a-zA-Z\-\.:\d{}]+/)*?([\-\w{}]+)/([\-\w{}]+)(:[\.\-\w{}]+)?$")
 
 
 def addon_config() -> dict[str, Any]:
@@ -115,6 +119,20 @@ def write_options(path: Path, options: dict[str, Any]) -> Path:
     validate_options(addon_config()["schema"], options)
     path.write_text(json.dumps(options))
     return path
+
+
+def write_agent_config(
+    options: Path, config: Path, supervisor_url: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m cry_mqtt.addon OPTIONS CONFIG``, as the add-on's ``run.sh`` runs it before
+    the agent, asking ``supervisor_url`` for the broker."""
+    return subprocess.run(
+        [sys.executable, "-m", "cry_mqtt.addon", options, config, "--supervisor", supervisor_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @dataclass

@@ -8,6 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from addon_support import FakeSupervisor
 from support import DATA, REPO, Broker, Subscriber, build_fixture_model
 
 
@@ -60,6 +61,14 @@ def subscriber(broker: Broker) -> Iterator[Subscriber]:
     sub = Subscriber(broker.port)
     yield sub
     sub.close()
+
+
+@pytest.fixture
+def supervisor() -> Iterator[FakeSupervisor]:
+    """A fake Supervisor of the test's own; the test says how it answers."""
+    fake = FakeSupervisor().start()
+    yield fake
+    fake.stop()
 
 
 def _missing_train_packages() -> list[str]:

@@ -1,18 +1,23 @@
-"""Helpers shared by the tests: a fixture model, synthetic audio, a broker and a subscriber."""
+"""What the tests share: a fixture model, synthetic and real audio, a Mosquitto broker, a
+subscriber, and the agent started on a config of the test's own. The add-on's helpers are in
+``addon_support.py``, the fixtures in ``conftest.py``."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
 import paho.mqtt.client as paho
 import soundfile
@@ -24,6 +29,33 @@ from cry_mqtt.model import ModelInfo
 RATE = 16000
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("CRY_MQTT_DATA", REPO.parent / "shared" / "data"))
+REQUIRE_IMAGES_ENV = "CRY_MQTT_REQUIRE_IMAGES"
+"""Set (to 1) by ``.ci/run``: there missing podman or debootstrap fail the image tests instead of
+skipping them."""
+BASE = "cry_mqtt/nursery"
+"""The topics of the agent that ``write_config`` configures (device.instance_id ``nursery``)."""
+DISCOVERY = "homeassistant/{}/cry_mqtt_nursery/{}/config"
+"""Its discovery topics: ``DISCOVERY.format(component, key)``."""
+CRIES = [
+    "donateacry-ios-upload-bucket/021DCB9F-2FC6-4247-859F-E58EDB682B79-1429977251-1.0-f-26-dk.caf",
+    "donateacry-ios-upload-bucket/026895D0-6B93-4D1F-846F-AA279AD33991-1436865240-1.1-m-04-hu.caf",
+    "donateacry-android-upload-bucket/006dbee7-715a-46ee-b592-1c4e7affb788-1430218353124-1.7-f-26-hu.3gp",
+    "donateacry-android-upload-bucket/01a592eb-513d-4431-b7ba-b0fba5a00908-1430339263195-1.7-m-04-hu.3gp",
+]
+"""Real crying, in the shared corpus's ``donateacry-corpus`` folder."""
+CRY_THEN_QUIET = """
+import os, sys, time
+import numpy as np
+t = np.arange(16000 * 12) / 16000
+cry = 0.3 * np.sin(2 * np.pi * 450 * t) * ((t % 1.5) < 1.2)
+quiet = np.random.default_rng(0).normal(0, 0.003, 16000 * 3)
+os.write(1, (np.concatenate([quiet, cry]) * 32767).astype("<i2").tobytes())
+while True:
+    os.write(1, (quiet[:1600] * 32767).astype("<i2").tobytes())
+    time.sleep(0.1)
+"""
+"""A camera command stand-in (a Python script): 3 s of quiet, 12 s of crying, then quiet in real
+time."""
 
 
 def build_fixture_model(path: Path, metadata: dict[str, str] | None = None, frames: int = 215):
@@ -78,6 +110,98 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
     return path
 
 
+def s16(samples: np.ndarray) -> bytes:
+    """Raw s16le, as the agent reads it from standard input or a command."""
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def write_encoded(path: Path, samples: np.ndarray, container: str, codec: str, rate: int) -> None:
+    """Encode mono float32 16-kHz ``samples`` with FFmpeg, as a phone or a camera would."""
+    frame = av.AudioFrame.from_ndarray(samples[None].astype(np.float32), "flt", layout="mono")
+    frame.sample_rate = RATE
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        resampler = av.AudioResampler(stream.codec_context.format.name, "mono", rate)
+        for piece in [*resampler.resample(frame), *resampler.resample(None), None]:
+            for packet in stream.encode(piece):
+                out.mux(packet)
+
+
+def paced_command(rate: int, seconds: int, backlog_seconds: int = 0) -> list[str]:
+    """A command writing raw s16le at ``rate`` samples a second in real time, after a backlog."""
+    script = (
+        "import os, sys, time\n"
+        f"os.write(1, b'\\x00\\x01' * {16000 * backlog_seconds})\n"
+        "start = time.monotonic()\n"
+        f"for i in range({10 * seconds}):\n"
+        f"    os.write(1, b'\\x00\\x01' * {rate // 10})\n"
+        "    time.sleep(max(0, start + (i + 1) / 10 - time.monotonic()))\n"
+    )
+    return [sys.executable, "-c", script]
+
+
+def write_config(tmp_path: Path, port: int, model: Path | None, extra: str = "") -> Path:
+    """``tmp_path/config.yaml``: the broker on ``port``, the state file beside it, ``model`` (the
+    shipped one if None), then the YAML lines of ``extra``."""
+    path = tmp_path / "config.yaml"
+    model_line = f"model: {{path: {model}}}\n" if model else ""
+    path.write_text(
+        f"mqtt: {{host: 127.0.0.1, port: {port}}}\n"
+        f"state_file: {tmp_path / 'state.json'}\n{model_line}{extra}"
+    )
+    return path
+
+
+def agent(
+    config: Path | None,
+    *args: str | Path,
+    stdin: int = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """``python -m cry_mqtt [--config CONFIG] ARGS`` started, its output captured: as text, unless
+    the test writes raw audio to it (``stdin=subprocess.PIPE``, see ``feed``)."""
+    options = ["--config", str(config)] if config else []
+    return subprocess.Popen(
+        [sys.executable, "-m", "cry_mqtt", *options, *map(str, args)],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=stdin != subprocess.PIPE,
+        env=env,
+    )
+
+
+def run_agent(
+    config: Path | None,
+    *args: str | Path,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
+    """``agent`` run to its end; given ``stdin``, it reads that and its output is bytes."""
+    process = agent(
+        config, *args, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, env=env
+    )
+    try:
+        out, err = process.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def feed(run: subprocess.Popen, samples: np.ndarray) -> None:
+    """Write ``samples`` to the standard input of an agent run with ``--input -``."""
+    run.stdin.write(s16(samples))
+    run.stdin.flush()
+
+
+def stop_agent(run: subprocess.Popen, timeout: float = 10) -> str:
+    """SIGTERM, as a service manager stops the agent; what it logged."""
+    run.send_signal(signal.SIGTERM)
+    return run.communicate(timeout=timeout)[1]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -92,6 +216,8 @@ class Broker:
     port: int = 0
     extra_config: str = ""
     anonymous: bool = True
+    users: dict[str, str] = field(default_factory=dict)
+    """Logins (name: password) for a password file; none, no password file."""
     process: subprocess.Popen | None = None
 
     def start(self) -> Broker:
@@ -103,7 +229,8 @@ class Broker:
         user = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n{user}persistence false\n"
-            f"allow_anonymous {str(self.anonymous).lower()}\n{self.extra_config}"
+            f"allow_anonymous {str(self.anonymous).lower()}\n{self._password_file()}"
+            f"{self.extra_config}"
         )
         self.process = subprocess.Popen(
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -118,6 +245,19 @@ class Broker:
                     raise RuntimeError(f"mosquitto failed: {self.process.stderr.read()}") from None
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start")
+
+    def _password_file(self) -> str:
+        """The ``password_file`` line for ``users``, the file written by ``mosquitto_passwd``."""
+        if not self.users:
+            return ""
+        path = self.workdir / f"passwd-{self.port}"
+        path.unlink(missing_ok=True)
+        for name, password in self.users.items():
+            create = [] if path.exists() else ["-c"]
+            subprocess.run(
+                ["mosquitto_passwd", "-b", *create, str(path), name, password], check=True
+            )
+        return f"password_file {path}\n"
 
     def freeze(self) -> None:
         """SIGSTOP: the connections stay open and nothing is answered (a half-open link)."""
@@ -189,3 +329,38 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def states(sub: Subscriber, key: str) -> list[str]:
+    """The payloads of the agent's state topic ``key`` (``crying``, ``confidence/attributes``)."""
+    return sub.payloads(f"{BASE}/{key}")
+
+
+def assert_no_audio_leaves(subscriber: Subscriber) -> None:
+    """Privacy: every payload is a state word, a number, or a small JSON object of known keys."""
+    allowed_json = {
+        "model_version",
+        "episode_start",
+        "episode_duration_s",
+        "peak_confidence",
+        "error",
+        "windows_at_threshold",
+        "windows_needed",
+        "of_windows",
+        "threshold",
+        "rule",
+        "meaning",
+    }
+    for message in subscriber.messages:
+        payload = message.payload
+        if message.topic.endswith("/set") or message.topic == "homeassistant/status":
+            continue  # sent by the test, playing Home Assistant
+        assert message.topic.startswith((f"{BASE}/", "homeassistant/")), message.topic
+        if message.topic.startswith("homeassistant/"):
+            assert len(payload) < 2000 and "state_topic" in json.loads(payload)
+        elif payload in ("ON", "OFF", "online", "offline"):
+            continue
+        elif payload.startswith("{"):
+            assert set(json.loads(payload)) <= allowed_json, payload
+        else:
+            assert len(payload) <= 6 and np.isfinite(float(payload)), payload

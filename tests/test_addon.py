@@ -4,13 +4,10 @@ import copy
 import json
 import os
 import stat
-import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 import yaml
-from addon_support import FakeSupervisor, addon_config, write_options
+from addon_support import FakeSupervisor, addon_config, write_agent_config, write_options
 from support import Broker, free_port
 
 from cry_mqtt.addon import TOKEN_ENV, main, write_config
@@ -26,13 +23,6 @@ MOSQUITTO = {
     "username": "addons",
     "password": "from-the-supervisor",
 }
-
-
-@pytest.fixture
-def supervisor() -> Iterator[FakeSupervisor]:
-    fake = FakeSupervisor().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -123,10 +113,7 @@ def test_a_broker_with_tls_enables_it(tmp_path, supervisor):
 
 
 def test_the_supervisors_broker_accepts_the_written_config(tmp_path, supervisor):
-    passwords = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "addons", "s3"], check=True)
-    broker = Broker(tmp_path, extra_config=f"password_file {passwords}\n", anonymous=False)
-    broker.start()
+    broker = Broker(tmp_path, anonymous=False, users={"addons": "s3"}).start()
     try:
         supervisor.broker(host="127.0.0.1", port=broker.port, username="addons", password="s3")
         config = translate(tmp_path, defaults(), supervisor)
@@ -225,12 +212,7 @@ def test_module_entry_point_writes_the_config(tmp_path, supervisor):
     supervisor.broker(**MOSQUITTO)
     options = write_options(tmp_path / "options.json", defaults())
     config = tmp_path / "cry-mqtt.yaml"
-    run = subprocess.run(
-        [sys.executable, "-m", "cry_mqtt.addon", options, config, "--supervisor", supervisor.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = write_agent_config(options, config, supervisor.url)
     assert run.returncode == 0 and run.stderr == "", run.stderr
     assert yaml.safe_load(config.read_text())["mqtt"]["host"] == "core-mosquitto"
 

@@ -8,7 +8,14 @@ import subprocess
 import tomllib
 
 import yaml
-from addon_support import ADDON, SCHEMA_ELEMENT, addon_config, leaves, validate_options
+from addon_support import (
+    ADDON,
+    DOCKER_IMAGE_BUILD,
+    SCHEMA_ELEMENT,
+    addon_config,
+    leaves,
+    validate_options,
+)
 from support import REPO
 
 import cry_mqtt
@@ -30,7 +37,6 @@ SUPERVISOR_KEYS = {
 }
 ARCHES = {"aarch64", "amd64", "armhf", "armv7", "i386"}
 SERVICE = re.compile(r"^(?P<service>mqtt|mysql):(?P<rights>provide|want|need)$")
-DOCKER_IMAGE_BUILD = re.compile(r"^([a-zA-Z\-\.:\d{}]+/)*?([\-\w{}]+)/([\-\w{}]+)(:[\.\-\w{}]+)?$")
 
 
 def test_config_follows_the_supervisors_rules():

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,13 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from addon_support import FakeSupervisor, addon_config, write_options
+from addon_support import addon_config, write_agent_config, write_options
+from support import BASE, agent, stop_agent
 
 from cry_mqtt.addon import TOKEN_ENV
 
 TONE_HZ = 440
 TONE_RMS = 0.5 / 2**0.5  # module-sine-source plays at half scale
-BASE = "cry_mqtt/nursery"
 # In the foreground, without the default script (-n), never exiting when idle, without the shared
 # memory, real-time scheduling and pid file that a sandbox may not allow.
 SERVER_FLAGS = (
@@ -131,22 +130,9 @@ def addon_agent_config(tmp_path: Path, supervisor_url: str) -> Path:
     options = write_options(tmp_path / "options.json", addon_config()["options"])
     config = tmp_path / "cry-mqtt.yaml"
     env = {**os.environ, TOKEN_ENV: "token", "XDG_STATE_HOME": str(tmp_path / "data")}
-    run = subprocess.run(
-        [sys.executable, "-m", "cry_mqtt.addon", options, config, "--supervisor", supervisor_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = write_agent_config(options, config, supervisor_url, env)
     assert run.returncode == 0, run.stderr
     return config
-
-
-@pytest.fixture
-def supervisor() -> Iterator[FakeSupervisor]:
-    fake = FakeSupervisor().start()
-    yield fake
-    fake.stop()
 
 
 def test_the_agents_default_microphone_hears_pulseaudio(tmp_path, pulse_env, supervisor):
@@ -172,20 +158,13 @@ def test_the_add_on_reports_the_sound_pulseaudio_carries(
 ):
     supervisor.broker(host="127.0.0.1", port=broker.port)
     config = addon_agent_config(tmp_path, supervisor.url)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "cry_mqtt", "--config", config],
-        env={**pulse_env, "XDG_STATE_HOME": str(tmp_path / "data")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = agent(config, env={**pulse_env, "XDG_STATE_HOME": str(tmp_path / "data")})
     try:
         level = str(round(20 * math.log10(TONE_RMS)))  # dBFS, as the sound level sensor shows it
         subscriber.wait_for(lambda m: m.topic == f"{BASE}/sound_level" and m.payload == level, 60)
         assert subscriber.payloads(f"{BASE}/audio_problem")[-1] == "OFF"
     finally:
-        run.send_signal(signal.SIGTERM)
-        _, err = run.communicate(timeout=20)
+        err = stop_agent(run, timeout=20)
     assert run.returncode == 0, err
     assert "listening on 'default'" in err
     assert subscriber.payloads(f"{BASE}/availability")[-1] == "offline"

@@ -32,17 +32,12 @@ from typing import Any
 
 import pytest
 from addon_support import ADDON, addon_config, release_step
-from support import REPO, Subscriber, free_port
-from test_shipped_model import CRIES
+from support import BASE, CRIES, DISCOVERY, REPO, REQUIRE_IMAGES_ENV, Subscriber, free_port
 
 pytestmark = pytest.mark.slow
 
-REQUIRE_IMAGES_ENV = "CRY_MQTT_REQUIRE_IMAGES"
-"""Set (to 1) by ``.ci/run``: there missing podman or debootstrap fail the run instead."""
 SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-TOPICS = "cry_mqtt/nursery"
-DISCOVERY = "homeassistant/binary_sensor/cry_mqtt_nursery/crying/config"
 
 
 def tool(name: str) -> str | None:
@@ -288,9 +283,9 @@ def test_the_root_image_runs_the_agent_as_its_user(root_image, broker, data_dir)
     try:
         done = image.run(*image.default_command, "--input", recording, "--fast")
         assert done.returncode == 0, done.stderr
-        sub.wait_for(lambda m: m.topic == DISCOVERY)
-        sub.wait_for(lambda m: m.topic == f"{TOPICS}/crying" and m.payload in ("ON", "OFF"))
-        sub.wait_for(lambda m: m.topic == f"{TOPICS}/availability" and m.payload == "offline")
+        sub.wait_for(lambda m: m.topic == DISCOVERY.format("binary_sensor", "crying"))
+        sub.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload in ("ON", "OFF"))
+        sub.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "offline")
     finally:
         sub.close()
     assert image.healthy()  # the heartbeat the audio loop touched, as the image's user
@@ -318,15 +313,15 @@ def test_the_add_on_image_runs_its_start_script_on_a_camera_command(addon_image,
     log = image.root.parent / "addon.log"
     agent = image.start(log, *image.default_command)
     try:
-        sub.wait_for(lambda m: m.topic == DISCOVERY, timeout=60)
-        sub.wait_for(lambda m: m.topic == f"{TOPICS}/crying" and m.payload in ("ON", "OFF"))
+        sub.wait_for(lambda m: m.topic == DISCOVERY.format("binary_sensor", "crying"), timeout=60)
+        sub.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload in ("ON", "OFF"))
         level = sub.wait_for(
-            lambda m: m.topic == f"{TOPICS}/sound_level" and m.payload != "", timeout=60
+            lambda m: m.topic == f"{BASE}/sound_level" and m.payload != "", timeout=60
         )
         assert float(level.payload) > -60  # the crying came through ffmpeg
         assert image.healthy()
         os.killpg(agent.pid, signal.SIGTERM)
-        sub.wait_for(lambda m: m.topic == f"{TOPICS}/availability" and m.payload == "offline")
+        sub.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "offline")
         agent.wait(30)
     finally:
         sub.close()

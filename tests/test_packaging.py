@@ -3,7 +3,7 @@
 import re
 import tomllib
 
-from support import REPO
+from support import REPO, REQUIRE_IMAGES_ENV
 
 
 def test_ci_runs_the_readme_test_command():
@@ -66,8 +66,6 @@ def test_root_image_is_debian_bookworm_with_ffmpeg_and_sends_only_the_agent():
 
 
 def test_ci_installs_and_requires_what_the_image_test_needs():
-    from test_images import REQUIRE_IMAGES_ENV
-
     ci = (REPO / ".ci" / "run").read_text()
     assert re.search(rf"^export .*\b{REQUIRE_IMAGES_ENV}=1\b", ci, re.MULTILINE)
     for package in ("podman", "debootstrap"):

@@ -8,12 +8,12 @@ import pytest
 import yaml
 from addon_support import (
     ADDON,
+    DOCKER_IMAGE_BUILD,
     RELEASE_WORKFLOW,
     addon_config,
     release_step,
     release_workflow,
 )
-from test_addon_files import DOCKER_IMAGE_BUILD
 
 PLATFORMS = {"amd64": "linux/amd64", "aarch64": "linux/arm64"}
 """Docker's platform for each of the Supervisor's architectures."""

@@ -1,13 +1,11 @@
 """The shipped model through the whole agent and a real broker, on real recordings."""
 
 import csv
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile
-from support import RATE, Subscriber, quiet_noise, write_wav
+from support import CRIES, RATE, Subscriber, quiet_noise, run_agent, write_config, write_wav
 
 from cry_mqtt.audio import read_audio
 from cry_mqtt.features import YAMNET
@@ -17,12 +15,6 @@ pytestmark = pytest.mark.skipif(
     not default_model_path().exists(), reason="the trained default model is not shipped yet"
 )
 
-CRIES = [
-    "donateacry-ios-upload-bucket/021DCB9F-2FC6-4247-859F-E58EDB682B79-1429977251-1.0-f-26-dk.caf",
-    "donateacry-ios-upload-bucket/026895D0-6B93-4D1F-846F-AA279AD33991-1436865240-1.1-m-04-hu.caf",
-    "donateacry-android-upload-bucket/006dbee7-715a-46ee-b592-1c4e7affb788-1430218353124-1.7-f-26-hu.3gp",
-    "donateacry-android-upload-bucket/01a592eb-513d-4431-b7ba-b0fba5a00908-1430339263195-1.7-m-04-hu.3gp",
-]
 HOUSEHOLD = [
     "household/household__dishwasher_0.flac",
     "household/household__vacuuming_0.flac",
@@ -35,18 +27,10 @@ HOUSEHOLD = [
 ]
 
 
-def run_agent(tmp_path, port, wav) -> Subscriber:
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"mqtt: {{host: 127.0.0.1, port: {port}}}\nstate_file: {tmp_path / 'state.json'}\n"
-    )
+def agent_on_recording(tmp_path, port, wav) -> Subscriber:
+    """The messages of the agent with the shipped model, run on ``wav`` to its end."""
     sub = Subscriber(port)
-    done = subprocess.run(
-        [sys.executable, "-m", "cry_mqtt", "--config", str(config), "--input", str(wav), "--fast"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_agent(write_config(tmp_path, port, None), "--input", wav, "--fast", timeout=300)
     assert done.returncode == 0, done.stderr
     sub.wait_for(lambda m: m.topic.endswith("/availability") and m.payload == "offline")
     return sub
@@ -66,7 +50,7 @@ def test_real_crying_turns_the_sensor_on_then_off(tmp_path, broker, data_dir):
     corpus = data_dir / "donateacry-corpus"
     crying = np.concatenate([read_audio(corpus / name, RATE) for name in CRIES])
     audio = np.concatenate([quiet_noise(5), crying, quiet_noise(30)])
-    sub = run_agent(tmp_path, broker.port, write_wav(tmp_path / "cry.wav", audio))
+    sub = agent_on_recording(tmp_path, broker.port, write_wav(tmp_path / "cry.wav", audio))
     states = sub.payloads("cry_mqtt/nursery/crying")
     assert "ON" in states
     assert states[-1] == "OFF"
@@ -84,7 +68,7 @@ def test_household_sounds_never_turn_the_sensor_on(tmp_path, broker, data_dir):
             parts.append(sound[: 30 * rate])
     audio = np.concatenate(parts)
     assert len(audio) > 180 * 16000
-    sub = run_agent(tmp_path, broker.port, write_wav(tmp_path / "house.wav", audio))
+    sub = agent_on_recording(tmp_path, broker.port, write_wav(tmp_path / "house.wav", audio))
     assert "ON" not in sub.payloads("cry_mqtt/nursery/crying")
     assert sub.payloads("cry_mqtt/nursery/confidence")
 
@@ -110,6 +94,6 @@ def test_laughter_and_a_parent_talking_to_a_child_never_turn_the_sensor_on(
         ]
     )
     assert len(audio) > 120 * 16000
-    sub = run_agent(tmp_path, broker.port, write_wav(tmp_path / "talk.wav", audio))
+    sub = agent_on_recording(tmp_path, broker.port, write_wav(tmp_path / "talk.wav", audio))
     assert "ON" not in sub.payloads("cry_mqtt/nursery/crying")
     assert sub.payloads("cry_mqtt/nursery/confidence")

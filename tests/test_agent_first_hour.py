@@ -2,13 +2,12 @@
 accept the same options."""
 
 import pytest
+from support import RATE
 
 from cry_mqtt.audio import AudioError, FileSource, find_input_device
 from cry_mqtt.cli import main
 from cry_mqtt.config import ConfigError, load_config
 from cry_mqtt.model import CryModel, ModelError
-
-RATE = 16000
 
 
 def test_an_unreadable_password_file_is_named(tmp_path):

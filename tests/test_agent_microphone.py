@@ -6,14 +6,10 @@ The plugin has no clock, so it delivers faster than real time.
 """
 
 import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from support import cry_like
-from test_agent_mqtt import BASE, write_config
+from support import BASE, agent, cry_like, run_agent, stop_agent, write_config
 
 ALSA_CONF = """
 </usr/share/alsa/alsa.conf>
@@ -46,35 +42,24 @@ def alsa_env(tmp_path) -> dict[str, str]:
     return {**os.environ, "ALSA_CONFIG_PATH": str(conf)}
 
 
-def cli(*args: str, env: dict[str, str], **kw) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cry_mqtt", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
-
-
 def test_devices_lists_the_input(alsa_env):
-    out, err = cli("devices", env=alsa_env).communicate(timeout=30)
-    assert "testmic" in out, err
+    done = run_agent(None, "devices", env=alsa_env, timeout=30)
+    assert "testmic" in done.stdout, done.stderr
 
 
 def test_microphone_at_48k_feeds_the_agent(tmp_path, alsa_env, broker, subscriber, fixture_model):
     # The virtual device has no clock and runs ahead: a buffer big enough to keep every block.
     extra = "audio: {device: testmic, samplerate: 48000, buffer_seconds: 120}\n"
     config = write_config(tmp_path, broker.port, fixture_model, extra)
-    check = cli("check", "--config", str(config), env=alsa_env)
-    out, _ = check.communicate(timeout=30)
-    assert check.returncode == 0 and "audio: ok (input device 'testmic')" in out, out
-    run = cli("--config", str(config), env=alsa_env)
+    check = run_agent(config, "check", env=alsa_env, timeout=30)
+    assert check.returncode == 0 and "audio: ok (input device 'testmic')" in check.stdout, (
+        check.stdout
+    )
+    run = agent(config, env=alsa_env)
     try:
         subscriber.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON")
     finally:
-        run.send_signal(signal.SIGTERM)
-        _, err = run.communicate(timeout=10)
+        err = stop_agent(run)
     assert run.returncode == 0, err
     assert "listening on 'testmic' at 48000 Hz" in err
     assert subscriber.payloads(f"{BASE}/availability")[-1] == "offline"

@@ -2,23 +2,25 @@
 
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile
-from support import RATE, cry_like, quiet_noise, write_wav
-from test_agent_mqtt import BASE, agent, s16, write_config
-from test_audio import write_encoded
+from support import (
+    BASE,
+    RATE,
+    agent,
+    cry_like,
+    free_port,
+    quiet_noise,
+    run_agent,
+    s16,
+    write_config,
+    write_encoded,
+    write_wav,
+)
 
 from cry_mqtt.cli import main
-
-
-def cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cry_mqtt", *args], input=stdin, capture_output=True, timeout=120
-    )
 
 
 def summaries(out: str | bytes) -> list[dict]:
@@ -57,8 +59,8 @@ def test_a_short_clip_says_why_it_cannot_be_detected(fixture_model, tmp_path, ca
 def test_score_reads_a_voice_memo_quietly(fixture_model, tmp_path):
     memo = tmp_path / "memo.m4a"
     write_encoded(memo, np.concatenate([cry_like(20), quiet_noise(10)]), "ipod", "aac", RATE)
-    done = cli("score", "--model", str(fixture_model), str(memo))
-    assert done.returncode == 0 and done.stderr == b""  # no decoder chatter
+    done = run_agent(None, "score", "--model", str(fixture_model), str(memo))
+    assert done.returncode == 0 and done.stderr == ""  # no decoder chatter
     [summary] = summaries(done.stdout)
     assert summary["detected"] is True and len(summary["episodes"]) == 1
 
@@ -72,7 +74,7 @@ def test_score_reads_standard_input(fixture_model, kind):
         data = buffer.getvalue()
     else:
         data = s16(audio)
-    done = cli("score", "--model", str(fixture_model), "-", stdin=data)
+    done = run_agent(None, "score", "--model", str(fixture_model), "-", stdin=data)
     assert done.returncode == 0, done.stderr
     [summary] = summaries(done.stdout)
     assert summary["file"] == "-" and summary["detected"] is True
@@ -80,7 +82,7 @@ def test_score_reads_standard_input(fixture_model, kind):
 
 
 def test_empty_standard_input_is_an_error(fixture_model):
-    done = cli("score", "--model", str(fixture_model), "-")
+    done = run_agent(None, "score", "--model", str(fixture_model), "-", stdin=b"")
     assert done.returncode == 1
     assert done.stderr.decode() == "cry-mqtt: standard input: no audio (it is empty)\n"
 
@@ -106,17 +108,15 @@ def test_a_short_input_is_reported(tmp_path, broker, fixture_model):
 def test_check_with_input_does_not_need_a_microphone(tmp_path, broker, fixture_model):
     config = write_config(tmp_path, broker.port, fixture_model, "audio: {device: no-such-mic}\n")
     wav = write_wav(tmp_path / "a.wav", quiet_noise(2))
-    done = cli("--config", str(config), "check", "--input", str(wav))
+    done = run_agent(config, "check", "--input", str(wav))
     assert done.returncode == 0, done.stdout
-    assert f"audio: ok (wav recording {wav})" in done.stdout.decode()
-    without = cli("--config", str(config), "check")
+    assert f"audio: ok (wav recording {wav})" in done.stdout
+    without = run_agent(config, "check")
     assert without.returncode == 1
-    assert "audio: FAILED: no input device 'no-such-mic'" in without.stdout.decode()
+    assert "audio: FAILED: no input device 'no-such-mic'" in without.stdout
 
 
 def test_broker_down_during_input_says_why(tmp_path, fixture_model):
-    from support import free_port
-
     port = free_port()
     config = write_config(tmp_path, port, fixture_model)
     run = agent(config, "--input", str(write_wav(tmp_path / "a.wav", quiet_noise(8))), "--fast")
@@ -133,17 +133,18 @@ def test_a_missing_tls_file_is_named(tmp_path, broker, fixture_model):
     config.write_text(
         config.read_text().replace("port: ", "tls: {ca_certs: certs/ca.pem}, port: ", 1)
     )
-    done = cli("--config", str(config), "check")
+    done = run_agent(config, "check")
     assert done.returncode == 1
-    assert f"mqtt: FAILED: mqtt.tls.ca_certs: {tmp_path / 'certs' / 'ca.pem'}: no such file" in (
-        done.stdout.decode()
+    assert (
+        f"mqtt: FAILED: mqtt.tls.ca_certs: {tmp_path / 'certs' / 'ca.pem'}: no such file"
+        in done.stdout
     )
 
 
 def test_a_voice_memo_on_standard_input_asks_for_the_file(fixture_model, tmp_path):
     memo = tmp_path / "memo.m4a"
     write_encoded(memo, quiet_noise(10), "ipod", "aac", RATE)  # the index goes at the end
-    done = cli("score", "--model", str(fixture_model), "-", stdin=memo.read_bytes())
+    done = run_agent(None, "score", "--model", str(fixture_model), "-", stdin=memo.read_bytes())
     assert done.returncode == 1
     assert done.stderr.decode().endswith("give the file's path instead of -\n")
 
@@ -151,14 +152,10 @@ def test_a_voice_memo_on_standard_input_asks_for_the_file(fixture_model, tmp_pat
 def test_score_into_a_closed_pipe_exits_quietly(fixture_model, tmp_path):
     """`cry-mqtt score ... | head`: the reader goes away; no traceback."""
     wav = write_wav(tmp_path / "a.wav", quiet_noise(10))
-    run = subprocess.Popen(
-        [sys.executable, "-m", "cry_mqtt", "score", "--model", str(fixture_model), str(wav)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    run = agent(None, "score", "--model", fixture_model, wav)
     run.stdout.close()  # before the first line
     _, err = run.communicate(timeout=60)
-    assert err == b"" and run.returncode == 1
+    assert err == "" and run.returncode == 1
 
 
 @pytest.mark.parametrize(
@@ -175,6 +172,6 @@ def test_check_input_decodes_the_recording(tmp_path, broker, fixture_model, name
     else:
         path.write_bytes(content)
     config = write_config(tmp_path, broker.port, fixture_model)
-    done = cli("--config", str(config), "check", "--input", str(path))
+    done = run_agent(config, "check", "--input", str(path))
     assert done.returncode == 1
-    assert f"audio: FAILED: {path.parent / message}" in done.stdout.decode()
+    assert f"audio: FAILED: {path.parent / message}" in done.stdout

@@ -4,11 +4,10 @@ import sys
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import soundfile
-from support import RATE
+from support import RATE, paced_command, write_encoded
 
 from cry_mqtt.audio import (
     AudioError,
@@ -99,18 +98,6 @@ def test_odd_rate_and_many_channels(tmp_path):
     out = np.concatenate(list(FileSource(path, RATE, realtime=False).blocks()))
     assert abs(len(out) - RATE) <= 2
     assert np.allclose(out[2000:-2000], 0.1, atol=0.01)
-
-
-def write_encoded(path, samples: np.ndarray, container: str, codec: str, rate: int) -> None:
-    """Encode mono float32 16-kHz ``samples`` with FFmpeg, as a phone or a camera would."""
-    frame = av.AudioFrame.from_ndarray(samples[None].astype(np.float32), "flt", layout="mono")
-    frame.sample_rate = RATE
-    with av.open(str(path), "w", format=container) as out:
-        stream = out.add_stream(codec, rate=rate, layout="mono")
-        resampler = av.AudioResampler(stream.codec_context.format.name, "mono", rate)
-        for piece in [*resampler.resample(frame), *resampler.resample(None), None]:
-            for packet in stream.encode(piece):
-                out.mux(packet)
 
 
 RECORDINGS = [
@@ -220,19 +207,6 @@ def test_stderr_lines_are_bounded_and_redaction_is_linear(caplog):
     for secret in ("S3", "my pa", "my p"):
         assert not any(secret in line for line in lines), secret
     assert str(error.value) == "audio command exited with status 0: last words"
-
-
-def paced_command(rate: int, seconds: int, backlog_seconds: int = 0) -> list[str]:
-    """A command writing raw s16le at ``rate`` samples a second in real time, after a backlog."""
-    script = (
-        "import os, sys, time\n"
-        f"os.write(1, b'\\x00\\x01' * {16000 * backlog_seconds})\n"
-        "start = time.monotonic()\n"
-        f"for i in range({10 * seconds}):\n"
-        f"    os.write(1, b'\\x00\\x01' * {rate // 10})\n"
-        "    time.sleep(max(0, start + (i + 1) / 10 - time.monotonic()))\n"
-    )
-    return [sys.executable, "-c", script]
 
 
 @pytest.mark.parametrize("rate", [48000, 8000])

@@ -8,23 +8,32 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
-from support import Broker, Subscriber, cry_like, free_port, quiet_noise, write_wav
-from test_agent_mqtt import (
+from support import (
     BASE,
     CRY_THEN_QUIET,
     DISCOVERY,
+    Broker,
+    Subscriber,
     agent,
     assert_no_audio_leaves,
+    cry_like,
+    feed,
+    free_port,
+    paced_command,
+    quiet_noise,
+    run_agent,
     s16,
     states,
+    stop_agent,
     write_config,
+    write_wav,
 )
-from test_audio import paced_command
 
 FLAKY_CAMERA = textwrap.dedent(
     """
@@ -87,8 +96,7 @@ def test_audio_source_failure_is_reported_and_recovered(
         assert any("sent nothing for 2 s" in (e or "") for e in errors)
         assert time.time() - os.path.getmtime(tmp_path / "heartbeat") < 10
     finally:
-        run.send_signal(signal.SIGTERM)
-        _, err = run.communicate(timeout=10)
+        err = stop_agent(run)
     assert run.returncode == 0, err
     assert str(tmp_path / "runs") not in err  # command arguments (camera passwords) stay private
     assert_no_audio_leaves(subscriber)
@@ -101,11 +109,10 @@ def test_states_are_refreshed_for_expire_after(tmp_path, broker, subscriber, fix
     run = agent(config, "--input", "-", stdin=subprocess.PIPE)
     try:
         for _ in range(12):
-            run.stdin.write(s16(quiet_noise(1)))
-            run.stdin.flush()
+            feed(run, quiet_noise(1))
             time.sleep(1)
         crying_config = json.loads(
-            subscriber.payloads("homeassistant/binary_sensor/cry_mqtt_nursery/crying/config")[0]
+            subscriber.payloads(DISCOVERY.format("binary_sensor", "crying"))[0]
         )
         assert crying_config["expire_after"] == 15
         assert len(states(subscriber, "crying")) >= 3  # first publish and two refreshes
@@ -119,8 +126,7 @@ def test_sigint_goes_offline_within_two_seconds(
     run = agent(
         write_config(tmp_path, broker.port, fixture_model), "--input", "-", stdin=subprocess.PIPE
     )
-    run.stdin.write(s16(quiet_noise(2)))
-    run.stdin.flush()
+    feed(run, quiet_noise(2))
     subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
     start = time.monotonic()
     run.send_signal(signal.SIGINT)
@@ -152,8 +158,7 @@ def test_oversize_and_binary_commands_change_nothing(tmp_path, broker, subscribe
         write_config(tmp_path, broker.port, fixture_model), "--input", "-", stdin=subprocess.PIPE
     )
     try:
-        run.stdin.write(s16(quiet_noise(2)))
-        run.stdin.flush()
+        feed(run, quiet_noise(2))
         subscriber.wait_for(lambda m: m.topic == f"{BASE}/threshold")
         subscriber.publish(f"{BASE}/threshold/set", b"7" * 1_000_000)
         subscriber.publish(f"{BASE}/paused/set", bytes(range(256)))
@@ -252,12 +257,7 @@ def test_tls_with_client_certificates(tmp_path, fixture_model):
         config.write_text(
             config.read_text().replace(", certfile: client.crt, keyfile: client.key", "")
         )
-        check = subprocess.run(
-            [sys.executable, "-m", "cry_mqtt", "check", "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        check = run_agent(config, "check", timeout=60)
         assert check.returncode == 1
         assert "mqtt: FAILED" in check.stdout
     finally:
@@ -326,8 +326,7 @@ def test_camera_password_never_reaches_the_log_or_the_broker(
         )
         time.sleep(2.5)  # two more tries
     finally:
-        run.send_signal(signal.SIGTERM)
-        _, err = run.communicate(timeout=10)
+        err = stop_agent(run)
     assert (
         err.count(f"{Path(sys.executable).name}: rtsp://***@camera.lan/stream: Connection refused")
         >= 2
@@ -343,51 +342,81 @@ def test_camera_password_never_reaches_the_log_or_the_broker(
     assert not any("hunter2" in m.payload for m in subscriber.messages)
 
 
-def test_a_frozen_then_dead_broker_leaves_no_stale_state(tmp_path, fixture_model):
-    """States published while the broker is frozen are never acknowledged; once a new broker is
-    up, it must hold the current state only, not those stale ones replayed after it."""
-    first = Broker(tmp_path).start()
-    port = first.port
-    run = agent(
-        write_config(tmp_path, port, fixture_model), "--input", "-", "--fast", stdin=subprocess.PIPE
-    )
+@pytest.fixture
+def agent_past_a_broker(tmp_path, fixture_model) -> Iterator[tuple[Broker, subprocess.Popen]]:
+    """An agent on standard input (``--fast``) whose first states have reached a broker of the
+    test's own: that broker, for the test to stop, freeze or kill, and the agent."""
+    broker = Broker(tmp_path).start()
+    config = write_config(tmp_path, broker.port, fixture_model)
+    run = agent(config, "--input", "-", "--fast", stdin=subprocess.PIPE)
     try:
-        sub = Subscriber(port)
-        run.stdin.write(s16(quiet_noise(8)))
-        run.stdin.flush()
+        sub = Subscriber(broker.port)
+        feed(run, quiet_noise(8))
         sub.wait_for(lambda m: m.topic == f"{BASE}/confidence")
         sub.close()
-        first.freeze()
-        run.stdin.write(s16(cry_like(20)))  # ON, unacknowledged
-        run.stdin.flush()
-        time.sleep(2)
-        first.kill()
-        time.sleep(1)
-        run.stdin.write(s16(quiet_noise(20)))  # OFF while there is no broker
-        run.stdin.flush()
-        time.sleep(1)
-        second = Broker(tmp_path, port=port).start()
-        late = Subscriber(port)
-        try:
-            late.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
-            time.sleep(2)  # room for anything paho would still replay
-            assert late.payloads(f"{BASE}/crying") == ["OFF"]
-            seen = [m.topic for m in late.messages]
-            assert all(seen.count(topic) == 1 for topic in seen), sorted(seen)
-            fresh = Subscriber(port)  # what Home Assistant finds when it (re)subscribes
-            try:
-                retained = fresh.wait_for(lambda m: m.topic == f"{BASE}/crying")
-                assert (retained.payload, retained.retain) == ("OFF", True)
-            finally:
-                fresh.close()
-        finally:
-            late.close()
-            run.communicate(timeout=10)
-            second.stop()
+        yield broker, run
     finally:
         if run.poll() is None:
             run.kill()
-        first.stop()
+        broker.stop()
+
+
+def test_after_a_broker_restart_the_current_state_comes_back_not_a_backlog(
+    tmp_path, agent_past_a_broker, record_property
+):
+    first, run = agent_past_a_broker
+    first.stop()  # retained messages are gone with it (no persistence)
+
+    # While the broker is away the baby cries: many windows, many confidence values.
+    feed(run, cry_like(30))
+    time.sleep(1)
+    second = Broker(tmp_path, port=first.port).start()
+    back = time.monotonic()
+    late = Subscriber(first.port)
+    try:
+        late.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON", timeout=10)
+        late.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+        late.wait_for(lambda m: m.topic == DISCOVERY.format("binary_sensor", "crying"))
+        record_property("recovery_s", round(time.monotonic() - back, 2))
+        assert time.monotonic() - back < 5.0  # with the default reconnect back-off
+        time.sleep(1)
+        assert late.payloads(f"{BASE}/crying") == ["ON"]
+        assert len(late.payloads(f"{BASE}/confidence")) == 1
+    finally:
+        late.close()
+        run.communicate(timeout=10)
+        second.stop()
+
+
+def test_a_frozen_then_dead_broker_leaves_no_stale_state(tmp_path, agent_past_a_broker):
+    """States published while the broker is frozen are never acknowledged; once a new broker is
+    up, it must hold the current state only, not those stale ones replayed after it."""
+    first, run = agent_past_a_broker
+    first.freeze()
+    feed(run, cry_like(20))  # ON, unacknowledged
+    time.sleep(2)
+    first.kill()
+    time.sleep(1)
+    feed(run, quiet_noise(20))  # OFF while there is no broker
+    time.sleep(1)
+    second = Broker(tmp_path, port=first.port).start()
+    late = Subscriber(first.port)
+    try:
+        late.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
+        time.sleep(2)  # room for anything paho would still replay
+        assert late.payloads(f"{BASE}/crying") == ["OFF"]
+        seen = [m.topic for m in late.messages]
+        assert all(seen.count(topic) == 1 for topic in seen), sorted(seen)
+        fresh = Subscriber(first.port)  # what Home Assistant finds when it (re)subscribes
+        try:
+            retained = fresh.wait_for(lambda m: m.topic == f"{BASE}/crying")
+            assert (retained.payload, retained.retain) == ("OFF", True)
+        finally:
+            fresh.close()
+    finally:
+        late.close()
+        run.communicate(timeout=10)
+        second.stop()
 
 
 def test_any_camera_password_stays_private(
@@ -415,8 +444,7 @@ def test_any_camera_password_stays_private(
             lambda m: m.topic == f"{BASE}/audio_problem/attributes" and "refused" in m.payload
         )
     finally:
-        run.send_signal(signal.SIGTERM)
-        _, err = run.communicate(timeout=10)
+        err = stop_agent(run)
     assert run.returncode == 0, err
     for secret in ("S3#c", "ret pa55", "S3", "pa55", "broker-31337"):
         assert secret not in err
@@ -432,8 +460,7 @@ def _live_agent_log(tmp_path: Path, config: Path, seconds: float = 5.0) -> str:
     run = agent(config)
     time.sleep(seconds)
     assert run.poll() is None, run.communicate()[1]
-    run.send_signal(signal.SIGTERM)
-    _, err = run.communicate(timeout=10)
+    err = stop_agent(run)
     assert run.returncode == 0, err
     return err
 
@@ -492,12 +519,11 @@ def test_a_hostile_broker_cannot_flood_the_agent(tmp_path, broker, subscriber, f
     audio_flows = threading.Event()
     audio_flows.set()
 
-    def feed() -> None:  # live audio, until the stall
+    def live_audio() -> None:  # until the stall
         while audio_flows.is_set():
-            run.stdin.write(s16(quiet_noise(0.5)))
-            run.stdin.flush()
+            feed(run, quiet_noise(0.5))
 
-    feeder = threading.Thread(target=feed)
+    feeder = threading.Thread(target=live_audio)
     feeder.start()
     try:
         subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "online")
@@ -529,8 +555,7 @@ def test_a_hostile_broker_cannot_flood_the_agent(tmp_path, broker, subscriber, f
         time.sleep(1)
         assert _rss_kb(run.pid) - rss < 40 * 1024
         subscriber.publish(f"{BASE}/threshold/set", "70")  # applied once audio flows again
-        run.stdin.write(s16(quiet_noise(2)))
-        run.stdin.flush()
+        feed(run, quiet_noise(2))
         subscriber.wait_for(lambda m: m.topic == f"{BASE}/threshold" and m.payload == "70")
     finally:
         _, err = run.communicate(timeout=20)
@@ -554,8 +579,7 @@ def test_two_agents_with_one_instance_id_are_told_why(tmp_path, broker, fixture_
         config = write_config(folder, broker.port, fixture_model)  # both "nursery"
         runs.append(agent(config, "--input", "-", stdin=subprocess.PIPE))
     for run in runs:
-        run.stdin.write(s16(quiet_noise(1)))
-        run.stdin.flush()
+        feed(run, quiet_noise(1))
     time.sleep(10)  # they take the session from each other every second or so
     errors = [run.communicate(timeout=20)[1].decode() for run in runs]
     hint = (
@@ -625,7 +649,6 @@ def test_a_camera_at_48_khz_raises_the_audio_problem(tmp_path, broker, subscribe
         )
         subscriber.wait_for(lambda m: m.topic == f"{BASE}/audio_problem" and m.payload == "ON")
     finally:
-        run.send_signal(signal.SIGTERM)
-        run.communicate(timeout=10)
+        stop_agent(run)
     error = json.loads(problem.payload)["error"]
     assert error.startswith("audio command sends about 4") and "not 16000" in error
