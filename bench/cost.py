@@ -34,8 +34,10 @@ from agent_cost import (
     result_row,
 )
 
+from cry_mqtt.config import DetectionConfig
+
 HOPS = (0.25, 0.5, 1.0, 2.0)
-AGENT_GATE = -65.0
+AGENT_GATE = DetectionConfig().gate_dbfs
 NO_GATE = -100.0
 
 
@@ -82,7 +84,6 @@ def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
     """Runs in its own process: the seed's way over ``wav`` in 0.1-s blocks, every window scored."""
     started = time.perf_counter()
     from cry_mqtt.audio import FileSource
-    from cry_mqtt.config import DetectionConfig
     from cry_mqtt.detector import Detector
     from cry_mqtt.model import CryModel, default_model_path
     from cry_mqtt.pipeline import detector_settings

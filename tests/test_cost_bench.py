@@ -15,9 +15,7 @@ import cost
 
 @pytest.fixture(scope="module")
 def wav(tmp_path_factory):
-    audio = np.concatenate(
-        [quiet_noise(3, level=0.0001), cry_like(6), quiet_noise(10, level=0.0001)]
-    )
+    audio = np.concatenate([quiet_noise(3, level=3e-5), cry_like(6), quiet_noise(10, level=3e-5)])
     return write_wav(tmp_path_factory.mktemp("cost") / "short.wav", audio)
 
 

@@ -119,7 +119,7 @@ def test_quieter_crying_is_measured_through_the_default_gate(result: dict[str, A
     quiet = result["quiet_crying"]
     assert list(quiet) == ["-20 dB", "-30 dB"]
     for q in quiet.values():
-        assert q["gate_dbfs"] == -65.0
+        assert q["gate_dbfs"] == -80.0
         assert 0.0 <= q["all_gated"] <= 1.0 - q["recall"] + 1e-9
     assert quiet["-30 dB"]["all_gated"] >= quiet["-20 dB"]["all_gated"]
 
