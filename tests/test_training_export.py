@@ -67,6 +67,16 @@ def test_pick_threshold_allows_at_most_one_percent() -> None:
     assert pick_threshold(np.zeros(50, np.float32)) == 0.5
 
 
+def test_pick_threshold_holds_every_category_to_one_percent() -> None:
+    """Two laughs among a thousand quiet windows: 1% overall would let both through, but no
+    category may have more than 1% of its windows above the threshold."""
+    scores = np.concatenate([np.linspace(0, 0.5, 1000), [0.8, 0.9]]).astype(np.float32)
+    categories = ["room"] * 1000 + ["laughter"] * 2
+    assert pick_threshold(scores) == 0.5
+    threshold = pick_threshold(scores, categories)
+    assert 0.9 < threshold < 0.9 + 1e-3
+
+
 def test_int8_weights_are_stored_as_int8_and_float_ones_stay() -> None:
     rng = np.random.default_rng(0)
     scales = rng.uniform(1e-3, 1e-2, (16, 1, 1, 1)).astype(np.float32)

@@ -89,17 +89,30 @@ def torch_predict(model: WindowProbability, mels: np.ndarray, batch: int = 128) 
     return torch.cat(parts).numpy()
 
 
-def pick_threshold(negative_scores: np.ndarray, max_fpr: float = MAX_FPR) -> float:
+def pick_threshold(
+    negative_scores: np.ndarray,
+    categories: list[str] | None = None,
+    max_fpr: float = MAX_FPR,
+) -> float:
     """The lowest threshold (``score >= threshold`` is crying) with at most ``max_fpr`` of the
-    negatives above it, clipped to :data:`MIN_THRESHOLD`..:data:`MAX_THRESHOLD`.
+    negatives above it, and with ``categories`` (one per score) also of each category's (a
+    category of fewer than ``1 / max_fpr`` windows then has none above it), clipped to
+    :data:`MIN_THRESHOLD`..:data:`MAX_THRESHOLD`.
 
     It sits :data:`PARITY_TOLERANCE` above the highest rejected score, so that the window still
     counts as rejected when onnxruntime, not PyTorch, scores it.
     """
-    allowed = int(np.floor(max_fpr * len(negative_scores)))
-    highest_rejected = np.sort(negative_scores)[::-1][allowed]
-    threshold = float(highest_rejected) + PARITY_TOLERANCE
+    groups = [negative_scores]
+    if categories is not None:
+        names = np.array(categories)
+        groups += [negative_scores[names == name] for name in sorted(set(categories))]
+    threshold = max(_lowest_threshold(group, max_fpr) for group in groups)
     return float(np.clip(threshold, MIN_THRESHOLD, MAX_THRESHOLD))
+
+
+def _lowest_threshold(negative_scores: np.ndarray, max_fpr: float) -> float:
+    allowed = int(np.floor(max_fpr * len(negative_scores)))
+    return float(np.sort(negative_scores)[::-1][allowed]) + PARITY_TOLERANCE
 
 
 def data_summary(cache: Cache) -> dict[str, Any]:
@@ -135,8 +148,9 @@ def export(
         params = PARAMS
     cache = Cache(cache_dir)
     scored = score_validation(cache, predict, params)
-    negatives = scored.scores[scored.windows.labels == 0]
-    fpr_threshold = pick_threshold(negatives)
+    negative = scored.windows.labels == 0
+    categories = [c for c, n in zip(scored.windows.categories, negative, strict=True) if n]
+    fpr_threshold = pick_threshold(scored.scores[negative], categories)
     threshold = fpr_threshold if threshold is None else threshold
     keys = (
         "arch",

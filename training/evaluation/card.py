@@ -427,7 +427,10 @@ def _weights(fit_summary: dict[str, Any]) -> str:
 
 def _threshold_origin(evaluation: dict[str, Any]) -> str:
     if not _night_threshold(evaluation):
-        return "lowest with <= 1% FPR on validation negatives, within 0.5..0.99"
+        return (
+            "lowest with <= 1% FPR on validation negatives, overall and in each category, "
+            "within 0.5..0.99"
+        )
     return (
         f"chosen by the night test's detector sweep, `docs/performance.md`; the lowest with "
         f"<= 1% FPR on validation windows is {evaluation['threshold_at_1pct_fpr']:.4f}"

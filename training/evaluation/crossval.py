@@ -51,7 +51,9 @@ def run_fold(
     window_model, _ = load_window_model(out)
     scored = score_validation(fold_cache, partial(torch_predict, window_model))
     windows = scored.windows
-    threshold = pick_threshold(scored.scores[windows.labels == 0])
+    negative = windows.labels == 0
+    categories = [c for c, n in zip(windows.categories, negative, strict=True) if n]
+    threshold = pick_threshold(scored.scores[negative], categories)
     groups = {i.path: i.group for i in fold_cache.items}
     result = {
         "fold": fold,
