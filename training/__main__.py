@@ -117,7 +117,7 @@ def _wise(args: argparse.Namespace) -> None:
 
     out = args.out or args.runs / f"yamnet-wise{args.alpha:g}"
     interpolate(args.source or args.runs / "yamnet", out, args.alpha)
-    print(f"{out}: pretrained and fine-tuned YAMNet weights mixed at alpha {args.alpha:g}")
+    print(f"{out}: pretrained and fine-tuned weights mixed at alpha {args.alpha:g}")
 
 
 def _crossval(args: argparse.Namespace) -> None:
