@@ -39,6 +39,7 @@ from cry_mqtt.homeassistant import (
 from cry_mqtt.model import CryModel
 from cry_mqtt.mqtt import MqttLink, unreachable_reason
 from cry_mqtt.pipeline import Pipeline, WindowResult
+from cry_mqtt.stopping import POLL_SECONDS, Shutdown, check_stop
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,6 @@ MAX_SETTINGS_BYTES = 4096
 
 class AgentError(Exception):
     """The agent cannot go on (for example, the broker refused its credentials for a recording)."""
-
-
-class Shutdown(Exception):
-    """Raised by the signal handlers to stop the agent cleanly."""
 
 
 class SavedSettings:
@@ -173,7 +170,7 @@ class Agent:
         self._publish_audio_problem(None)
         self.link.start()
         try:
-            if wait_for_broker and not self.link.wait_for_broker(wait_for_broker):
+            if wait_for_broker and not self._wait_for_broker(wait_for_broker):
                 log.warning(
                     "no MQTT connection after %.0f s (%s); going on without it",
                     wait_for_broker,
@@ -185,6 +182,15 @@ class Agent:
         finally:
             self._end_episode()
             self.link.stop()
+
+    def _wait_for_broker(self, timeout: float) -> bool:
+        """Whether the broker answered within ``timeout`` seconds; a stop signal ends the wait."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if self.link.wait_for_broker(min(left, POLL_SECONDS)):
+                return True
+            check_stop()
+        return False
 
     def _supervise(self, source: AudioSource, reopen: Callable[[], AudioSource] | None) -> None:
         backoff = 1.0
@@ -232,10 +238,11 @@ class Agent:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             self._tick()
-            time.sleep(min(left, 0.2))
+            time.sleep(min(left, POLL_SECONDS))
 
     def _tick(self) -> None:
-        """Housekeeping between audio blocks."""
+        """Housekeeping between audio blocks; :class:`Shutdown` once a stop signal has arrived."""
+        check_stop()
         self._apply_commands()
         if self.link.fatal and not self._live:  # live, it retries: the broker may come round
             raise AgentError(self.link.fatal)

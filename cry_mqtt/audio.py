@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import numpy as np
 
+from cry_mqtt.stopping import POLL_SECONDS, check_stop, interruptible
+
 if TYPE_CHECKING:
     from av.container import InputContainer
 
@@ -213,7 +215,8 @@ class StdinSource:
         self._args = (rate, realtime, block_seconds)
 
     def blocks(self) -> Iterator[np.ndarray]:
-        head = self._stream.read(12)
+        with interruptible():
+            head = self._stream.read(12)
         if not head:
             raise AudioError("standard input: no audio (it is empty)")
         stream = _Prefixed(head, self._stream)
@@ -252,7 +255,8 @@ class _Prefixed(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         if not self._head:
-            data = self._rest.read(len(buffer))
+            with interruptible():
+                data = self._rest.read(len(buffer))
         else:
             data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
         buffer[: len(data)] = data
@@ -497,7 +501,8 @@ class CommandSource:
                 ready, _, _ = select.select([fd], [], [], 0)
                 if not ready:
                     check_rate.caught_up()
-                    ready, _, _ = select.select([fd], [], [], self._stall)
+                    with interruptible():
+                        ready, _, _ = select.select([fd], [], [], self._stall)
                 if not ready:
                     raise self._failure(f"audio command sent nothing for {self._stall:.0f} s")
                 chunk = os.read(fd, self._bytes)
@@ -580,16 +585,23 @@ class MicrophoneSource:
             raise AudioError(f"cannot start input device {self._name!r}: {exc}") from exc
         try:
             while True:
-                try:
-                    block = self._queue.get(timeout=self._stall)
-                except queue.Empty:
-                    raise AudioError(f"input device {self._name!r} stopped sending audio") from None
+                block = self._next_block()
                 if self._overflows != reported and time.monotonic() >= next_report:
                     log.warning("audio buffer overflowed %d times so far", self._overflows)
                     reported, next_report = self._overflows, time.monotonic() + 60
                 yield self._resample(_mono(block))
         finally:
             self._stream.close(ignore_errors=True)
+
+    def _next_block(self) -> np.ndarray:
+        # Not interruptible: a signal raising inside the queue's lock could leave it held.
+        deadline = time.monotonic() + self._stall
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                return self._queue.get(timeout=min(left, POLL_SECONDS))
+            except queue.Empty:
+                check_stop()
+        raise AudioError(f"input device {self._name!r} stopped sending audio")
 
 
 def import_sounddevice():

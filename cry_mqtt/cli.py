@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cry_mqtt import __version__
-from cry_mqtt.agent import Agent, AgentError, Shutdown
+from cry_mqtt import __version__, stopping
+from cry_mqtt.agent import Agent, AgentError
 from cry_mqtt.audio import (
     AudioError,
     AudioSource,
@@ -154,12 +154,7 @@ def run(config: Config, input_path: str | None, fast: bool) -> int:
         agent.pipeline.detector.settings.threshold,
         agent.pipeline.hop_seconds,
     )
-
-    def stop(signum: int, frame: Any) -> None:
-        raise Shutdown(signal.Signals(signum).name)
-
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, stop)
+    stopping.install(STOP_SIGNALS)
     if input_path is not None or config.audio.source == "file":
         agent.run(source, wait_for_broker=INPUT_BROKER_WAIT if input_path else 0.0)
     else:

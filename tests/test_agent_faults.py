@@ -137,6 +137,27 @@ def test_sigint_goes_offline_within_two_seconds(
     subscriber.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.payload == "offline")
 
 
+def test_a_stop_signal_is_raised_only_where_that_is_safe():
+    """A signal that lands in plain code is only recorded: raised there, inside the import of
+    soxr's extension module on the first audio block, it crashed the agent (SIGSEGV)."""
+    script = textwrap.dedent(
+        """
+        import signal
+        from cry_mqtt.stopping import Shutdown, install, interruptible
+        install([signal.SIGHUP])
+        signal.raise_signal(signal.SIGHUP)
+        print("went on", flush=True)
+        try:
+            with interruptible():  # the next blocking read
+                pass
+        except Shutdown as stop:
+            print("stopped:", stop)
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert (run.returncode, run.stdout) == (0, "went on\nstopped: SIGHUP\n"), run.stderr
+
+
 def test_invalid_samples_are_repaired_not_fatal(tmp_path, broker, subscriber, fixture_model):
     audio = quiet_noise(20).astype(np.float64)
     audio[16000:20000] = np.nan
