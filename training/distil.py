@@ -69,9 +69,7 @@ class DistilSet(Dataset):
     positives are crying all through).
     """
 
-    def __init__(
-        self, cache: Cache, cfg: AugmentConfig = AUGMENT, category_balance: float = 0.0
-    ) -> None:
+    def __init__(self, cache: Cache, category_balance: float, cfg: AugmentConfig = AUGMENT) -> None:
         self.windows = TrainSet(cache, cfg, EFFICIENTAT, category_balance)
         self.yamnet = yamnet.CryPatches(yamnet.pretrained()).eval()
         self.yamnet_mel = LogMel(YAMNET)
@@ -180,7 +178,7 @@ def fit_student(
     started = start_run(out, seed)
     student = pretrained(weights)
     model = Student(student)
-    train = DistilSet(cache, category_balance=category_balance)
+    train = DistilSet(cache, category_balance)
     valid = validation_windows(cache, params=EFFICIENTAT)
     loss = Loss(model, softening, forgetting)
     learn = window_learner(train, valid, model, loss, out, batch_size, workers, train_bn=False)

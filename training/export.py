@@ -15,20 +15,20 @@ import onnx
 import torch
 from torch import nn
 
+from cry_mqtt.config import THRESHOLD_MAX
 from cry_mqtt.features import EFFICIENTAT, YAMNET, FeatureParams
 from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches
 from training import efficientat, yamnet
 from training.arch import build
 from training.data import PARAMS, WINDOW_SECONDS, Cache, RecipeError
 from training.evaluation.metrics import MAX_FPR, compute_metrics
-from training.evaluation.validation import Predict, score_validation
+from training.evaluation.validation import Predict, Scored, score_validation
 from training.finetune import load_trained
 from training.runs import CHECKPOINT, read_summary
 from training.streaming import StreamingCry, predict_windows
 
 OPSET = 18
 MIN_THRESHOLD = 0.5
-MAX_THRESHOLD = 0.99  # the agent's configurable range is 0.01..0.99
 PARITY_TOLERANCE = 1e-4
 
 
@@ -97,7 +97,7 @@ def pick_threshold(
     """The lowest threshold (``score >= threshold`` is crying) with at most ``max_fpr`` of the
     negatives above it, and with ``categories`` (one per score) also of each category's (a
     category of fewer than ``1 / max_fpr`` windows then has none above it), clipped to
-    :data:`MIN_THRESHOLD`..:data:`MAX_THRESHOLD`.
+    :data:`MIN_THRESHOLD`..:data:`~cry_mqtt.config.THRESHOLD_MAX` (the highest a user can set).
 
     It sits :data:`PARITY_TOLERANCE` above the highest rejected score, so that the window still
     counts as rejected when onnxruntime, not PyTorch, scores it.
@@ -107,7 +107,14 @@ def pick_threshold(
         names = np.array(categories)
         groups += [negative_scores[names == name] for name in sorted(set(categories))]
     threshold = max(_lowest_threshold(group, max_fpr) for group in groups)
-    return float(np.clip(threshold, MIN_THRESHOLD, MAX_THRESHOLD))
+    return float(np.clip(threshold, MIN_THRESHOLD, THRESHOLD_MAX))
+
+
+def validation_threshold(scored: Scored) -> float:
+    """:func:`pick_threshold` of the validation negatives in ``scored``, by category."""
+    negative = scored.windows.labels == 0
+    categories = [c for c, n in zip(scored.windows.categories, negative, strict=True) if n]
+    return pick_threshold(scored.scores[negative], categories)
 
 
 def _lowest_threshold(negative_scores: np.ndarray, max_fpr: float) -> float:
@@ -148,9 +155,7 @@ def export(
         params = PARAMS
     cache = Cache(cache_dir)
     scored = score_validation(cache, predict, params)
-    negative = scored.windows.labels == 0
-    categories = [c for c, n in zip(scored.windows.categories, negative, strict=True) if n]
-    fpr_threshold = pick_threshold(scored.scores[negative], categories)
+    fpr_threshold = validation_threshold(scored)
     threshold = fpr_threshold if threshold is None else threshold
     keys = (
         "arch",
