@@ -17,6 +17,8 @@ from torch import nn
 from cry_mqtt.features import EFFICIENTAT
 from training.data import DEFAULT_DATA
 
+PROVENANCE = "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)"
+"""What the model card and run summaries name as its source and licence."""
 STATE_DICT = DEFAULT_DATA / "pretrained" / "efficientat" / "mn04_as_mAP_432.pt"
 N_CLASSES = 527
 BABY_CRY = 23

@@ -48,10 +48,7 @@ STREAMING = {
     "mn04": (EFFICIENTAT, Patches(efficientat.PATCH_FRAMES, efficientat.PATCH_HOP_FRAMES)),
 }
 """Front end and patches of each streaming architecture (a pretrained AudioSet tagger)."""
-PRETRAINED = {
-    "yamnet": "YAMNet (tensorflow/models research/audioset/yamnet, Apache-2.0)",
-    "mn04": "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)",
-}
+PRETRAINED = {"yamnet": yamnet.PROVENANCE, "mn04": efficientat.PROVENANCE}
 
 
 def zero_shot_model(arch: str) -> nn.Module:

@@ -18,6 +18,8 @@ from torch import nn
 from cry_mqtt.features import YAMNET
 from training.data import DEFAULT_DATA
 
+PROVENANCE = "YAMNet (tensorflow/models research/audioset/yamnet, Apache-2.0)"
+"""What the model card and run summaries name as its source and licence."""
 TFLITE = DEFAULT_DATA / "pretrained" / "yamnet" / "yamnet-with-patches.tflite"
 PATCH_FRAMES = 96
 """Frames per patch (0.96 s at YAMNet's 10-ms hop)."""
