@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         "distil",
         help="train the mn04 student, distilled from mn04 and YAMNet (runs/mn04)",
     )
-    distil.add_argument("--epochs", type=int, default=3, help="about 25 minutes on two cores")
+    distil.add_argument("--epochs", type=int, default=3, help="2-3 minutes each on two cores")
     distil.add_argument("--batch-size", type=int, default=16)
     distil.add_argument("--lr", type=float, default=2e-4, help="max learning rate")
     distil.add_argument("--workers", type=int, default=1, help="data loader processes")

@@ -31,15 +31,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from cry_mqtt.features import EFFICIENTAT, YAMNET, LogMel
-from cry_mqtt.model import Patches
 from training import yamnet
 from training.augment import AugmentConfig
 from training.data import PARAMS, Cache
 from training.efficientat import (
     BABY_CRY,
     MACS_PER_PATCH,
-    PATCH_FRAMES,
-    PATCH_HOP_FRAMES,
+    PATCHES,
     PROVENANCE,
     STATE_DICT,
     MobileNetAT,
@@ -51,7 +49,6 @@ from training.runs import CHECKPOINT, write_summary
 from training.streaming import pool, window_patches
 from training.windows import TrainSet, validation_windows
 
-PATCHES = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
 AUGMENT = AugmentConfig(p_reverb=0.3)
 """The recipe's augmentation plus reverberation: a far-field nursery microphone."""
 CROP_SECONDS = 3.0
@@ -163,14 +160,15 @@ class Loss(nn.Module):
 def fit_student(
     cache: Cache,
     out: Path,
-    epochs: int = 3,
-    batch_size: int = 16,
-    lr: float = 2e-4,
-    workers: int = 1,
-    seed: int = 42,
-    softening: float = 0.25,
-    forgetting: float = 1.0,
-    category_balance: float = 0.5,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    workers: int,
+    seed: int,
+    softening: float,
+    forgetting: float,
+    category_balance: float,
     weights: Path = STATE_DICT,
 ) -> dict[str, Any]:
     """Train the student on the cache's train split (``category_balance``: see

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cry_mqtt.features import EFFICIENTAT
+from cry_mqtt.model import Patches
 from training.data import DEFAULT_DATA
 
 PROVENANCE = "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)"
@@ -29,6 +30,7 @@ PATCH_FRAMES = 100
 measured on here."""
 PATCH_HOP_FRAMES = 50
 """Frames between patch starts (0.5 s)."""
+PATCHES = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
 MACS_PER_PATCH = 11_000_000
 """Multiply-adds of one 1-s patch (its README: about 0.11 G per 10 s)."""
 MEL_SHIFT, MEL_SCALE = 4.5, 5.0

@@ -44,8 +44,8 @@ class WindowProbability(nn.Module):
 
 
 STREAMING = {
-    "yamnet": (YAMNET, Patches(yamnet.PATCH_FRAMES, yamnet.PATCH_HOP_FRAMES)),
-    "mn04": (EFFICIENTAT, Patches(efficientat.PATCH_FRAMES, efficientat.PATCH_HOP_FRAMES)),
+    "yamnet": (YAMNET, yamnet.PATCHES),
+    "mn04": (EFFICIENTAT, efficientat.PATCHES),
 }
 """Front end and patches of each streaming architecture (a pretrained AudioSet tagger)."""
 PRETRAINED = {"yamnet": yamnet.PROVENANCE, "mn04": efficientat.PROVENANCE}

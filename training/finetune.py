@@ -20,7 +20,6 @@ from fastai.learner import Learner
 from torch import nn
 
 from cry_mqtt.features import YAMNET
-from cry_mqtt.model import Patches
 from training import efficientat, streaming
 from training.data import Cache
 from training.learner import recorded_history, run_summary, start_run, window_learner
@@ -29,18 +28,12 @@ from training.streaming import pool
 from training.windows import TrainSet, validation_windows
 from training.yamnet import (
     BABY_CRY,
-    PATCH_FRAMES,
-    PATCH_HOP_FRAMES,
+    MACS_PER_PATCH,
+    PATCHES,
     TFLITE,
     CryPatches,
     pretrained,
 )
-
-MACS_PER_PATCH = 69_200_000
-"""Multiply-adds of one YAMNet patch (its README: about 69 M)."""
-
-
-PATCHES = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
 
 
 def window_patches(windows: torch.Tensor) -> torch.Tensor:
@@ -115,14 +108,15 @@ class Loss(nn.Module):
 def fit_yamnet(
     cache: Cache,
     out: Path,
-    epochs: int = 4,
-    batch_size: int = 16,
-    lr: float = 1e-4,
-    workers: int = 1,
-    seed: int = 42,
-    trained_layers: int = 2,
-    forgetting: float = 1.0,
-    drift: float = 1e-3,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    workers: int,
+    seed: int,
+    trained_layers: int,
+    forgetting: float,
+    drift: float,
     weights: Path = TFLITE,
 ) -> dict[str, Any]:
     """Fine-tune YAMNet on the cache's train split; the last epoch's weights and a summary go

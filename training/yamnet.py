@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cry_mqtt.features import YAMNET
+from cry_mqtt.model import Patches
 from training.data import DEFAULT_DATA
 
 PROVENANCE = "YAMNet (tensorflow/models research/audioset/yamnet, Apache-2.0)"
@@ -25,6 +26,9 @@ PATCH_FRAMES = 96
 """Frames per patch (0.96 s at YAMNet's 10-ms hop)."""
 PATCH_HOP_FRAMES = 48
 """Frames between patch starts (0.48 s), as YAMNet's own framing."""
+PATCHES = Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
+MACS_PER_PATCH = 69_200_000
+"""Multiply-adds of one patch (its README: about 69 M)."""
 N_CLASSES = 521
 BABY_CRY = 20
 """AudioSet class "Baby cry, infant cry" (``yamnet_class_map.csv``)."""
