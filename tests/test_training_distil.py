@@ -4,6 +4,7 @@ weights, export of the streaming file, agent load."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from training.__main__ import main
 from training.augment import reverberate
 from training.distil import load
 from training.efficientat import BABY_CRY, pretrained
+from training.runs import CHECKPOINT
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,28 @@ def test_wise_mixes_the_student_and_exports_a_streaming_model(runs: Path, tmp_pa
     model = CryModel(mixed / "cry-mn04.onnx")
     assert model.info.features == EFFICIENTAT and model.info.window_patches == 12
     assert model.info.details["wise_alpha"] == 0.5
+
+
+def test_soup_averages_seeds_of_one_recipe_and_refuses_others(runs: Path, tmp_path: Path) -> None:
+    other = tmp_path / "seed7"
+    shutil.copytree(runs / "mn04", other)
+    summary = json.loads((other / "fit_summary.json").read_text())
+    (other / "fit_summary.json").write_text(json.dumps(summary | {"seed": 7, "history": []}))
+    state = load(other).state_dict()
+    shifted = {k: v + 0.002 if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(shifted, other / CHECKPOINT)
+    soup = tmp_path / "soup"
+    main(["--runs", str(runs), "soup", str(runs / "mn04"), str(other), "--out", str(soup)])
+    for name, value in load(soup).state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, shifted[name] - 0.001)
+    main(["--runs", str(runs), "--arch", "mn04", "export", "--run-dir", str(soup)])
+    details = CryModel(soup / "cry-mn04.onnx").info.details
+    assert details["seed"] == [42, 7] and len(details["soup"]) == 2
+
+    (other / "fit_summary.json").write_text(json.dumps(summary | {"softening": 0.9}))
+    with pytest.raises(SystemExit, match="soup: a soup takes two or more runs of one recipe"):
+        main(["--runs", str(runs), "soup", str(runs / "mn04"), str(other), "--out", str(soup)])
 
 
 def test_reverberation_keeps_the_level_and_spreads_the_sound() -> None:

@@ -120,6 +120,13 @@ def _wise(args: argparse.Namespace) -> None:
     print(f"{out}: pretrained and fine-tuned weights mixed at alpha {args.alpha:g}")
 
 
+def _soup(args: argparse.Namespace) -> None:
+    from training.finetune import soup
+
+    soup(args.sources, args.out)
+    print(f"{args.out}: the mean of the weights of {len(args.sources)} runs")
+
+
 def _crossval(args: argparse.Namespace) -> None:
     from training.data import Cache
     from training.evaluation.crossval import crossval, write_report
@@ -302,6 +309,13 @@ def main(argv: list[str] | None = None) -> None:
     wise.add_argument("--source", type=Path, help="fine-tuned run (default: <runs>/yamnet)")
     wise.add_argument("--out", type=Path, help="new run (default: <runs>/yamnet-wise<alpha>)")
     wise.set_defaults(run=_wise)
+
+    soup = steps.add_parser(
+        "soup", help="average the weights of runs of one recipe with different seeds into a new run"
+    )
+    soup.add_argument("sources", type=Path, nargs="+", help="yamnet or mn04 runs")
+    soup.add_argument("--out", type=Path, required=True, help="new run")
+    soup.set_defaults(run=_soup)
 
     crossval = steps.add_parser(
         "crossval", help="grouped k-fold cross-validation of the fit recipe"

@@ -162,6 +162,8 @@ def export(
         "trained_layers",
         "epochs",
         "wise_alpha",
+        "soup",
+        "seed",
     )
     version = f"{summary['arch']}-{time.strftime('%Y%m%d.%H%M')}"
     details = {

@@ -11,6 +11,7 @@ weights are pulled toward the pretrained ones (L2-SP). ``epochs=0`` keeps YAMNet
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from torch import nn
 
 from cry_mqtt.features import YAMNET
 from training import efficientat, streaming
-from training.data import Cache
+from training.data import Cache, RecipeError
 from training.learner import recorded_history, run_summary, start_run, window_learner
 from training.runs import CHECKPOINT, read_summary, write_summary
 from training.streaming import pool
@@ -198,12 +199,49 @@ def interpolate(run_dir: Path, out: Path, alpha: float) -> dict[str, Any]:
         efficientat.pretrained() if summary["arch"] == "mn04" else CryPatches(pretrained())
     ).state_dict()
     tuned = load_trained(run_dir).state_dict()
+    summary |= {"wise_alpha": alpha, "fine_tuned": str(run_dir)}
+    return _write_mixed(out, [start, tuned], [1 - alpha, alpha], summary)
+
+
+def soup(run_dirs: list[Path], out: Path) -> dict[str, Any]:
+    """Write to ``out`` the mean of the weights of ``run_dirs``, runs of one recipe that differ
+    only in their seed (a uniform model soup): fine-tuned from the same pretrained weights, they
+    lie in one basin, so their mean averages out what each seed learned by chance at the cost
+    of one network. The summary is the recipe's, with the runs and their seeds."""
+    summaries = [read_summary(d) for d in run_dirs]
+    recipes = {json.dumps(_recipe(s), sort_keys=True) for s in summaries}
+    if len(run_dirs) < 2 or len(recipes) > 1:
+        raise RecipeError(
+            "a soup takes two or more runs of one recipe (the same arch and settings, any seed): "
+            + ", ".join(f"{d}: {_recipe(s)}" for d, s in zip(run_dirs, summaries, strict=True))
+        )
+    states = [load_trained(d).state_dict() for d in run_dirs]
+    summary = _recipe(summaries[0]) | {
+        "soup": [str(d) for d in run_dirs],
+        "seed": [s["seed"] for s in summaries],
+    }
+    return _write_mixed(out, states, [1 / len(states)] * len(states), summary)
+
+
+SEED_KEYS = ("seed", "best", "history", "total_seconds", "torch_threads")
+"""Fit-summary keys that may differ between runs of one recipe."""
+
+
+def _recipe(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if k not in SEED_KEYS}
+
+
+def _write_mixed(
+    out: Path, states: list[dict[str, torch.Tensor]], weights: list[float], summary: dict[str, Any]
+) -> dict[str, Any]:
+    """Save the weighted sum of ``states`` (integer buffers from the last) as the run ``out``."""
     mixed = {
-        k: (1 - alpha) * start[k] + alpha * v if v.is_floating_point() else v
-        for k, v in tuned.items()
+        k: sum(w * s[k] for s, w in zip(states, weights, strict=True))
+        if v.is_floating_point()
+        else v
+        for k, v in states[-1].items()
     }
     out.mkdir(parents=True, exist_ok=True)
     torch.save(mixed, out / CHECKPOINT)
-    summary |= {"wise_alpha": alpha, "fine_tuned": str(run_dir)}
     write_summary(out, summary)
     return summary
