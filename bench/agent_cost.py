@@ -113,7 +113,7 @@ def result_row(
         "read_cpu_s_per_audio_hour": round(read / audio_s * 3600, 2),
         "core_percent": round(100 * cpu / audio_s, 3),
         "realtime_factor": round(audio_s / wall, 1),
-        "model_ms_per_window": None if model is None else round(model_ms_per_window(model), 3),
+        "model_ms_per_window": None if model is None else round(model.window_cpu_ms(), 3),
         "startup_s": round(startup, 2),
         "first_score_s": round(first_wall, 2),
         "first_score_audio_s": round(first_audio, 2),
@@ -144,18 +144,6 @@ def peak_rss_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def model_ms_per_window(model) -> float:
-    """CPU milliseconds the model takes per window (batch of one)."""
-    shape = (1, model.info.features.n_mels, model.info.window_frames)
-    window = np.random.default_rng(0).normal(-40, 15, shape)
-    window = window.astype(np.float32)
-    model.predict(window)
-    start = time.process_time()
-    for _ in range(200):
-        model.predict(window)
-    return (time.process_time() - start) / 200 * 1000
 
 
 def cpu_name() -> str:

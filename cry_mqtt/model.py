@@ -17,6 +17,7 @@ refuses a file without it. Two kinds of graph follow the contract:
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -184,6 +185,19 @@ class CryModel:
             scorer.push(window)
             probs[i] = scorer.score()
         return probs
+
+    def window_cpu_ms(self, repeats: int = 100) -> float:
+        """Median CPU milliseconds that :meth:`predict` takes for one window (batch of one,
+        after ten calls to warm up): the model's own cost, apart from the features."""
+        shape = (1, self.info.features.n_mels, self.info.window_frames)
+        window = np.random.default_rng(0).normal(-60, 15, shape).astype(np.float32)
+        times = []
+        for i in range(repeats + 10):
+            start = time.process_time()
+            self.predict(window)
+            if i >= 10:
+                times.append(time.process_time() - start)
+        return 1000 * float(np.median(times))
 
     def run_patches(self, patches: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:
         """One call of a streaming model's graph: P(cry) and the new state."""

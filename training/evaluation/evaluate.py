@@ -6,11 +6,8 @@ plots (:mod:`~training.evaluation.plots`), its model card (:mod:`~training.evalu
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from cry_mqtt.model import CryModel, default_model_path
 from training.data import Cache
@@ -46,7 +43,7 @@ def evaluate(
         "file_mb": round(model_path.stat().st_size / 1e6, 3),
         "params": fit_summary["params"],
         "macs_per_window": fit_summary["macs_per_window"],
-        "ms_per_window": ms_per_window(model_path),
+        "ms_per_window": round(CryModel(model_path, threads=1).window_cpu_ms(), 2),
         "fit_minutes": round(fit_summary["total_seconds"] / 60, 1),
         "epochs": fit_summary["epochs"],
         "pool_top": model.info.details.get("pool_top", 1),
@@ -69,17 +66,3 @@ def evaluate(
         + "\n"
         + json.dumps(metrics, indent=2)
     )
-
-
-def ms_per_window(path: Path, repeats: int = 100) -> float:
-    """Median milliseconds to score one window with onnxruntime on one thread."""
-    model = CryModel(path, threads=1)
-    shape = (1, model.info.features.n_mels, model.info.window_frames)
-    window = np.random.default_rng(0).normal(-60, 15, shape).astype(np.float32)
-    times = []
-    for i in range(repeats + 10):
-        start = time.perf_counter()
-        model.predict(window)
-        if i >= 10:
-            times.append(time.perf_counter() - start)
-    return round(1000 * float(np.median(times)), 2)
