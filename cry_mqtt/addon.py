@@ -61,8 +61,23 @@ def mqtt_service(supervisor: str, token: str | None) -> dict[str, Any]:
         raise ConfigError(message) from None
     data = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(data, dict) or "host" not in data:
-        raise ConfigError(f"mqtt.host: empty, and the Supervisor's answer has no broker: {answer}")
+        raise ConfigError(
+            f"mqtt.host: empty, and the Supervisor's answer has no broker: {_shape(answer)}"
+        )
     return data
+
+
+def _shape(answer: Any) -> str:
+    """The keys of a Supervisor answer without its values, which may hold the broker's
+    password."""
+    if not isinstance(answer, dict):
+        return f"a {type(answer).__name__}, not a mapping"
+    data = answer.get("data")
+    if isinstance(data, dict) and data:
+        keys = [k for k in answer if k != "data"] + [f"data.{k}" for k in data]
+    else:
+        keys = list(answer)
+    return "keys " + (", ".join(sorted(keys)) or "none")
 
 
 def _message(error: urllib.error.HTTPError) -> str:

@@ -188,11 +188,19 @@ def test_without_the_mosquitto_add_on_the_error_says_what_to_do(tmp_path, superv
     )
 
 
-def test_an_answer_without_a_broker_is_an_error(tmp_path, supervisor):
-    supervisor.status, supervisor.answer = 200, {"result": "ok", "data": {}}
+def test_an_answer_without_a_broker_is_an_error_that_shows_no_password(tmp_path, supervisor):
+    data = {"username": "addons", "password": "Ohr5eiph"}
+    supervisor.status, supervisor.answer = 200, {"result": "ok", "data": data}
     with pytest.raises(ConfigError) as error:
         translate(tmp_path, defaults(), supervisor)
-    assert "mqtt.host: empty, and the Supervisor's answer has no broker" in str(error.value)
+    assert str(error.value).endswith(
+        "mqtt.host: empty, and the Supervisor's answer has no broker: "
+        "keys data.password, data.username, result"
+    )
+    supervisor.answer = ["Ohr5eiph"]
+    with pytest.raises(ConfigError) as error:
+        translate(tmp_path, defaults(), supervisor)
+    assert str(error.value).endswith("has no broker: a list, not a mapping")
 
 
 def test_no_token_or_no_supervisor_is_an_error(tmp_path, supervisor):
