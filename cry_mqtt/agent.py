@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cry_mqtt.audio import AudioError, AudioSource
+from cry_mqtt.audio import RATE_WINDOW_SECONDS, AudioError, AudioSource
 from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
 from cry_mqtt.detector import Episode
 from cry_mqtt.homeassistant import (
@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 BACKOFF_RESET_SECONDS = 60.0
 """A source that ran this long before failing is retried after the shortest back-off again."""
+AUDIO_BACK_SECONDS = 2 * RATE_WINDOW_SECONDS + 2.0
+"""Wall seconds a reopened source must stream before the audio problem clears: long enough for
+a camera command at the wrong rate to fail its two rate windows (after a start's backlog) or a
+stalling one to stall, so that the problem does not flap OFF and ON at every restart."""
 HEARTBEAT_SECONDS = 5.0
 COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "threshold": parse_threshold,
@@ -217,9 +221,13 @@ class Agent:
 
     def _listen(self, source: AudioSource) -> None:
         windows = 0
+        opened = time.monotonic()
         with contextlib.closing(source.blocks()) as blocks:
             for block in blocks:
-                if self._audio_error is not None:
+                if (
+                    self._audio_error is not None
+                    and time.monotonic() - opened >= AUDIO_BACK_SECONDS
+                ):
                     log.info("audio is back")
                     self._publish_audio_problem(None)
                 self._tick()

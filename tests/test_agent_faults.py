@@ -660,16 +660,25 @@ def test_any_stop_signal_leaves_no_camera_command_behind(
     assert _gone(camera)
 
 
-def test_a_camera_at_48_khz_raises_the_audio_problem(tmp_path, broker, subscriber, fixture_model):
+def test_a_camera_at_48_khz_raises_the_audio_problem_and_keeps_it(
+    tmp_path, broker, subscriber, fixture_model
+):
     command = ", ".join(json.dumps(part) for part in paced_command(48000, 60))
     extra = f"audio: {{source: command, command: [{command}]}}\n"
     run = agent(write_config(tmp_path, broker.port, fixture_model, extra))
+    attributes = f"{BASE}/audio_problem/attributes"
     try:
-        problem = subscriber.wait_for(
-            lambda m: m.topic == f"{BASE}/audio_problem/attributes" and "a second" in m.payload
-        )
+        problem = subscriber.wait_for(lambda m: m.topic == attributes and "a second" in m.payload)
         subscriber.wait_for(lambda m: m.topic == f"{BASE}/audio_problem" and m.payload == "ON")
+        deadline = time.monotonic() + 30  # the restarted camera streams, then fails again
+        while time.monotonic() < deadline:
+            if sum("a second" in p for p in subscriber.payloads(attributes)) >= 2:
+                break
+            time.sleep(0.2)
     finally:
         stop_agent(run)
     error = json.loads(problem.payload)["error"]
     assert error.startswith("audio command sends about 4") and "not 16000" in error
+    assert sum("a second" in p for p in subscriber.payloads(attributes)) >= 2
+    problem_states = states(subscriber, "audio_problem")
+    assert "OFF" not in problem_states[problem_states.index("ON") :]  # no flapping
