@@ -208,15 +208,22 @@ def soup(run_dirs: list[Path], out: Path) -> dict[str, Any]:
     only in their seed (a uniform model soup): fine-tuned from the same pretrained weights, they
     lie in one basin, so their mean averages out what each seed learned by chance at the cost
     of one network. The summary is the recipe's, with the runs and their seeds."""
+    if len(run_dirs) < 2:
+        raise RecipeError("a soup takes two or more runs")
     summaries = [read_summary(d) for d in run_dirs]
-    recipes = {json.dumps(_recipe(s), sort_keys=True) for s in summaries}
-    if len(run_dirs) < 2 or len(recipes) > 1:
+    recipes = [_recipe(s) for s in summaries]
+    differ = sorted(
+        k
+        for k in set().union(*recipes)
+        if len({json.dumps(r.get(k), sort_keys=True) for r in recipes}) > 1
+    )
+    if differ:
         raise RecipeError(
-            "a soup takes two or more runs of one recipe (the same arch and settings, any seed): "
-            + ", ".join(f"{d}: {_recipe(s)}" for d, s in zip(run_dirs, summaries, strict=True))
+            "a soup takes runs of one recipe that differ only in their seed; "
+            f"{', '.join(map(str, run_dirs))} differ in {', '.join(differ)}"
         )
     states = [load_trained(d).state_dict() for d in run_dirs]
-    summary = _recipe(summaries[0]) | {
+    summary = recipes[0] | {
         "soup": [str(d) for d in run_dirs],
         "seed": [s["seed"] for s in summaries],
     }
