@@ -8,6 +8,7 @@ from cry_mqtt.features import logmel
 from training.augment import (
     AugmentConfig,
     band_limit,
+    change_speed,
     fit_window,
     mix_at_snr,
     onset_window,
@@ -25,6 +26,20 @@ def test_band_limit_removes_energy_above_4k_only() -> None:
     bottom = mel[10:60].mean() - full[10:60].mean()
     assert top < -40
     assert abs(bottom) < 1
+
+
+def peak_hz(samples: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.argmax(spectrum) * PARAMS.sample_rate / len(samples))
+
+
+def test_change_speed_moves_pitch_and_tempo_together() -> None:
+    t = np.arange(PARAMS.sample_rate) / PARAMS.sample_rate
+    tone = np.sin(2 * np.pi * 500 * t).astype(np.float32)
+    for factor in (0.7, 1.5):
+        played = change_speed(tone, factor)
+        assert len(played) == round(len(tone) / factor)
+        assert abs(peak_hz(played) - 500 * factor) < 3
 
 
 def test_fit_window_crops_pads_and_shifts() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,26 @@ def test_train_set_balances_sources_and_matches_the_codec_rate(tmp_path: Path) -
     mel, label = train[0]
     assert tuple(mel.shape) == (PARAMS.n_mels, 215) and float(label) == 1.0
     assert float(train[len(train) - 1][1]) == 0.0
+
+
+def test_speed_moves_the_pitch_of_negatives_only(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path, "train")
+    plain = AugmentConfig(
+        p_background_positive=0, p_background_negative=0, p_band_limit=0, p_noise_floor=0
+    )
+    for factor in (0.7, 1.5):
+        cfg = replace(plain, p_phone=0, p_speed=1.0, speed_range=(factor, factor))
+        train = TrainSet(cache, cfg)
+        rng = np.random.default_rng(0)
+        negative, _ = train.window(len(train) - 1, rng)
+        assert min(abs(peak_hz(negative) - hz * factor) for hz in (1000, 1300)) < 5
+        positive, _ = train.window(0, rng)
+        assert min(abs(peak_hz(positive) - hz) for hz in (400, 500, 550)) < 5
+
+
+def peak_hz(samples: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.argmax(spectrum) * RATE / len(samples))
 
 
 def test_category_balance_gives_a_few_short_laughs_the_weight_of_hours_of_music() -> None:

@@ -105,6 +105,7 @@ def _distil(args: argparse.Namespace) -> None:
         softening=args.softening,
         forgetting=args.forgetting,
         category_balance=args.category_balance,
+        speed=args.speed,
     )
     print(
         f"mn04: {summary['epochs']} epochs in {summary['total_seconds'] / 60:.1f} min; best: "
@@ -298,6 +299,12 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=0.5,
         help="share of negative windows drawn with equal weight per category (the rest by length)",
+    )
+    distil.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="share of negative windows played 0.7-1.5 times as fast (pitch and tempo)",
     )
     distil.set_defaults(run=_distil)
 

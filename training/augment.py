@@ -22,6 +22,14 @@ def band_limit(samples: np.ndarray, cutoff_hz: float = 4000.0) -> np.ndarray:
     return soxr.resample(low, int(2 * cutoff_hz), PARAMS.sample_rate)[: len(samples)]
 
 
+def change_speed(samples: np.ndarray, factor: float) -> np.ndarray:
+    """``samples`` played ``factor`` times as fast: pitch and tempo move together (above 1 higher
+    and shorter). Slowed audio keeps nothing above ``factor`` times its old band edge."""
+    return soxr.resample(samples, round(PARAMS.sample_rate * factor), PARAMS.sample_rate).astype(
+        np.float32
+    )
+
+
 def fit_window(
     samples: np.ndarray, rng: np.random.Generator | None = None, max_shift: int = 0
 ) -> np.ndarray:
@@ -91,6 +99,13 @@ class AugmentConfig:
     snr_db: tuple[float, float] = (-5.0, 30.0)
     level_dbfs: tuple[float, float] = (-50.0, -12.0)
     p_band_limit: float = 0.2
+    p_speed: float = 0.0
+    """Probability that a negative plays at another speed (:func:`change_speed`, factor
+    log-uniform in ``speed_range``): adults' voices raised toward a child's pitch, laughs and
+    speech slowed toward moans and sobs, which the teachers then name. A positive drawn at a
+    factor below 1 takes the slowed audio's band limit instead, so that an empty top band says
+    nothing about the label."""
+    speed_range: tuple[float, float] = (0.7, 1.5)
     p_reverb: float = 0.0
     """Probability of a synthetic room (a far-field microphone); RT60 in ``rt60_seconds``."""
     rt60_seconds: tuple[float, float] = (0.2, 0.8)

@@ -20,6 +20,7 @@ pretrained weights (WiSE-FT).
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -169,15 +170,16 @@ def fit_student(
     softening: float,
     forgetting: float,
     category_balance: float,
+    speed: float = 0.0,
     weights: Path = STATE_DICT,
 ) -> dict[str, Any]:
     """Train the student on the cache's train split (``category_balance``: see
-    :class:`TrainSet`); the checkpoint with the best validation ROC-AUC and a summary go to
-    ``out``."""
+    :class:`TrainSet`; ``speed``: :attr:`AugmentConfig.p_speed`); the checkpoint with the best
+    validation ROC-AUC and a summary go to ``out``."""
     started = start_run(out, seed)
     student = pretrained(weights)
     model = Student(student)
-    train = DistilSet(cache, category_balance)
+    train = DistilSet(cache, category_balance, replace(AUGMENT, p_speed=speed))
     valid = validation_windows(cache, params=EFFICIENTAT)
     loss = Loss(model, softening, forgetting)
     learn = window_learner(train, valid, model, loss, out, batch_size, workers, train_bn=False)

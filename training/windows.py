@@ -18,6 +18,7 @@ from training.augment import (
     AugmentConfig,
     augment_window,
     band_limit,
+    change_speed,
     fit_window,
     onset_window,
     spec_augment,
@@ -144,7 +145,8 @@ class TrainSet(Dataset):
     Phone recordings always come with their background through the phone codec too; other
     positives take it with probability ``p_phone``, and negatives at the rate that makes
     P(phone codec | crying) = P(phone codec | not crying), so that neither the codec nor the
-    missing band above 4 kHz says anything about the label.
+    missing band above 4 kHz says anything about the label. With ``p_speed`` a negative may play
+    faster or slower (:attr:`AugmentConfig.p_speed`).
     """
 
     def __init__(
@@ -180,9 +182,23 @@ class TrainSet(Dataset):
     def __len__(self) -> int:
         return 2 * len(self.positives)
 
-    def negative_window(self, rng: np.random.Generator, phone: bool) -> np.ndarray:
+    def negative_window(
+        self, rng: np.random.Generator, phone: bool, speed: float = 1.0
+    ) -> np.ndarray:
         item = self.negatives[rng.choice(len(self.negatives), p=self.negative_weights)]
-        return fit_window(self.cache.samples(item, phone), rng)
+        samples = self.cache.samples(item, phone)
+        if speed != 1.0:
+            needed = int(np.ceil(WINDOW_SAMPLES * speed))
+            start = int(rng.integers(0, max(1, len(samples) - needed + 1)))
+            samples = change_speed(samples[start : start + needed], speed)
+        return fit_window(samples, rng)
+
+    def speed(self, rng: np.random.Generator) -> float:
+        """The playing speed of one item: 1, or with probability ``p_speed`` a factor drawn
+        log-uniformly from ``speed_range``."""
+        if rng.random() >= self.cfg.p_speed:
+            return 1.0
+        return float(np.exp(rng.uniform(*np.log(self.cfg.speed_range))))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = self.rng()
@@ -203,6 +219,7 @@ class TrainSet(Dataset):
         """The augmented samples of item ``index`` (the first half positive) and its label."""
         cfg = self.cfg
         label = int(index < len(self.positives))
+        speed = self.speed(rng)
         if label:
             item = self.positives[rng.choice(len(self.positives), p=self.positive_weights)]
             phone = is_phone_recording(item) or rng.random() < cfg.p_phone
@@ -211,10 +228,13 @@ class TrainSet(Dataset):
                 foreground = onset_window(samples, rng, self.min_onset)
             else:
                 foreground = fit_window(samples, rng, self.max_shift)
+            if speed < 1.0:
+                band_edge = PARAMS.sample_rate / (4 if phone else 2)
+                foreground = band_limit(foreground, band_edge * speed)
             p_background = cfg.p_background_positive
         else:
             phone = rng.random() < self.p_phone_negative
-            foreground = self.negative_window(rng, phone)
+            foreground = self.negative_window(rng, phone, speed)
             p_background = cfg.p_background_negative
         use_background = rng.random() < p_background
         background = self.negative_window(rng, phone) if use_background else None
