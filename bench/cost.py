@@ -92,7 +92,7 @@ def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
     p = model.info.features
     size = p.samples_for(model.info.window_frames)
     hop_samples = p.hops_in(hop) * p.hop_length
-    detector = Detector(detector_settings(DetectionConfig(), 0.5))
+    detector = Detector(detector_settings(DetectionConfig(), model.info))
     seed_logmel(np.zeros(size, np.float32), p)  # librosa's lazy imports count as start-up
     startup = time.perf_counter() - started
     cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -89,8 +89,9 @@ class DetectionConfig:
     # 30 dB below the quiet end of the training crying (the 5th percentile of the loudest 7-s
     # window of each Donate-a-cry clip, -50.7 dBFS): crying across a room is still scored.
     gate_dbfs: float = _range(-80.0, -100.0, 0.0)
-    trigger_windows: int = _range(3, 1, 50)
-    of_windows: int = _range(5, 1, 50)
+    trigger_windows: int | None = _range(None, 1, 50)
+    of_windows: int | None = _range(None, 1, 50)
+    """Both None: the model file's votes."""
     hold_seconds: float = _range(10.0, 0.0, 3600.0)
     cooldown_seconds: float = _range(0.0, 0.0, 3600.0)
 
@@ -228,7 +229,13 @@ def _check(config: Config, audio_given: bool) -> None:
         if not ID_PATTERN.match(value):
             raise ConfigError(f"{key}: use only letters, digits, '_' and '-' (got {value!r})")
     detection = config.detection
-    if not votes_fit(detection.trigger_windows, detection.of_windows):
+    votes = (detection.trigger_windows, detection.of_windows)
+    if (votes[0] is None) != (votes[1] is None):
+        raise ConfigError(
+            "detection.trigger_windows: set it and detection.of_windows together, "
+            "or neither (the model's own)"
+        )
+    if votes[0] is not None and not votes_fit(*votes):
         raise ConfigError("detection.trigger_windows: must not exceed detection.of_windows")
     audio = config.audio
     if audio.source == "file" and audio.file is None and not audio_given:

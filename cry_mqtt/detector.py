@@ -12,10 +12,29 @@ def votes_fit(trigger_windows: int, of_windows: int) -> bool:
 
 
 @dataclass(frozen=True)
+class Votes:
+    """How many of the latest window scores must reach the threshold: a model file's rule (the
+    one its tuning night picked), unless the ``detection`` config section sets its own."""
+
+    trigger_windows: int
+    of_windows: int
+
+    def __post_init__(self) -> None:
+        if not votes_fit(self.trigger_windows, self.of_windows):
+            raise ValueError("need 1 <= trigger_windows <= of_windows")
+
+
+DEFAULT_VOTES = Votes(3, 5)
+"""The rule a model is exported with unless given another: 3 of 5 at the 1-s hop keeps one
+cry-like second from carrying an episode (docs/performance.md)."""
+
+
+@dataclass(frozen=True)
 class DetectorSettings:
     """ON when ``trigger_windows`` of the last ``of_windows`` scores reach ``threshold``; OFF
-    after ``hold_seconds`` without one; no new episode within ``cooldown_seconds`` of the last
-    OFF. The shipped values are the ``detection`` config section's defaults."""
+        after ``hold_seconds`` without one; no new episode within ``cooldown_seconds`` of the last
+        OFF. The config's ``detection`` section gives them, the model file the threshold and votes
+    it leaves unset."""
 
     threshold: float
     trigger_windows: int

@@ -1,8 +1,8 @@
 """The ONNX cry model and the metadata contract that makes a model file self-describing.
 
 A model file's ONNX metadata holds one entry, ``cry_mqtt``, a JSON object with the feature
-parameters, the window length and the default threshold; the agent configures itself from it and
-refuses a file without it. Two kinds of graph follow the contract:
+parameters, the window length, the default threshold and detector votes; the agent configures
+itself from it and refuses a file without it. Two kinds of graph follow the contract:
 
 - a window model maps a batch of log-mel windows, float32 ``(batch, n_mels, frames)``, to P(cry),
   float32 ``(batch,)``;
@@ -25,14 +25,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cry_mqtt.detector import DEFAULT_VOTES, Votes
 from cry_mqtt.features import FeatureParams
 
 METADATA_KEY = "cry_mqtt"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: ``votes`` (the detector rule) joined the contract."""
 DEFAULT_MODEL = "cry-yamnet.onnx"
 EMPTY_LOGIT = -100.0
 """State entry of a patch that was not scored (before the first, or gated as too quiet)."""
-_CONTRACT = {"schema", "features", "window_seconds", "threshold", "version", "patches"}
+_CONTRACT = {"schema", "features", "window_seconds", "threshold", "version", "patches", "votes"}
 
 
 class ModelError(Exception):
@@ -67,6 +69,7 @@ class ModelInfo:
     """Free-form extras: training-data summary, validation metrics."""
     patches: Patches | None = None
     """Set for a streaming model; None for a window model."""
+    votes: Votes = DEFAULT_VOTES
 
     @property
     def window_frames(self) -> int:
@@ -90,6 +93,7 @@ class ModelInfo:
             "window_seconds": self.window_seconds,
             "threshold": self.threshold,
             "version": self.version,
+            "votes": asdict(self.votes),
             **({"patches": asdict(self.patches)} if self.patches else {}),
             **self.details,
         }
@@ -102,8 +106,11 @@ class ModelInfo:
             raise ModelError(f"no '{METADATA_KEY}' metadata (not a cry-mqtt model file)")
         try:
             body = json.loads(metadata[METADATA_KEY])
-            if body.pop("schema") != SCHEMA_VERSION:
-                raise ValueError(f"unsupported metadata schema (this agent reads {SCHEMA_VERSION})")
+            schema = body.pop("schema")
+            if schema != SCHEMA_VERSION:
+                raise ValueError(
+                    f"schema {schema}, this agent reads {SCHEMA_VERSION}: export the model again"
+                )
             patches = body.pop("patches", None)
             info = cls(
                 features=FeatureParams.from_dict(body.pop("features")),
@@ -112,6 +119,7 @@ class ModelInfo:
                 version=str(body.pop("version")),
                 details=body,
                 patches=None if patches is None else Patches(**patches),
+                votes=Votes(**body.pop("votes")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"invalid '{METADATA_KEY}' metadata: {exc}") from exc

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from cry_mqtt.config import DetectionConfig
-from cry_mqtt.detector import Detector, DetectorSettings, Episode
+from cry_mqtt.detector import Detector, DetectorSettings, Episode, Votes
 from cry_mqtt.features import StreamingLogMel, dbfs, logmel
-from cry_mqtt.model import CryModel
+from cry_mqtt.model import CryModel, ModelInfo
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,17 @@ class WindowResult:
     """The episode that started or ended with this window, if any."""
 
 
-def detector_settings(detection: DetectionConfig, model_threshold: float) -> DetectorSettings:
-    """Detector settings from the ``detection`` config section; its threshold, else the model's."""
+def detector_settings(detection: DetectionConfig, model: ModelInfo) -> DetectorSettings:
+    """Detector settings from the ``detection`` config section; its threshold and votes, else
+    the model's."""
+    if detection.trigger_windows is None or detection.of_windows is None:
+        votes = model.votes
+    else:
+        votes = Votes(detection.trigger_windows, detection.of_windows)
     return DetectorSettings(
-        threshold=detection.threshold or model_threshold,
-        trigger_windows=detection.trigger_windows,
-        of_windows=detection.of_windows,
+        threshold=detection.threshold or model.threshold,
+        trigger_windows=votes.trigger_windows,
+        of_windows=votes.of_windows,
         hold_seconds=detection.hold_seconds,
         cooldown_seconds=detection.cooldown_seconds,
     )
@@ -53,7 +58,7 @@ class Pipeline:
         self._window_samples = p.samples_for(self._frames)
         self.hop_frames = p.hops_in(detection.hop_seconds)
         self.gate_dbfs = detection.gate_dbfs
-        self.detector = Detector(detector_settings(detection, model.info.threshold))
+        self.detector = Detector(detector_settings(detection, model.info))
         if threshold is not None:
             self.detector.set_threshold(threshold)
         self.paused = False

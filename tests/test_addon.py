@@ -133,7 +133,7 @@ def change(options: dict, path: str, value) -> dict:
     [
         ("detection.gate_dbfs", 3.0, "detection.gate_dbfs: must be <= 0.0 (got 3.0)"),
         ("detection.trigger_windows", 0, "detection.trigger_windows: must be >= 1 (got 0)"),
-        ("detection.trigger_windows", 6, "must not exceed detection.of_windows"),
+        ("detection.trigger_windows", 2, "set it and detection.of_windows together"),
         ("detection.hold_seconds", -1.0, "detection.hold_seconds: must be >= 0.0 (got -1.0)"),
         ("device.instance_id", "kid room", "device.instance_id: use only letters, digits"),
         ("device.entity_prefix", "baby.1", "device.entity_prefix: use only letters, digits"),

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from support import build_fixture_model
 
+from cry_mqtt.detector import Votes
 from cry_mqtt.features import FeatureParams
 from cry_mqtt.model import CryModel, ModelError, ModelInfo, default_model_path
 
@@ -26,7 +27,7 @@ def test_details_cannot_redefine_the_contract():
 
 
 def test_metadata_round_trip():
-    info = ModelInfo(FeatureParams(), 7.0, 0.42, "2", {"metrics": {"auc": 0.99}})
+    info = ModelInfo(FeatureParams(), 7.0, 0.42, "2", {"metrics": {"auc": 0.99}}, None, Votes(1, 2))
     assert ModelInfo.from_metadata(info.to_metadata()) == info
 
 
@@ -36,37 +37,37 @@ def test_file_without_metadata_is_refused(tmp_path):
         CryModel(path)
 
 
+GOOD_BODY = {
+    "schema": 2,
+    "features": FeatureParams().to_dict(),
+    "window_seconds": 7.0,
+    "threshold": 0.5,
+    "version": "x",
+    "votes": {"trigger_windows": 3, "of_windows": 5},
+}
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("change", "message"),
     [
-        {"schema": 1, "window_seconds": 7.0, "threshold": 0.5, "version": "x"},
-        {
-            "schema": 2,
-            "features": FeatureParams().to_dict(),
-            "window_seconds": 7.0,
-            "threshold": 0.5,
-            "version": "x",
-        },
-        {
-            "schema": 1,
-            "features": FeatureParams().to_dict(),
-            "window_seconds": 7.0,
-            "threshold": 1.5,
-            "version": "x",
-        },
-        {
-            "schema": 1,
-            "features": {**FeatureParams().to_dict(), "n_mels": "many"},
-            "window_seconds": 7.0,
-            "threshold": 0.5,
-            "version": "x",
-        },
+        ({"features": None}, "invalid 'cry_mqtt' metadata"),
+        ({"schema": 1}, "schema 1, this agent reads 2: export the model again"),
+        ({"threshold": 1.5}, "threshold must be in"),
+        ({"features": {**FeatureParams().to_dict(), "n_mels": "many"}}, "invalid"),
+        ({"votes": None}, "invalid 'cry_mqtt' metadata"),
+        ({"votes": {"trigger_windows": 6, "of_windows": 5}}, "trigger_windows <= of_windows"),
     ],
 )
-def test_incomplete_or_invalid_metadata_is_refused(tmp_path, body):
+def test_incomplete_or_invalid_metadata_is_refused(tmp_path, change, message):
+    body = {k: v for k, v in {**GOOD_BODY, **change}.items() if v is not None}
     path = build_fixture_model(tmp_path / "bad.onnx", metadata={"cry_mqtt": json.dumps(body)})
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError, match=message):
         CryModel(path)
+
+
+def test_the_good_body_loads(tmp_path):
+    path = build_fixture_model(tmp_path / "ok.onnx", metadata={"cry_mqtt": json.dumps(GOOD_BODY)})
+    assert CryModel(path).info.votes == Votes(3, 5)
 
 
 def test_input_shape_must_match_the_metadata(tmp_path):

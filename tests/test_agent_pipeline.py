@@ -2,12 +2,13 @@ import json
 
 import numpy as np
 import pytest
-from support import cry_like, quiet_noise, write_wav
+from support import build_fixture_model, cry_like, quiet_noise, write_wav
 
 from cry_mqtt.cli import main
 from cry_mqtt.config import DetectionConfig
-from cry_mqtt.features import logmel
-from cry_mqtt.model import CryModel
+from cry_mqtt.detector import Votes
+from cry_mqtt.features import FeatureParams, logmel
+from cry_mqtt.model import CryModel, ModelInfo
 from cry_mqtt.pipeline import Pipeline, episodes
 
 
@@ -145,3 +146,13 @@ def test_invalid_samples_are_counted_and_repaired(fixture_model):
     results = push_all(p, x, chunk=1600)
     assert p.repaired_samples == 18
     assert results and all(np.isfinite(r.prob) and np.isfinite(r.dbfs) for r in results)
+
+
+def test_the_model_files_votes_apply_unless_the_config_sets_its_own(tmp_path):
+    info = ModelInfo(FeatureParams(), 7.0, 0.5, "votes-1", {}, votes=Votes(1, 2))
+    model = CryModel(build_fixture_model(tmp_path / "m.onnx", metadata=info.to_metadata()))
+    own = Pipeline(model, DetectionConfig()).detector.settings
+    assert (own.trigger_windows, own.of_windows) == (1, 2)
+    config = DetectionConfig(trigger_windows=4, of_windows=6)
+    given = Pipeline(model, config).detector.settings
+    assert (given.trigger_windows, given.of_windows) == (4, 6)

@@ -8,6 +8,7 @@ import soundfile
 from support import CRIES, RATE, Subscriber, quiet_noise, run_agent, write_config, write_wav
 
 from cry_mqtt.audio import read_audio
+from cry_mqtt.detector import DEFAULT_VOTES
 from cry_mqtt.features import YAMNET
 from cry_mqtt.model import CryModel, default_model_path
 
@@ -43,6 +44,7 @@ def test_the_shipped_model_follows_the_contract():
     assert info.patches is not None and info.window_patches == 13
     assert info.details["arch"] == "yamnet"
     assert 0 < info.threshold < 1
+    assert info.votes == DEFAULT_VOTES
     assert default_model_path().stat().st_size <= 20_000_000
 
 

@@ -85,6 +85,6 @@ def test_replay_gives_what_the_pipeline_gives(fixture_model, settings):
         of_windows=settings.of_windows,
         hold_seconds=settings.hold_seconds,
     )
-    assert detector_settings(config, settings.threshold) == settings
+    assert detector_settings(config, model.info) == settings
     _, spans, _ = run_pipeline(model, config, stream())
     assert spans and replay(stored, settings, total) == spans

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cry_mqtt.detector import Votes
 from cry_mqtt.features import logmel
 from cry_mqtt.model import CryModel
 from training.__main__ import main
@@ -29,10 +30,11 @@ def test_prepare_fit_export_evaluate(tmp_path: Path, data_dir: Path) -> None:
     assert (runs / "cnn" / "lr_find.png").is_file()
 
     model_path = tmp_path / "model" / "cry-cnn.onnx"
-    main(["--runs", str(runs), "export", "--out", str(model_path)])
+    main(["--runs", str(runs), "export", "--out", str(model_path), "--votes", "2", "4"])
     main(["--runs", str(runs), "evaluate", "--model", str(model_path)])
     card = (model_path.parent / "cnn-MODEL_CARD.md").read_text()
     assert "balanced_accuracy" in card and "ios-16k" in card
+    assert "| detector votes | ON when 2 of the last 4 windows reach the threshold |" in card
     # every data source with its licence, the negatives-extra speech among them
     assert "| positive | crying | ios-16k | ODbL (database), DbCL (contents) |" in card
     assert (
@@ -46,6 +48,7 @@ def test_prepare_fit_export_evaluate(tmp_path: Path, data_dir: Path) -> None:
     model = CryModel(model_path)
     assert model.info.features == PARAMS
     assert model.info.window_frames == 215
+    assert model.info.votes == Votes(2, 4)
     assert 0.5 <= model.info.threshold < 1
     assert model.info.details["validation"]["windows"]["positives"] > 0
     clip = sorted((data_dir / "donateacry-corpus").glob("*ios*/*.caf"))[-1]

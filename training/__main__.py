@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cry_mqtt.detector import votes_fit
 from cry_mqtt.model import ModelError
 from training.data import DEFAULT_DATA, DEFAULT_RUNS, REPO_ROOT, RecipeError
 from training.night import add_parser as add_night_parser
@@ -170,12 +171,16 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    from cry_mqtt.detector import DEFAULT_VOTES, Votes
     from training.export import default_output, export
 
     run_dir = args.run_dir or args.runs / args.arch
     out = args.out or default_output(args.arch, run_dir)
     zero_shot = args.arch if args.zero_shot else None
-    info = export(args.runs / "cache", run_dir, out, args.threshold, args.pool_top, zero_shot)
+    votes = DEFAULT_VOTES if args.votes is None else Votes(*args.votes)
+    info = export(
+        args.runs / "cache", run_dir, out, args.threshold, args.pool_top, zero_shot, votes
+    )
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
 
 
@@ -350,6 +355,14 @@ def main(argv: list[str] | None = None) -> None:
         "default: the lowest with <= 1%% false positives on validation negatives",
     )
     export.add_argument(
+        "--votes",
+        type=int,
+        nargs=2,
+        metavar=("K", "N"),
+        help="detector rule the file carries: ON when K of the last N windows reach the "
+        "threshold (e.g. the night sweep's pick; default: 3 of 5)",
+    )
+    export.add_argument(
         "--pool-top",
         type=int,
         default=1,
@@ -417,6 +430,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.step == "independent" and not args.model and not args.saved:
         independent.error("give at least one --model or --saved result")
+    if args.step == "export" and args.votes and not votes_fit(*args.votes):
+        export.error("--votes K N: need 1 <= K <= N")
     try:
         args.run(args)
     except (RecipeError, ModelError) as exc:

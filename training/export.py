@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cry_mqtt.config import THRESHOLD_MAX
+from cry_mqtt.detector import DEFAULT_VOTES, Votes
 from cry_mqtt.features import EFFICIENTAT, YAMNET, FeatureParams
 from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches
 from training import efficientat, yamnet
@@ -134,11 +135,13 @@ def export(
     threshold: float | None = None,
     pool_top: int = 1,
     zero_shot: str | None = None,
+    votes: Votes = DEFAULT_VOTES,
 ) -> ModelInfo:
     """Write ``out`` from the checkpoint in ``run_dir`` or, with ``zero_shot`` (``yamnet``,
     ``mn04``), from that pretrained tagger as AudioSet left it;
     the threshold (unless given) and the validation metrics come from the validation split. A
-    streaming model's window scores the mean of its ``pool_top`` highest patch logits. Raises if
+    streaming model's window scores the mean of its ``pool_top`` highest patch logits; ``votes``
+    is the detector rule the file carries. Raises if
     the file, scored as the agent scores it, and PyTorch disagree by more than 1e-4."""
     summary = zero_shot_summary(zero_shot) if zero_shot else read_summary(run_dir)
     front_end = STREAMING.get(summary["arch"])
@@ -173,10 +176,11 @@ def export(
         "threshold_at_1pct_fpr": fpr_threshold,
     }
     if front_end is not None:
-        info = streaming_info(params, patches, threshold, version, details | {"pool_top": pool_top})
+        details |= {"pool_top": pool_top}
+        info = streaming_info(params, patches, threshold, version, details, votes)
         write_streaming_onnx(model, info, out)
     else:
-        info = ModelInfo(PARAMS, WINDOW_SECONDS, threshold, version, details)
+        info = ModelInfo(PARAMS, WINDOW_SECONDS, threshold, version, details, votes=votes)
         write_onnx(window_model, info, scored.windows.mels[:2], out)
     check_parity(out, predict, scored.windows.mels[:32])
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), threshold {threshold:.4f}")
@@ -207,9 +211,10 @@ def streaming_info(
     threshold: float,
     version: str,
     details: dict[str, Any],
+    votes: Votes = DEFAULT_VOTES,
 ) -> ModelInfo:
     """Metadata of a streaming model: its front end, 7-s window and patches."""
-    return ModelInfo(features, WINDOW_SECONDS, threshold, version, details, patches)
+    return ModelInfo(features, WINDOW_SECONDS, threshold, version, details, patches, votes)
 
 
 def write_streaming_onnx(model: nn.Module, info: ModelInfo, out: Path) -> None:

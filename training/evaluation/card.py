@@ -63,6 +63,8 @@ def _model_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> l
         f"| onnxruntime, 1 thread, batch 1 | {evaluation['ms_per_window']:.2f} ms per window |",
         f"| default threshold | {evaluation['metrics']['threshold']:.4f} "
         f"({_threshold_origin(evaluation)}) |",
+        "| detector votes | ON when {trigger_windows} of the last {of_windows} windows reach the "
+        "threshold |".format(**evaluation["votes"]),
         *_training_rows(fit_summary),
         *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
         "",
@@ -207,15 +209,16 @@ YAMNET_INTRO = (
     "The graph is streaming: it takes the patches completed since the previous call and the "
     "window's per-patch logits so far, and returns P(cry) and the new logits, so the agent runs "
     "the network only on new audio. The ONNX metadata key `cry_mqtt` holds the feature "
-    "parameters, patching, window length, default threshold, training-data summary and the "
-    "validation metrics below."
+    "parameters, patching, window length, default threshold and detector votes, training-data "
+    "summary and the validation metrics below."
 )
 CNN_INTRO = (
     "Scores 7-second windows of 16 kHz audio for infant crying. Input: log-mel dB "
     "`(batch, 128, 215)` from `cry_mqtt.features.logmel` (n_fft 2048, hop 512, 0-8 kHz, frames "
     "not centred); output: P(cry) `(batch,)`. Per-window level normalisation and the sigmoid "
     "are inside the graph; the ONNX metadata key `cry_mqtt` holds the feature parameters, "
-    "window length, default threshold, training-data summary and the metrics below."
+    "window length, default threshold and detector votes, training-data summary and the metrics "
+    "below."
 )
 
 

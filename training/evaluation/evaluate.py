@@ -6,6 +6,7 @@ plots (:mod:`~training.evaluation.plots`), its model card (:mod:`~training.evalu
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ def evaluate(
         "arch": arch,
         "model": str(model_path),
         "version": model.info.version,
+        "votes": asdict(model.info.votes),
         "file_mb": round(model_path.stat().st_size / 1e6, 3),
         "params": fit_summary["params"],
         "macs_per_window": fit_summary["macs_per_window"],

@@ -145,6 +145,11 @@ def measure_nights(
         "sweep": rows,
     }
     print("chosen on the validation night:", json.dumps(report["validation"]["chosen"]))
+    print(
+        f"to carry it in the model file: export --threshold {chosen['threshold']:g} --votes "
+        f"{chosen['trigger_windows']} {chosen['of_windows']} (picked at a hop of "
+        f"{chosen['hop_s']:g} s)"
+    )
 
     at_chosen = stream_night(model, independent, shown["independent"][0].night, config)
     curve = Grid(
