@@ -148,10 +148,12 @@ def run(config: Config, input_path: str | None, fast: bool) -> int:
     source = open_source(config, rate, input_path, fast)
     agent = Agent(config, model, config.mqtt_password())
     log.info(
-        "model %s (version %s), threshold %s, hop %.3f s",
+        "model %s (version %s), threshold %s, %d of %d windows, hop %.3f s",
         model.path.name,
         model.info.version,
         agent.pipeline.detector.settings.threshold,
+        agent.pipeline.detector.settings.trigger_windows,
+        agent.pipeline.detector.settings.of_windows,
         agent.pipeline.hop_seconds,
     )
     stopping.install(STOP_SIGNALS)

@@ -231,9 +231,11 @@ def _check(config: Config, audio_given: bool) -> None:
     detection = config.detection
     votes = (detection.trigger_windows, detection.of_windows)
     if (votes[0] is None) != (votes[1] is None):
+        pair = ["trigger_windows", "of_windows"]
+        given, other = pair if votes[1] is None else pair[::-1]
         raise ConfigError(
-            "detection.trigger_windows: set it and detection.of_windows together, "
-            "or neither (the model's own)"
+            f"detection.{given}: set it and detection.{other} together, "
+            "or neither (the model's own rule)"
         )
     if votes[0] is not None and not votes_fit(*votes):
         raise ConfigError("detection.trigger_windows: must not exceed detection.of_windows")

@@ -32,8 +32,8 @@ cry-like second from carrying an episode (docs/performance.md)."""
 @dataclass(frozen=True)
 class DetectorSettings:
     """ON when ``trigger_windows`` of the last ``of_windows`` scores reach ``threshold``; OFF
-        after ``hold_seconds`` without one; no new episode within ``cooldown_seconds`` of the last
-        OFF. The config's ``detection`` section gives them, the model file the threshold and votes
+    after ``hold_seconds`` without one; no new episode within ``cooldown_seconds`` of the last
+    OFF. The config's ``detection`` section gives them, the model file the threshold and votes
     it leaves unset."""
 
     threshold: float

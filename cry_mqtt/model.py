@@ -109,9 +109,11 @@ class ModelInfo:
             schema = body.pop("schema")
             if schema != SCHEMA_VERSION:
                 raise ValueError(
-                    f"schema {schema}, this agent reads {SCHEMA_VERSION}: export the model again"
+                    f"schema {schema}, this agent reads {SCHEMA_VERSION}: export the model again "
+                    "(python -m training export)"
                 )
             patches = body.pop("patches", None)
+            votes = Votes(**body.pop("votes"))
             info = cls(
                 features=FeatureParams.from_dict(body.pop("features")),
                 window_seconds=float(body.pop("window_seconds")),
@@ -119,7 +121,7 @@ class ModelInfo:
                 version=str(body.pop("version")),
                 details=body,
                 patches=None if patches is None else Patches(**patches),
-                votes=Votes(**body.pop("votes")),
+                votes=votes,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"invalid '{METADATA_KEY}' metadata: {exc}") from exc

@@ -54,6 +54,7 @@ def test_values_are_typed_and_paths_relative_to_the_file(tmp_path):
         ("detection: {threshold: yes}", "detection.threshold: expected a number"),
         ("detection: {trigger_windows: 6, of_windows: 5}", "must not exceed detection.of_windows"),
         ("detection: {trigger_windows: 2}", "set it and detection.of_windows together"),
+        ("detection: {of_windows: 4}", "of_windows: set it and detection.trigger_windows together"),
         ("audio: {source: usb}", "audio.source: must be one of microphone, file, command"),
         ("audio: {source: command}", "audio.command: required"),
         ("audio: {command: [ffmpeg, 3]}", "audio.command[1]: expected a string"),

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cry_mqtt.detector import votes_fit
+from cry_mqtt.detector import DEFAULT_VOTES, Votes, votes_fit
 from cry_mqtt.model import ModelError
 from training.data import DEFAULT_DATA, DEFAULT_RUNS, REPO_ROOT, RecipeError
 from training.night import add_parser as add_night_parser
@@ -171,7 +171,6 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from cry_mqtt.detector import DEFAULT_VOTES, Votes
     from training.export import default_output, export
 
     run_dir = args.run_dir or args.runs / args.arch

@@ -87,7 +87,8 @@ def measure_nights(
     hops: Sequence[float] = (),
     grid: Grid | None = None,
 ) -> dict[str, Any]:
-    """Both nights at the shipped setting (the model's threshold, the agent's detector defaults).
+    """Both nights at the shipped setting (the model's threshold and votes, the agent's other
+    detector defaults).
 
     With ``hops``, also: the validation night scored at each hop and swept over ``grid``
     (default: :class:`Grid`), its pick confirmed by a full pipeline pass and run on a held-out
@@ -147,8 +148,9 @@ def measure_nights(
     print("chosen on the validation night:", json.dumps(report["validation"]["chosen"]))
     print(
         f"to carry it in the model file: export --threshold {chosen['threshold']:g} --votes "
-        f"{chosen['trigger_windows']} {chosen['of_windows']} (picked at a hop of "
-        f"{chosen['hop_s']:g} s)"
+        f"{chosen['trigger_windows']} {chosen['of_windows']}; the file carries neither the hop "
+        f"({chosen['hop_s']:g} s) nor the hold ({chosen['hold_seconds']:g} s): they are "
+        "detection.hop_seconds and detection.hold_seconds in the config"
     )
 
     at_chosen = stream_night(model, independent, shown["independent"][0].night, config)

@@ -213,7 +213,8 @@ def detection_config(setting: dict[str, Any], base: DetectionConfig) -> Detectio
 
 
 def current_setting(detection: DetectionConfig, model: CryModel) -> dict[str, Any]:
-    """The sweep-row fields of a detection config (threshold resolved as the pipeline does)."""
+    """The sweep-row fields of a detection config (threshold and votes resolved as the pipeline
+    does)."""
     settings = detector_settings(detection, model.info)
     return {
         "hop_s": detection.hop_seconds,

@@ -285,8 +285,8 @@ def _night_results(night: dict[str, Any]) -> list[str]:
         f"{night['model']['window_seconds']:g} s (the model's window) after its end (while "
         "scored windows still hold crying); every other ON is a false alarm, counted "
         "per hour of non-crying audio. Latency is onset to the first ON; time to OFF is the end "
-        "of the episode to the last OFF. The shipped setting is the model's own threshold with "
-        "the agent's detector defaults.",
+        "of the episode to the last OFF. The shipped setting is the model's own threshold and "
+        "votes with the agent's other detector defaults.",
         "",
         *_metrics_table(
             {
@@ -371,10 +371,10 @@ def _detector_sweep(night: dict[str, Any]) -> list[str]:
         "median latency, fewest false alarms, closest to the shipped setting. "
         f"**Chosen: {_setting(chosen['setting'])}.** The lowest median latency of any swept "
         f"setting is {min(r['latency_median_s'] for r in rows):.1f} s. The chosen setting is a "
-        "candidate, not what the agent ships: the agent ships the model's own threshold with its "
-        f"detector defaults ({_setting(validation['shipped']['setting'])}), and a candidate "
-        "replaces them only when the independent night (the last two columns of the first "
-        "table) agrees.",
+        "candidate, not what the agent ships: the agent ships the model's own threshold and "
+        "votes with its other detector defaults "
+        f"({_setting(validation['shipped']['setting'])}), and a candidate replaces them only "
+        "when the independent night (the last two columns of the first table) agrees.",
         "",
         "![trade-off](night-tradeoff.png)",
         "",
