@@ -195,8 +195,9 @@ class TrainSet(Dataset):
 
     def speed(self, rng: np.random.Generator) -> float:
         """The playing speed of one item: 1, or with probability ``p_speed`` a factor drawn
-        log-uniformly from ``speed_range``."""
-        if rng.random() >= self.cfg.p_speed:
+        log-uniformly from ``speed_range`` (no draw at 0, so recipes without it keep their
+        random stream)."""
+        if self.cfg.p_speed == 0 or rng.random() >= self.cfg.p_speed:
             return 1.0
         return float(np.exp(rng.uniform(*np.log(self.cfg.speed_range))))
 
