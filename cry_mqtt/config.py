@@ -231,8 +231,10 @@ def _check(config: Config, audio_given: bool) -> None:
     detection = config.detection
     votes = (detection.trigger_windows, detection.of_windows)
     if (votes[0] is None) != (votes[1] is None):
-        pair = ["trigger_windows", "of_windows"]
-        given, other = pair if votes[1] is None else pair[::-1]
+        if votes[0] is None:
+            given, other = "of_windows", "trigger_windows"
+        else:
+            given, other = "trigger_windows", "of_windows"
         raise ConfigError(
             f"detection.{given}: set it and detection.{other} together, "
             "or neither (the model's own rule)"

@@ -176,7 +176,7 @@ def _export(args: argparse.Namespace) -> None:
     run_dir = args.run_dir or args.runs / args.arch
     out = args.out or default_output(args.arch, run_dir)
     zero_shot = args.arch if args.zero_shot else None
-    votes = DEFAULT_VOTES if args.votes is None else Votes(*args.votes)
+    votes = Votes(*args.votes)
     info = export(
         args.runs / "cache", run_dir, out, args.threshold, args.pool_top, zero_shot, votes
     )
@@ -358,8 +358,9 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         nargs=2,
         metavar=("K", "N"),
+        default=[DEFAULT_VOTES.trigger_windows, DEFAULT_VOTES.of_windows],
         help="detector rule the file carries: ON when K of the last N windows reach the "
-        "threshold (e.g. the night sweep's pick; default: 3 of 5)",
+        "threshold (e.g. the night sweep's pick; default: %(default)s)",
     )
     export.add_argument(
         "--pool-top",
@@ -429,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.step == "independent" and not args.model and not args.saved:
         independent.error("give at least one --model or --saved result")
-    if args.step == "export" and args.votes and not votes_fit(*args.votes):
+    if args.step == "export" and not votes_fit(*args.votes):
         export.error("--votes K N: need 1 <= K <= N")
     try:
         args.run(args)

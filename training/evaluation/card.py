@@ -329,7 +329,11 @@ def _independent(results: list[dict[str, Any]]) -> list[str]:
         "",
         "Clips from other babies, rooms and microphones, and non-crying sounds a nursery hears "
         "(`docs/independent.md` has the per-class detail). Each clip goes through the agent's "
-        "pipeline and scores its highest window; every model at its own shipped threshold.",
+        "pipeline and scores its highest window; every model at its own shipped threshold. "
+        "Candidates that were not shipped (mn04 zero-shot, the YAMNet + mn04 fusion, the mn04 "
+        "students) are compared with this model on the same clips, per category, in "
+        "`docs/student-debian-independent.md` and `docs/efficientat-student.md`; the CNN's "
+        "per-category rows are in `docs/independent.md`.",
         "",
         comparison_table(results),
         "",
