@@ -70,10 +70,52 @@ def test_soup_averages_seeds_of_one_recipe_and_refuses_others(runs: Path, tmp_pa
     main(["--runs", str(runs), "--arch", "mn04", "export", "--run-dir", str(soup)])
     details = CryModel(soup / "cry-mn04.onnx").info.details
     assert details["seed"] == [42, 7] and len(details["soup"]) == 2
+    wall = json.loads((soup / "fit_summary.json").read_text())["total_seconds"]
+    assert wall == pytest.approx(2 * summary["total_seconds"])  # both runs' time
+
+    main(
+        ["--runs", str(runs), "--arch", "mn04", "evaluate", "--model", str(soup / "cry-mn04.onnx")]
+    )
+    card = (soup / "mn04-MODEL_CARD.md").read_text()
+    assert "32 kHz audio for infant crying with EfficientAT mn04_as" in card
+    assert "distillation from two AudioSet teachers" in card
+    assert "a uniform soup (the mean of the weights) of 2 runs with seeds 42, 7" in card
+    assert "softened 0.25 toward the fused teachers" in card
+    assert "a synthetic room (RT60 0.2..0.8 s, 30% of windows)" in card
+    assert "| EfficientAT mn04_as weights |" in card
 
     (other / "fit_summary.json").write_text(json.dumps(summary | {"softening": 0.9}))
     with pytest.raises(SystemExit, match=r"differ only in their seed; .* differ in softening$"):
         main(["--runs", str(runs), "soup", str(runs / "mn04"), str(other), "--out", str(soup)])
+
+
+def test_zero_epochs_keep_mn04_as_audioset_left_it(runs: Path, tmp_path: Path) -> None:
+    """``distil --epochs 0`` is mn04's zero-shot run: exported, evaluated and carded like the
+    student, so the two stand side by side on one split."""
+    zero = tmp_path / "runs"
+    zero.mkdir()
+    (zero / "cache").symlink_to(runs / "cache")
+    main(["--runs", str(zero), "distil", "--epochs", "0", "--batch-size", "4", "--workers", "0"])
+    summary = json.loads((zero / "mn04" / "fit_summary.json").read_text())
+    assert summary["epochs"] == 0 and summary["trained_layers"] == 0
+    assert [row["epoch"] for row in summary["history"]] == [0]
+    assert {"valid_loss", "balanced_acc", "roc_auc"} <= summary["history"][0].keys()
+    start = pretrained().state_dict()
+    for name, value in load(zero / "mn04").state_dict().items():
+        assert torch.equal(value, start[name]), name
+
+    shutil.copytree(runs / "mn04", zero / "student")
+    main(["--runs", str(zero), "--arch", "mn04", "export", "--run-dir", str(zero / "student")])
+    main(["--runs", str(zero), "--arch", "mn04", "evaluate", "--model",
+          str(zero / "student" / "cry-mn04.onnx")])  # fmt: skip
+    main(["--runs", str(zero), "--arch", "mn04", "export", "--pool-top", "3"])
+    main(["--runs", str(zero), "--arch", "mn04", "evaluate"])
+    card = (zero / "mn04" / "mn04-MODEL_CARD.md").read_text()
+    assert "is the cry output, unchanged (zero-shot)" in card
+    assert "mean of the 3 highest cry logits over its 12 patches of 1 s" in card
+    assert "| training | none: mn04's AudioSet weights unchanged (zero-shot) |" in card
+    assert "- mn04 has never heard the Donate-a-cry uploads" in card
+    assert "| student |" in card  # the student's row beside it, on the same split
 
 
 def test_reverberation_keeps_the_level_and_spreads_the_sound() -> None:

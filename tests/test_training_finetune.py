@@ -36,6 +36,19 @@ def test_fine_tuning_moves_only_the_top_layers_and_keeps_a_log(runs: Path) -> No
     assert not torch.equal(tuned.classifier.weight[BABY_CRY], start.classifier.weight[BABY_CRY])
 
 
+def test_zero_epochs_keep_yamnet_as_audioset_left_it(runs: Path, tmp_path: Path) -> None:
+    zero = tmp_path / "runs"
+    zero.mkdir()
+    (zero / "cache").symlink_to(runs / "cache")
+    main(["--runs", str(zero), "finetune", "--epochs", "0", "--batch-size", "4", "--workers", "0"])
+    summary = json.loads((zero / "yamnet" / "fit_summary.json").read_text())
+    assert summary["epochs"] == 0 and [row["epoch"] for row in summary["history"]] == [0]
+    assert {"valid_loss", "balanced_acc", "roc_auc"} <= summary["history"][0].keys()
+    start = CryPatches(pretrained()).state_dict()
+    for name, value in load(zero / "yamnet").state_dict().items():
+        assert torch.equal(value, start[name]), name
+
+
 def test_wise_mixes_the_weights_and_exports_a_streaming_model(runs: Path, tmp_path: Path) -> None:
     mixed = tmp_path / "wise"
     main(["--runs", str(runs), "wise", "--alpha", "0.25", "--out", str(mixed)])

@@ -101,6 +101,8 @@ def test_command_line_reuses_the_cache(
     mtime = cache.stat().st_mtime_ns
     args = ["--model", str(default_model_path()), "--data", str(data_dir / "independent")]
     args += ["--cache", str(cache_dir), "--out", str(tmp_path), "--limit-per-label", str(PER_LABEL)]
+    saved = str(tmp_path / f"{default_model_path().stem}.json")
+    args += ["--fuse", saved, "--fuse", saved]  # the result written by this call, fused with itself
     main(["independent", *args, "--report", str(tmp_path / "independent.md")])
 
     assert decoded == []
@@ -111,6 +113,9 @@ def test_command_line_reuses_the_cache(
     page = (tmp_path / "independent.md").read_text()
     assert independent.comparison_table([again]) in page
     assert independent.markdown_section(again) in page
+    stem = default_model_path().stem
+    fused = json.loads((tmp_path / f"fusion-{stem}-{stem}.json").read_text())
+    assert fused == independent.fuse([again, again])  # saved for the model card's table
 
 
 def test_quieter_crying_is_measured_through_the_default_gate(result: dict[str, Any]) -> None:

@@ -45,7 +45,13 @@ from training.efficientat import (
     normalise,
     pretrained,
 )
-from training.learner import recorded_history, run_summary, start_run, window_learner
+from training.learner import (
+    recorded_history,
+    run_summary,
+    start_run,
+    validation_only,
+    window_learner,
+)
 from training.runs import CHECKPOINT, write_summary
 from training.streaming import pool, window_patches
 from training.windows import TrainSet, validation_windows
@@ -175,7 +181,8 @@ def fit_student(
 ) -> dict[str, Any]:
     """Train the student on the cache's train split (``category_balance``: see
     :class:`TrainSet`; ``speed``: :attr:`AugmentConfig.p_speed`); the checkpoint with the best
-    validation ROC-AUC and a summary go to ``out``."""
+    validation ROC-AUC and a summary go to ``out``. ``epochs=0`` saves mn04 unchanged (its
+    zero-shot run, which ``evaluate`` can describe like any other)."""
     started = start_run(out, seed)
     student = pretrained(weights)
     model = Student(student)
@@ -183,9 +190,12 @@ def fit_student(
     valid = validation_windows(cache, params=EFFICIENTAT)
     loss = Loss(model, softening, forgetting)
     learn = window_learner(train, valid, model, loss, out, batch_size, workers, train_bn=False)
-    best_epoch = SaveModelCallback(monitor="roc_auc", comp=np.greater, fname=BEST, with_opt=False)
-    learn.fit_one_cycle(epochs, lr, cbs=[best_epoch])
-    history = recorded_history(learn)
+    if epochs:
+        best = SaveModelCallback(monitor="roc_auc", comp=np.greater, fname=BEST, with_opt=False)
+        learn.fit_one_cycle(epochs, lr, cbs=[best])
+        history = recorded_history(learn)
+    else:
+        history = validation_only(learn)
     torch.save(student.state_dict(), out / CHECKPOINT)  # SaveModelCallback loaded the best
     best = max(history, key=lambda row: row["roc_auc"])
     summary = run_summary(
@@ -198,7 +208,7 @@ def fit_student(
         epochs=epochs,
         batch_size=batch_size,
         lr_max=lr,
-        trained_layers="all",
+        trained_layers="all" if epochs else 0,
         softening=softening,
         forgetting_weight=forgetting,
         category_balance=category_balance,

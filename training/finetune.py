@@ -17,13 +17,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from fastai.learner import Learner
 from torch import nn
 
 from cry_mqtt.features import YAMNET
 from training import efficientat, streaming
 from training.data import Cache, RecipeError
-from training.learner import recorded_history, run_summary, start_run, window_learner
+from training.learner import (
+    recorded_history,
+    run_summary,
+    start_run,
+    validation_only,
+    window_learner,
+)
 from training.runs import CHECKPOINT, read_summary, write_summary
 from training.streaming import pool
 from training.windows import TrainSet, validation_windows
@@ -133,7 +138,7 @@ def fit_yamnet(
         learn.fit_one_cycle(epochs, lr)
         history = recorded_history(learn)
     else:
-        history = [_validate(learn)]
+        history = validation_only(learn)
     torch.save(model.state_dict(), out / CHECKPOINT)
     summary = run_summary(
         cache,
@@ -156,18 +161,6 @@ def fit_yamnet(
     )
     write_summary(out, summary)
     return summary
-
-
-def _validate(learn: Learner) -> dict[str, float]:
-    """Validation loss and metrics of the unchanged model (zero-shot)."""
-    values = learn.validate()
-    return dict(
-        zip(
-            ["epoch", "valid_loss", "balanced_acc", "roc_auc"],
-            [0, *map(float, values)],
-            strict=True,
-        )
-    )
 
 
 def load(run_dir: Path) -> CryPatches:
@@ -207,7 +200,8 @@ def soup(run_dirs: list[Path], out: Path) -> dict[str, Any]:
     """Write to ``out`` the mean of the weights of ``run_dirs``, runs of one recipe that differ
     only in their seed (a uniform model soup): fine-tuned from the same pretrained weights, they
     lie in one basin, so their mean averages out what each seed learned by chance at the cost
-    of one network. The summary is the recipe's, with the runs and their seeds."""
+    of one network. The summary is the recipe's, with the runs, their seeds and their wall
+    time added up."""
     if len(run_dirs) < 2:
         raise RecipeError("a soup takes two or more runs")
     summaries = [read_summary(d) for d in run_dirs]
@@ -226,6 +220,7 @@ def soup(run_dirs: list[Path], out: Path) -> dict[str, Any]:
     summary = recipes[0] | {
         "soup": [str(d) for d in run_dirs],
         "seed": [s["seed"] for s in summaries],
+        "total_seconds": sum(s["total_seconds"] for s in summaries),
     }
     return _write_mixed(out, states, [1 / len(states)] * len(states), summary)
 

@@ -90,6 +90,14 @@ def recorded_history(learn: Learner) -> list[dict[str, float]]:
     ]
 
 
+def validation_only(learn: Learner) -> list[dict[str, float]]:
+    """The history of a run that trains nothing (zero-shot): the validation loss and metrics
+    of the unchanged model, as epoch 0."""
+    values = learn.validate()
+    names = ["epoch", "valid_loss", *(m.name for m in learn.metrics)]
+    return [dict(zip(names, [0, *map(float, values)], strict=True))]
+
+
 def run_summary(cache: Cache, train: TrainSet, started: float, **fields: Any) -> dict[str, Any]:
     """A run's summary: ``fields`` (the architecture's own), then what every run records: the
     window, the training set and its augmentation, the wall time since ``started``

@@ -50,7 +50,7 @@ def _model_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> l
     return [
         f"# Model card: {evaluation['model'].split('/')[-1]} ({evaluation['version']})",
         "",
-        _intro(evaluation),
+        _intro(evaluation, fit_summary),
         "",
         "## Model",
         "",
@@ -150,8 +150,11 @@ def _architectures_section(evaluation: dict[str, Any], others: list[dict[str, An
 
 
 def _limitations(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
+    name = {"yamnet": "YAMNet", "mn04": "mn04"}.get(evaluation["arch"])
     limits = (
-        _zero_shot_limits(evaluation["metrics"]) if not fit_summary["epochs"] else TRAINED_LIMITS
+        _zero_shot_limits(evaluation["metrics"], name)
+        if name and not fit_summary["epochs"]
+        else TRAINED_LIMITS
     )
     return [
         "",
@@ -198,6 +201,13 @@ def _row(e: dict[str, Any]) -> str:
     )
 
 
+STREAMING_GRAPH = (
+    "The graph is streaming: it takes the patches completed since the previous call and the "
+    "window's per-patch logits so far, and returns P(cry) and the new logits, so the agent runs "
+    "the network only on new audio. The ONNX metadata key `cry_mqtt` holds the feature "
+    "parameters, patching, window length, default threshold and detector votes, training-data "
+    "summary and the validation metrics below."
+)
 YAMNET_INTRO = (
     "Scores 7-second windows of 16 kHz audio for infant crying with YAMNet, Google's AudioSet "
     "classifier (MobileNet v1, 521 classes; tensorflow/models `research/audioset/yamnet`, "
@@ -206,11 +216,17 @@ YAMNET_INTRO = (
     "20) is the cry output. Front end: YAMNet's (25-ms window, 10-ms hop, 512-point FFT magnitude, "
     "64 HTK mel bands 125-7500 Hz, log(mel + 0.001); `cry_mqtt.features.YAMNET`). A window's "
     "P(cry) is the sigmoid of the {pooling} over its 13 patches of 0.96 s at a 0.48-s hop. "
-    "The graph is streaming: it takes the patches completed since the previous call and the "
-    "window's per-patch logits so far, and returns P(cry) and the new logits, so the agent runs "
-    "the network only on new audio. The ONNX metadata key `cry_mqtt` holds the feature "
-    "parameters, patching, window length, default threshold and detector votes, training-data "
-    "summary and the validation metrics below."
+    + STREAMING_GRAPH
+)
+MN04_INTRO = (
+    "Scores 7-second windows of 32 kHz audio for infant crying with EfficientAT mn04_as "
+    "(fschmid56/EfficientAT, MIT; a MobileNetV3 at width 0.4 trained on AudioSet, 527 classes), "
+    "whose weights are read from `../shared/data/pretrained/efficientat/` and whose "
+    '"Baby cry, infant cry" unit (class 23) is the cry output{training}. Front end: '
+    "EfficientAT's (pre-emphasis 0.97, 25-ms symmetric Hann window, 10-ms hop, 1024-point FFT "
+    "power, 128 mel bands to 15 kHz, log(mel + 1e-5); `cry_mqtt.features.EFFICIENTAT`). A "
+    "window's P(cry) is the sigmoid of the {pooling} over its 12 patches of 1 s at a 0.5-s hop. "
+    + STREAMING_GRAPH
 )
 CNN_INTRO = (
     "Scores 7-second windows of 16 kHz audio for infant crying. Input: log-mel dB "
@@ -222,18 +238,28 @@ CNN_INTRO = (
 )
 
 
-def _intro(evaluation: dict[str, Any]) -> str:
-    if evaluation["arch"] != "yamnet":
-        return CNN_INTRO
+def _intro(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> str:
     top = evaluation.get("pool_top", 1)
     pooling = "maximum cry logit" if top == 1 else f"mean of the {top} highest cry logits"
-    return YAMNET_INTRO.format(pooling=pooling)
+    if evaluation["arch"] == "yamnet":
+        return YAMNET_INTRO.format(pooling=pooling)
+    if evaluation["arch"] == "mn04":
+        training = (
+            ", unchanged (zero-shot)"
+            if not fit_summary["epochs"]
+            else ", fine-tuned on our data by distillation from two AudioSet teachers, YAMNet "
+            "(Apache-2.0) and mn04 itself (the training rows below)"
+        )
+        return MN04_INTRO.format(pooling=pooling, training=training)
+    return CNN_INTRO
 
 
 def _training_rows(fit_summary: dict[str, Any]) -> list[str]:
     """The model table's rows on how the weights came about."""
     f = fit_summary
-    cores = f"on {os.cpu_count()} CPU cores, {f['torch_threads']} torch threads"
+    cores = f"on {os.cpu_count()} CPU cores, {f.get('torch_threads', '?')} torch threads"
+    if f["arch"] == "mn04":
+        return _student_rows(f, cores)
     if f["arch"] != "yamnet":
         return [
             f"| fit wall time | {f['total_seconds'] / 60:.1f} min in all "
@@ -259,6 +285,35 @@ def _training_rows(fit_summary: dict[str, Any]) -> list[str]:
     ]
 
 
+def _student_rows(f: dict[str, Any], cores: str) -> list[str]:
+    """The model table's rows for mn04: zero-shot, one distilled run or a soup of runs."""
+    if not f["epochs"]:
+        return ["| training | none: mn04's AudioSet weights unchanged (zero-shot) |"]
+    if "soup" in f:
+        kept = (
+            f"a uniform soup (the mean of the weights) of {len(f['soup'])} runs with seeds "
+            f"{', '.join(map(str, f['seed']))}, each kept at its epoch with the best validation "
+            "ROC-AUC"
+        )
+        wall = f"{f['total_seconds'] / 60:.1f} min for the {len(f['soup'])} runs"
+    else:
+        kept = f"seed {f['seed']}, epoch {f['best']['epoch']} kept (best validation ROC-AUC)"
+        wall = f"{f['total_seconds'] / 60:.1f} min in all {cores}"
+    return [
+        f"| fit wall time | {wall} |",
+        "| training | distilled with fastai (`python -m training distil`): the stem, the first "
+        f"six blocks and every batch-norm statistic frozen, {f['epochs']} epochs one-cycle, "
+        f"lr_max {f['lr_max']:.2e}, batch {f['batch_size']}, {f['train_windows_per_epoch']} "
+        f"crops of 3 s per epoch, {f['category_balance']:.0%} of the negatives drawn with equal "
+        "weight per category; loss: cross-entropy of the crying logit against the label "
+        f"softened {f['softening']:g} toward the fused teachers (the sigmoid of YAMNet's plus "
+        f"mn04's crying logit on the same crop) + {f['forgetting_weight']:g} x cross-entropy of "
+        "the other 526 outputs against the frozen mn04's on every patch (learning without "
+        f"forgetting); {kept} |",
+        *_wise_row(f),
+    ]
+
+
 def _wise_row(fit_summary: dict[str, Any]) -> list[str]:
     alpha = fit_summary.get("wise_alpha")
     if alpha is None:
@@ -275,12 +330,22 @@ SOURCES = [
     "| what | source | licence | used for |",
     "| --- | --- | --- | --- |",
     "| YAMNet weights | tensorflow/models `research/audioset/yamnet` (via the TFLite files in "
-    "`pretrained/yamnet/`, see its README) | Apache-2.0 | the network (yamnet models) |",
+    "`pretrained/yamnet/`, see its README) | Apache-2.0 | the network (yamnet models); a "
+    "teacher (mn04 students) |",
+    "| EfficientAT mn04_as weights | fschmid56/EfficientAT (`pretrained/efficientat/`, see its "
+    "README) | MIT | the network and a teacher (mn04 models) |",
     "| Donate-a-cry corpus | gveres/donateacry-corpus | ODbL (database), DbCL (contents) "
     "| training and validation positives |",
     "| negatives (`negatives/manifest.csv`: moodist, emodb, lullabies, librosa-data, household, "
     "blanket) | per file in the manifest | mixed: CC0, CC BY, CC BY-SA, Pixabay, research-only, "
     "some unstated | training and validation negatives; not redistributed |",
+    "| `negatives-extra/manifest.csv`: speechocean762 children's and adults' speech, Free Spoken "
+    "Digit Dataset | per file in the manifest | CC BY 4.0, CC BY-SA 4.0 | training and "
+    "validation negatives; not redistributed |",
+    "| Debian packages (`python -m training fetch-debian`: telephone prompts, dialogue, game "
+    "voices, animals, music) | per file from the package's `usr/share/doc/NAME/copyright` (the "
+    "table below) | GPL-2, GPL-2+, CC BY-SA 3.0, GFDL-1.3, CC0 and others, per file | training "
+    "and validation negatives; not redistributed |",
     "| independent set (`independent/manifest.csv`) | 8 crying repositories, deeplyinc "
     "Parent-Child and Nonverbal sets, ESC-50 clips, white-noise and lullaby repositories | per "
     "source in its README (several state none; CC BY-NC-ND 4.0, CC BY-NC 3.0, MIT) | measuring "
@@ -329,11 +394,11 @@ def _independent(results: list[dict[str, Any]]) -> list[str]:
         "",
         "Clips from other babies, rooms and microphones, and non-crying sounds a nursery hears "
         "(`docs/independent.md` has the per-class detail). Each clip goes through the agent's "
-        "pipeline and scores its highest window; every model at its own shipped threshold. "
-        "Candidates that were not shipped (mn04 zero-shot, the YAMNet + mn04 fusion, the mn04 "
-        "students) are compared with this model on the same clips, per category, in "
-        "`docs/student-debian-independent.md` and `docs/efficientat-student.md`; the CNN's "
-        "per-category rows are in `docs/independent.md`.",
+        "pipeline and scores its highest window; every model at its own shipped threshold. A "
+        "fusion row sums the clip logits of two models' results: no single file runs it, so it "
+        "has no threshold of its own and is read at 0.5. Per clip: "
+        "`docs/student-debian-independent.md`, `docs/efficientat-student.md` (with both "
+        "nights) and `docs/independent.md`.",
         "",
         comparison_table(results),
         "",
@@ -352,21 +417,22 @@ TRAINED_LIMITS = [
 ]
 
 
-def _zero_shot_limits(m: dict[str, Any]) -> list[str]:
-    """What an unchanged AudioSet model cannot do, from its validation metrics."""
+def _zero_shot_limits(m: dict[str, Any], name: str) -> list[str]:
+    """What the unchanged AudioSet model ``name`` cannot do, from its validation metrics."""
     by_source = ", ".join(f"{v:.0%} of {k}" for k, v in m["recall_by_source"].items())
     return [
-        "- YAMNet has never heard the Donate-a-cry uploads: at the default threshold it catches "
+        f"- {name} has never heard the Donate-a-cry uploads: at the default threshold it catches "
         f"{m['recall']:.0%} of their validation clips ({by_source}; ROC-AUC "
         f"{m['roc_auc']:.3f}). Phone-coded, faint or distant crying, and a toddler's crying "
         "that it hears as speech or babbling, are where it is weak: an IP camera's 8 kHz audio "
         "track is such a case. Lower the threshold for such a microphone, or retrain.",
-        "- Fine-tuned on our data (the `yamnet-ft1` and `yamnet-wise0.5` rows), it catches more "
-        "of these uploads, but it also scores sounds our negatives lack (a parent talking to a "
-        "child, adult crying, screaming) higher, and a threshold picked on our validation side "
-        "then lets them through (the independent table). Until the training data hold such "
-        "sounds, the unchanged AudioSet model is the default: it wakes you for fewer sounds "
-        "that are not crying.",
+        "- Trained on our data (the students in the tables, distilled from both AudioSet "
+        "taggers), a model catches more of these uploads, but it also scores sounds our training "
+        "data lack (adult crying, moaning and laughing, sung lullabies) higher, and a threshold "
+        "picked on our validation side then lets them through (the independent table; "
+        "`docs/efficientat-student.md` has the nights). Until the training data hold such "
+        "sounds, the shipped default stays an unchanged AudioSet model: it wakes you for fewer "
+        "sounds that are not crying.",
         "- The default threshold is the lowest with at most 1% false positives on our "
         "validation side, but not below 0.5; the independent table shows what it gives on "
         "recordings from elsewhere.",
@@ -374,8 +440,8 @@ def _zero_shot_limits(m: dict[str, Any]) -> list[str]:
 
 
 def _training_log(fit_summary: dict[str, Any]) -> list[str]:
-    """The per-epoch table; none for a model that was not trained (zero-shot)."""
-    if not fit_summary["epochs"]:
+    """The per-epoch table; none for a model that was not trained (zero-shot) or a soup."""
+    if not fit_summary["epochs"] or "history" not in fit_summary:
         return []
     return [
         "## Training log (per epoch; balanced accuracy at 0.5)",
@@ -412,9 +478,21 @@ def _augmentation(fit_summary: dict[str, Any]) -> str:
         f"always, other positives {a['p_phone']:.0%}, negatives "
         f"{fit_summary['p_phone_negative']:.0%}: as often as positives, so the codec says nothing "
         f"about the label), band-limiting to 4 kHz ({a['p_band_limit']:.0%} of both classes), a "
-        "random microphone noise floor, SpecAugment masks"
+        f"{_room_and_speed(a)}random microphone noise floor, SpecAugment masks"
         + (" and mixup." if fit_summary.get("mixup_alpha") else ".")
     )
+
+
+def _room_and_speed(augment: dict[str, Any]) -> str:
+    room, speed = augment.get("p_reverb", 0.0), augment.get("p_speed", 0.0)
+    text = ""
+    if room:
+        rt60 = augment["rt60_seconds"]
+        text += f"a synthetic room (RT60 {rt60[0]:g}..{rt60[1]:g} s, {room:.0%} of windows), "
+    if speed:
+        low, high = augment["speed_range"]
+        text += f"negatives played {low:g}..{high:g} times as fast ({speed:.0%}), "
+    return text
 
 
 def _onset(augment: dict[str, Any], window_seconds: float) -> str:

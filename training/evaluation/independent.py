@@ -232,10 +232,10 @@ def fuse(results: list[dict[str, Any]], threshold: float = 0.5) -> dict[str, Any
     }
 
 
-def save(result: dict[str, Any], out: Path) -> Path:
-    """Write ``result`` to ``<out>/<model-stem>.json``."""
+def save(result: dict[str, Any], out: Path, stem: str | None = None) -> Path:
+    """Write ``result`` to ``<out>/<stem>.json`` (by default the model file's stem)."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{Path(result['model']).stem}.json"
+    path = out / f"{stem or Path(result['model']).stem}.json"
     path.write_text(json.dumps(result, indent=1))
     return path
 
@@ -366,8 +366,8 @@ def measure_models(
     report_path: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Measure each of ``models`` (each result saved to ``out``) after the ``saved`` results, add
-    a row fusing the ``fuse_saved`` results, and write the Markdown report to ``report_path``
-    if given; returns every row."""
+    a row fusing the ``fuse_saved`` results (saved as ``fusion-<stem>-<stem>.json``), and write
+    the Markdown report to ``report_path`` if given; returns every row."""
     results = [json.loads(path.read_text()) for path in saved]
     for model_path in models:
         r = evaluate_independent(model_path, data_dir, cache_dir, threshold, limit_per_label)
@@ -384,9 +384,10 @@ def measure_models(
         fused = fuse([json.loads(path.read_text()) for path in fuse_saved])
         results.append(fused)
         at = fused["at_1pct_fpr"]
+        written = save(fused, out, "-".join(["fusion", *(p.stem for p in fuse_saved)]))
         print(
             f"{fused['model']}: ROC-AUC {_f(fused['roc_auc'])}, "
-            f"recall {_f(at['recall'])} at <= 1% FPR"
+            f"recall {_f(at['recall'])} at <= 1% FPR; {written} written"
         )
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
