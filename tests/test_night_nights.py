@@ -4,6 +4,7 @@ validation night only, the independent night is measured at it; the page and the
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from support import REPO, cry_like, quiet_noise
 
 from cry_mqtt.model import CryModel
+from training.evaluation.card import nights_section
 from training.night.assemble import Corpus
 from training.night.cli import measure_nights
 from training.night.measure import SETTING_KEYS, Grid
@@ -96,6 +98,22 @@ def test_the_page_shows_both_nights_and_labels_the_independent_sweep(tones_repor
         assert f"| {category} |" in page
     tables = [line for line in page.splitlines() if line.startswith("|")]
     assert all(line.endswith("|") for line in tables)
+
+
+def test_the_model_card_lists_each_model_on_both_nights(quiet_report, tones_report):
+    """One row per night.json (read back from JSON), at each file's own setting."""
+    saved = [json.loads(json.dumps(r)) for r in (quiet_report, tones_report)]
+    lines = nights_section(saved)
+    rows = [line for line in lines if line.startswith("| `")]
+    assert len(rows) == 2
+    for row, report in zip(rows, saved, strict=True):
+        assert row.startswith(f"| `{report['model']['file']}` ({report['model']['version']}) |")
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 8
+        for cell, name in ((3, "validation"), (6, "independent")):
+            m = report[name]["shipped"]
+            assert cells[cell] == f"{m['false_alarms']} ({m['false_alarms_per_hour']:.2f})"
+            assert cells[cell - 1] == f"{m['recall_snr_ge_0']:.3f}"
 
 
 def imports(module: Path) -> set[str]:

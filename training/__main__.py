@@ -189,7 +189,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     model = args.model or default_output(args.arch, args.runs / args.arch)
     independent = [json.loads(path.read_text()) for path in args.independent]
-    report = evaluate(args.runs / "cache", model, args.runs, independent)
+    nights = [json.loads(path.read_text()) for path in args.night]
+    report = evaluate(args.runs / "cache", model, args.runs, independent, nights)
     print(report)
 
 
@@ -391,6 +392,13 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         help="a result of python -m training independent for the card (repeatable)",
+    )
+    evaluate.add_argument(
+        "--night",
+        type=Path,
+        action="append",
+        default=[],
+        help="a night.json of python -m training night for the card (repeatable)",
     )
     evaluate.set_defaults(run=_evaluate)
 

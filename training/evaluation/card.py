@@ -3,6 +3,7 @@ summary and the independent results."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,16 @@ def model_card(
     others: list[dict[str, Any]],
     plots: list[Path],
     independent: list[dict[str, Any]] | None = None,
+    nights: list[dict[str, Any]] | None = None,
 ) -> str:
     """The Markdown model card: ``evaluation`` (this model's ``evaluation.json``) beside
-    ``others`` (other runs' on the same split), with the run's summary, the plots and the
-    independent results."""
+    ``others`` (other runs' on the same split), with the run's summary, the plots, the
+    independent results and the nights (``night.json`` of ``python -m training night``)."""
     sections = [
         _model_section(evaluation, fit_summary),
         _data_section(evaluation, fit_summary),
         _independent(independent or []),
+        nights_section(nights or []),
         _validation_section(evaluation),
         _architectures_section(evaluation, others),
         _training_log(fit_summary),
@@ -403,6 +406,52 @@ def _independent(results: list[dict[str, Any]]) -> list[str]:
         comparison_table(results),
         "",
     ]
+
+
+def nights_section(nights: list[dict[str, Any]]) -> list[str]:
+    """Each model's two nights at its own threshold and votes: episode recall at SNR >= 0 dB,
+    false alarms and the median latency."""
+    if not nights:
+        return []
+
+    def cells(m: dict[str, Any]) -> str:
+        latency = m["latency_median_s"]
+        return (
+            f"{m['recall_snr_ge_0']:.3f} | {m['false_alarms']} ({m['false_alarms_per_hour']:.2f}) "
+            f"| {'-' if math.isnan(latency) else f'{latency:.1f} s'}"
+        )
+
+    rows = [
+        f"| `{n['model']['file']}` ({n['model']['version']}) "
+        f"| {_night_setting(n['validation']['shipped']['setting'])} "
+        f"| {cells(n['validation']['shipped'])} | {cells(n['independent']['shipped'])} |"
+        for n in nights
+    ]
+    hours = ", ".join(
+        f"{nights[0][name]['hours']:g} h {name}" for name in ("validation", "independent")
+    )
+    return [
+        "## Nights (the agent's pipeline over assembled nights)",
+        "",
+        f"Crying episodes mixed into hours of other sounds ({hours}): the validation night "
+        "from the training sources' held-out side, the independent night from the independent "
+        "set. Each model at its own threshold and votes; a false alarm is an ON outside every "
+        "episode (per hour of non-crying audio in brackets), latency runs from an episode's "
+        "onset to ON. `docs/performance.md` and `docs/efficientat-student.md` have the "
+        "detail.",
+        "",
+        "| model | setting | validation: recall SNR >= 0 dB | false alarms | median latency "
+        "| independent: recall SNR >= 0 dB | false alarms | median latency |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *rows,
+        "",
+    ]
+
+
+def _night_setting(s: dict[str, Any]) -> str:
+    return (
+        f"{s['threshold']:.2f}, {s['trigger_windows']} of {s['of_windows']}, hop {s['hop_s']:g} s"
+    )
 
 
 TRAINED_LIMITS = [

@@ -20,12 +20,17 @@ from training.runs import SUMMARY, read_summary
 
 
 def evaluate(
-    cache_dir: Path, model_path: Path, runs: Path, independent: list[dict[str, Any]] | None = None
+    cache_dir: Path,
+    model_path: Path,
+    runs: Path,
+    independent: list[dict[str, Any]] | None = None,
+    nights: list[dict[str, Any]] | None = None,
 ) -> str:
     """Score the validation split with the ONNX file as the agent loads it; write plots, a model
     card next to the model and ``evaluation.json`` beside its fit summary (the model's folder,
     else ``runs/<arch>/``); return a short summary. ``independent`` holds results of
-    :mod:`training.evaluation.independent` (this model's and others') for the card."""
+    :mod:`training.evaluation.independent` and ``nights`` those of ``python -m training night``
+    (this model's and others') for the card."""
     model = CryModel(model_path)
     arch = model.info.details.get("arch", "model")
     scored = score_validation(Cache(cache_dir), model.predict, model.info.features)
@@ -59,7 +64,7 @@ def evaluate(
         for p in sorted(runs.glob("*/evaluation.json"))
         if p.parent != run_dir
     ]
-    card = model_card(evaluation, fit_summary, others, plots, independent)
+    card = model_card(evaluation, fit_summary, others, plots, independent, nights)
     card_path = model_path.parent / ("MODEL_CARD.md" if not prefix else f"{arch}-MODEL_CARD.md")
     card_path.write_text(card)
     return (
