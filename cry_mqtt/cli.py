@@ -28,7 +28,7 @@ from cry_mqtt.audio import (
 from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, load_config
 from cry_mqtt.model import CryModel, ModelError, default_model_path
 from cry_mqtt.mqtt import MqttError, check_connection
-from cry_mqtt.pipeline import Pipeline, episodes
+from cry_mqtt.pipeline import Pipeline, episodes, votes_hop_warning
 
 log = logging.getLogger("cry_mqtt")
 
@@ -156,6 +156,9 @@ def run(config: Config, input_path: str | None, fast: bool) -> int:
         agent.pipeline.detector.settings.of_windows,
         agent.pipeline.hop_seconds,
     )
+    warning = votes_hop_warning(config.detection, model.info)
+    if warning:
+        log.warning(warning)
     stopping.install(STOP_SIGNALS)
     if input_path is not None or config.audio.source == "file":
         agent.run(source, wait_for_broker=INPUT_BROKER_WAIT if input_path else 0.0)

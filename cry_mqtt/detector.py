@@ -14,17 +14,22 @@ def votes_fit(trigger_windows: int, of_windows: int) -> bool:
 @dataclass(frozen=True)
 class Votes:
     """How many of the latest window scores must reach the threshold: a model file's rule (the
-    one its tuning night picked), unless the ``detection`` config section sets its own."""
+    one its tuning night picked), unless the ``detection`` config section sets its own.
+    ``hop_seconds`` is the scoring hop it was chosen at: the same votes at another hop span
+    another stretch of time."""
 
     trigger_windows: int
     of_windows: int
+    hop_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if not votes_fit(self.trigger_windows, self.of_windows):
             raise ValueError("need 1 <= trigger_windows <= of_windows")
+        if not self.hop_seconds > 0:
+            raise ValueError("need hop_seconds > 0")
 
 
-DEFAULT_VOTES = Votes(3, 5)
+DEFAULT_VOTES = Votes(3, 5, 1.0)
 """The rule a model is exported with unless given another: 3 of 5 at the 1-s hop keeps one
 cry-like second from carrying an episode (docs/performance.md)."""
 

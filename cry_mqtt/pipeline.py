@@ -46,6 +46,22 @@ def detector_settings(detection: DetectionConfig, model: ModelInfo) -> DetectorS
     )
 
 
+def votes_hop_warning(detection: DetectionConfig, model: ModelInfo) -> str | None:
+    """Why the model's votes may not mean what they were chosen to mean: they are in use (the
+    config sets none) at a hop other than the one they were chosen at; else None."""
+    votes = model.votes
+    own = detection.trigger_windows is not None and detection.of_windows is not None
+    if own or abs(detection.hop_seconds - votes.hop_seconds) < 1e-6:
+        return None
+    hop = detection.hop_seconds
+    return (
+        f"the model's detector rule ({votes.trigger_windows} of {votes.of_windows} windows) was "
+        f"chosen at a {votes.hop_seconds:g}-s hop; at detection.hop_seconds {hop:g} it spans "
+        f"{votes.of_windows * hop:g} s instead of {votes.of_windows * votes.hop_seconds:g} s: "
+        "set detection.trigger_windows and of_windows for this hop"
+    )
+
+
 class Pipeline:
     """Scores the latest window every hop and runs the detector on the result."""
 

@@ -27,7 +27,8 @@ def test_details_cannot_redefine_the_contract():
 
 
 def test_metadata_round_trip():
-    info = ModelInfo(FeatureParams(), 7.0, 0.42, "2", {"metrics": {"auc": 0.99}}, None, Votes(1, 2))
+    votes = Votes(1, 2, 0.5)
+    info = ModelInfo(FeatureParams(), 7.0, 0.42, "2", {"metrics": {"auc": 0.99}}, None, votes)
     assert ModelInfo.from_metadata(info.to_metadata()) == info
 
 
@@ -56,6 +57,7 @@ GOOD_BODY = {
         ({"features": {**FeatureParams().to_dict(), "n_mels": "many"}}, "invalid"),
         ({"votes": None}, "invalid 'cry_mqtt' metadata"),
         ({"votes": {"trigger_windows": 6, "of_windows": 5}}, "trigger_windows <= of_windows"),
+        ({"votes": {"trigger_windows": 3, "of_windows": 5, "hop_seconds": 0}}, "hop_seconds > 0"),
     ],
 )
 def test_incomplete_or_invalid_metadata_is_refused(tmp_path, change, message):
@@ -67,7 +69,7 @@ def test_incomplete_or_invalid_metadata_is_refused(tmp_path, change, message):
 
 def test_the_good_body_loads(tmp_path):
     path = build_fixture_model(tmp_path / "ok.onnx", metadata={"cry_mqtt": json.dumps(GOOD_BODY)})
-    assert CryModel(path).info.votes == Votes(3, 5)
+    assert CryModel(path).info.votes == Votes(3, 5, 1.0)  # written before votes named their hop
 
 
 def test_input_shape_must_match_the_metadata(tmp_path):

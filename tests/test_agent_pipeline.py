@@ -9,7 +9,7 @@ from cry_mqtt.config import DetectionConfig
 from cry_mqtt.detector import Votes
 from cry_mqtt.features import FeatureParams, logmel
 from cry_mqtt.model import CryModel, ModelInfo
-from cry_mqtt.pipeline import Pipeline, episodes
+from cry_mqtt.pipeline import Pipeline, episodes, votes_hop_warning
 
 
 class RecordingModel(CryModel):
@@ -156,3 +156,15 @@ def test_the_model_files_votes_apply_unless_the_config_sets_its_own(tmp_path):
     config = DetectionConfig(trigger_windows=4, of_windows=6)
     given = Pipeline(model, config).detector.settings
     assert (given.trigger_windows, given.of_windows) == (4, 6)
+
+
+def test_a_hop_other_than_the_votes_hop_is_warned_about():
+    info = ModelInfo(FeatureParams(), 7.0, 0.5, "votes-hop", {}, votes=Votes(3, 5, 1.0))
+    assert votes_hop_warning(DetectionConfig(), info) is None
+    assert votes_hop_warning(DetectionConfig(hop_seconds=2.0, trigger_windows=2, of_windows=3),
+                             info) is None  # fmt: skip
+    assert votes_hop_warning(DetectionConfig(hop_seconds=2.0), info) == (
+        "the model's detector rule (3 of 5 windows) was chosen at a 1-s hop; at "
+        "detection.hop_seconds 2 it spans 10 s instead of 5 s: set detection.trigger_windows "
+        "and of_windows for this hop"
+    )

@@ -30,11 +30,15 @@ def test_prepare_fit_export_evaluate(tmp_path: Path, data_dir: Path) -> None:
     assert (runs / "cnn" / "lr_find.png").is_file()
 
     model_path = tmp_path / "model" / "cry-cnn.onnx"
-    main(["--runs", str(runs), "export", "--out", str(model_path), "--votes", "2", "4"])
+    main(["--runs", str(runs), "export", "--out", str(model_path), "--votes", "2", "4",
+          "--hop", "0.5"])  # fmt: skip
     main(["--runs", str(runs), "evaluate", "--model", str(model_path)])
     card = (model_path.parent / "cnn-MODEL_CARD.md").read_text()
     assert "balanced_accuracy" in card and "ios-16k" in card
-    assert "| detector votes | ON when 2 of the last 4 windows reach the threshold |" in card
+    assert (
+        "| detector votes | ON when 2 of the last 4 windows, scored every 0.5 s, reach the "
+        "threshold |" in card
+    )
     # every data source with its licence, the negatives-extra speech among them
     assert "| positive | crying | ios-16k | ODbL (database), DbCL (contents) |" in card
     assert (
@@ -48,7 +52,7 @@ def test_prepare_fit_export_evaluate(tmp_path: Path, data_dir: Path) -> None:
     model = CryModel(model_path)
     assert model.info.features == PARAMS
     assert model.info.window_frames == 215
-    assert model.info.votes == Votes(2, 4)
+    assert model.info.votes == Votes(2, 4, 0.5)
     assert 0.5 <= model.info.threshold < 1
     assert model.info.details["validation"]["windows"]["positives"] > 0
     clip = sorted((data_dir / "donateacry-corpus").glob("*ios*/*.caf"))[-1]

@@ -176,7 +176,7 @@ def _export(args: argparse.Namespace) -> None:
     run_dir = args.run_dir or args.runs / args.arch
     out = args.out or default_output(args.arch, run_dir)
     zero_shot = args.arch if args.zero_shot else None
-    votes = Votes(*args.votes)
+    votes = Votes(*args.votes, args.hop)
     info = export(
         args.runs / "cache", run_dir, out, args.threshold, args.pool_top, zero_shot, votes
     )
@@ -369,6 +369,13 @@ def main(argv: list[str] | None = None) -> None:
         "threshold (e.g. the night sweep's pick; default: %(default)s)",
     )
     export.add_argument(
+        "--hop",
+        type=float,
+        default=DEFAULT_VOTES.hop_seconds,
+        help="the scoring hop in seconds the votes were chosen at (default: %(default)s); the "
+        "agent warns when detection.hop_seconds differs",
+    )
+    export.add_argument(
         "--pool-top",
         type=int,
         default=1,
@@ -445,6 +452,8 @@ def main(argv: list[str] | None = None) -> None:
         independent.error("give at least one --model or --saved result")
     if args.step == "export" and not votes_fit(*args.votes):
         export.error("--votes K N: need 1 <= K <= N")
+    if args.step == "export" and not args.hop > 0:
+        export.error("--hop: need a hop above 0 seconds")
     try:
         args.run(args)
     except (RecipeError, ModelError) as exc:

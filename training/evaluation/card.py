@@ -66,8 +66,8 @@ def _model_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> l
         f"| onnxruntime, 1 thread, batch 1 | {evaluation['ms_per_window']:.2f} ms per window |",
         f"| default threshold | {evaluation['metrics']['threshold']:.4f} "
         f"({_threshold_origin(evaluation)}) |",
-        "| detector votes | ON when {trigger_windows} of the last {of_windows} windows reach the "
-        "threshold |".format(**evaluation["votes"]),
+        "| detector votes | ON when {trigger_windows} of the last {of_windows} windows, scored "
+        "every {hop_seconds:g} s, reach the threshold |".format(**evaluation["votes"]),
         *_training_rows(fit_summary),
         *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
         "",

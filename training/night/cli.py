@@ -148,9 +148,9 @@ def measure_nights(
     print("chosen on the validation night:", json.dumps(report["validation"]["chosen"]))
     print(
         f"to carry it in the model file: export --threshold {chosen['threshold']:g} --votes "
-        f"{chosen['trigger_windows']} {chosen['of_windows']}; the file carries neither the hop "
-        f"({chosen['hop_s']:g} s) nor the hold ({chosen['hold_seconds']:g} s): they are "
-        "detection.hop_seconds and detection.hold_seconds in the config"
+        f"{chosen['trigger_windows']} {chosen['of_windows']} --hop {chosen['hop_s']:g}; the "
+        "agent scores at detection.hop_seconds and warns when it differs from the file's hop; "
+        f"the hold ({chosen['hold_seconds']:g} s) is detection.hold_seconds in the config"
     )
 
     at_chosen = stream_night(model, independent, shown["independent"][0].night, config)
