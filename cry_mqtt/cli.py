@@ -141,6 +141,12 @@ def open_source(config: Config, rate: int, input_path: str | None, fast: bool) -
     )
 
 
+def _warn_about_votes_hop(config: Config, model: CryModel) -> None:
+    warning = votes_hop_warning(config.detection, model.info)
+    if warning:
+        log.warning(warning)
+
+
 def run(config: Config, input_path: str | None, fast: bool) -> int:
     """Run the agent until its input ends or a signal arrives."""
     model = load_model(config)
@@ -156,9 +162,7 @@ def run(config: Config, input_path: str | None, fast: bool) -> int:
         agent.pipeline.detector.settings.of_windows,
         agent.pipeline.hop_seconds,
     )
-    warning = votes_hop_warning(config.detection, model.info)
-    if warning:
-        log.warning(warning)
+    _warn_about_votes_hop(config, model)
     stopping.install(STOP_SIGNALS)
     if input_path is not None or config.audio.source == "file":
         agent.run(source, wait_for_broker=INPUT_BROKER_WAIT if input_path else 0.0)
@@ -171,6 +175,7 @@ def score(config: Config, model_path: Path | None, files: list[str]) -> int:
     """Score recordings with the agent's pipeline: one JSON line per window and a summary per
     file. A file that cannot be read gets one line on stderr; the others are still scored."""
     model = load_model(config, model_path)
+    _warn_about_votes_hop(config, model)
     rate = model.info.features.sample_rate
     failed = 0
     for name in files:

@@ -33,10 +33,10 @@ class WindowResult:
 def detector_settings(detection: DetectionConfig, model: ModelInfo) -> DetectorSettings:
     """Detector settings from the ``detection`` config section; its threshold and votes, else
     the model's."""
-    if detection.trigger_windows is None or detection.of_windows is None:
+    if _model_votes_in_use(detection):
         votes = model.votes
     else:
-        votes = Votes(detection.trigger_windows, detection.of_windows)
+        votes = Votes(detection.trigger_windows, detection.of_windows, detection.hop_seconds)
     return DetectorSettings(
         threshold=detection.threshold or model.threshold,
         trigger_windows=votes.trigger_windows,
@@ -46,12 +46,16 @@ def detector_settings(detection: DetectionConfig, model: ModelInfo) -> DetectorS
     )
 
 
+def _model_votes_in_use(detection: DetectionConfig) -> bool:
+    """Whether the config leaves the votes to the model file (it sets both keys or neither)."""
+    return detection.trigger_windows is None or detection.of_windows is None
+
+
 def votes_hop_warning(detection: DetectionConfig, model: ModelInfo) -> str | None:
     """Why the model's votes may not mean what they were chosen to mean: they are in use (the
     config sets none) at a hop other than the one they were chosen at; else None."""
     votes = model.votes
-    own = detection.trigger_windows is not None and detection.of_windows is not None
-    if own or abs(detection.hop_seconds - votes.hop_seconds) < 1e-6:
+    if not _model_votes_in_use(detection) or abs(detection.hop_seconds - votes.hop_seconds) < 1e-6:
         return None
     hop = detection.hop_seconds
     return (

@@ -56,6 +56,23 @@ def test_a_short_clip_says_why_it_cannot_be_detected(fixture_model, tmp_path, ca
     )
 
 
+def test_score_warns_when_the_hop_is_not_the_one_the_models_votes_were_chosen_at(
+    fixture_model, tmp_path
+):
+    clip = write_wav(tmp_path / "ten.wav", quiet_noise(10))
+    detection = "detection:\n  hop_seconds: 2.0\n"
+    config = write_config(tmp_path, free_port(), fixture_model, detection)
+    done = run_agent(config, "score", str(clip))
+    assert done.returncode == 0
+    assert (
+        "WARNING cry_mqtt: the model's detector rule (3 of 5 windows) was chosen at a 1-s hop; "
+        "at detection.hop_seconds 2 it spans 10 s instead of 5 s" in done.stderr
+    )
+    config.write_text(config.read_text() + "  trigger_windows: 2\n  of_windows: 3\n")
+    own = run_agent(config, "score", str(clip))  # its own votes for that hop
+    assert own.returncode == 0 and own.stderr == ""
+
+
 def test_score_reads_a_voice_memo_quietly(fixture_model, tmp_path):
     memo = tmp_path / "memo.m4a"
     write_encoded(memo, np.concatenate([cry_like(20), quiet_noise(10)]), "ipod", "aac", RATE)

@@ -110,6 +110,12 @@ def test_the_model_card_lists_each_model_on_both_nights(quiet_report, tones_repo
         assert row.startswith(f"| `{report['model']['file']}` ({report['model']['version']}) |")
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 8
+        setting = report["validation"]["shipped"]["setting"]
+        assert cells[1] == (
+            f"{setting['threshold']:.2f}, {setting['trigger_windows']} of "
+            f"{setting['of_windows']}, hop {setting['hop_s']:g} s, "
+            f"{report['validation']['hours']:g} h each"
+        )
         for cell, name in ((3, "validation"), (6, "independent")):
             m = report[name]["shipped"]
             assert cells[cell] == f"{m['false_alarms']} ({m['false_alarms_per_hour']:.2f})"

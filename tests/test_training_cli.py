@@ -1,10 +1,14 @@
 """The recipe's command line: a step that cannot start says why in one line."""
 
+import argparse
+import shlex
 from pathlib import Path
 
 import pytest
 
 from training.__main__ import main
+from training.data import REPO_ROOT
+from training.night import cli as night_cli
 
 
 def test_evaluate_without_a_model_is_one_line(tmp_path: Path) -> None:
@@ -26,3 +30,19 @@ def test_an_impossible_detector_rule_is_refused_before_export(
     assert stop.value.code == 2  # argparse's usage error, nothing exported
     assert message in capsys.readouterr().err
     assert not (tmp_path / "cnn").exists()
+
+
+def test_the_performance_pages_command_line_runs_as_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``docs/performance.md`` tells how to regenerate it: that line must parse as given."""
+    seen: list[argparse.Namespace] = []
+    monkeypatch.setattr(night_cli, "night_command", seen.append)
+    given = argparse.Namespace(hours=10.0, per_snr=40, seed=42)
+    line = night_cli._command_line(REPO_ROOT / "cry_mqtt" / "models" / "cry-yamnet.onnx", given)
+    argv = shlex.split(line)
+    assert argv[:3] == ["python", "-m", "training"]
+    main(argv[3:])
+    (parsed,) = seen
+    assert parsed.report and parsed.model == Path("cry_mqtt/models/cry-yamnet.onnx")
+    assert (parsed.seed, parsed.hours, parsed.per_snr) == (42, 10.0, 40)

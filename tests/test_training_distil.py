@@ -81,7 +81,10 @@ def test_soup_averages_seeds_of_one_recipe_and_refuses_others(runs: Path, tmp_pa
     assert "distillation from two AudioSet teachers" in card
     assert "a uniform soup (the mean of the weights) of 2 runs with seeds 42, 7" in card
     assert "softened 0.25 toward the fused teachers" in card
-    assert "a synthetic room (RT60 0.2..0.8 s, 30% of windows)" in card
+    assert (
+        "4 kHz (20% of both classes), a synthetic room (RT60 0.2..0.8 s, 30% of windows), a "
+        "random microphone noise floor" in card
+    )
     assert "| EfficientAT mn04_as weights |" in card
 
     (other / "fit_summary.json").write_text(json.dumps(summary | {"softening": 0.9}))

@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         choices=("cnn", "resnet34", "yamnet", "mn04"),
         default="cnn",
         help="model to export or evaluate (yamnet: the output of finetune; mn04: EfficientAT "
-        "mn04_as, zero-shot with export --zero-shot)",
+        "mn04_as, the output of distil, zero-shot with distil --epochs 0 or export --zero-shot)",
     )
     steps = parser.add_subparsers(dest="step", required=True)
 

@@ -191,12 +191,12 @@ def fit_student(
     loss = Loss(model, softening, forgetting)
     learn = window_learner(train, valid, model, loss, out, batch_size, workers, train_bn=False)
     if epochs:
-        best = SaveModelCallback(monitor="roc_auc", comp=np.greater, fname=BEST, with_opt=False)
-        learn.fit_one_cycle(epochs, lr, cbs=[best])
+        keep = SaveModelCallback(monitor="roc_auc", comp=np.greater, fname=BEST, with_opt=False)
+        learn.fit_one_cycle(epochs, lr, cbs=[keep])  # and loads the best epoch's weights at the end
         history = recorded_history(learn)
     else:
         history = validation_only(learn)
-    torch.save(student.state_dict(), out / CHECKPOINT)  # SaveModelCallback loaded the best
+    torch.save(student.state_dict(), out / CHECKPOINT)
     best = max(history, key=lambda row: row["roc_auc"])
     summary = run_summary(
         cache,

@@ -423,19 +423,17 @@ def nights_section(nights: list[dict[str, Any]]) -> list[str]:
 
     rows = [
         f"| `{n['model']['file']}` ({n['model']['version']}) "
-        f"| {_night_setting(n['validation']['shipped']['setting'])} "
+        f"| {_night_setting(n['validation']['shipped']['setting'])}, "
+        f"{n['validation']['hours']:g} h each "
         f"| {cells(n['validation']['shipped'])} | {cells(n['independent']['shipped'])} |"
         for n in nights
     ]
-    hours = ", ".join(
-        f"{nights[0][name]['hours']:g} h {name}" for name in ("validation", "independent")
-    )
     return [
         "## Nights (the agent's pipeline over assembled nights)",
         "",
-        f"Crying episodes mixed into hours of other sounds ({hours}): the validation night "
-        "from the training sources' held-out side, the independent night from the independent "
-        "set. Each model at its own threshold and votes; a false alarm is an ON outside every "
+        "Crying episodes mixed into hours of other sounds: the validation night from the "
+        "training sources' held-out side, the independent night from the independent set. "
+        "Each model at its own threshold and votes; a false alarm is an ON outside every "
         "episode (per hour of non-crying audio in brackets), latency runs from an episode's "
         "onset to ON. `docs/performance.md` and `docs/efficientat-student.md` have the "
         "detail.",
@@ -526,8 +524,8 @@ def _augmentation(fit_summary: dict[str, Any]) -> str:
         "whole window through the Android uploads' 8 kHz AMR-NB codec (Android positives "
         f"always, other positives {a['p_phone']:.0%}, negatives "
         f"{fit_summary['p_phone_negative']:.0%}: as often as positives, so the codec says nothing "
-        f"about the label), band-limiting to 4 kHz ({a['p_band_limit']:.0%} of both classes), a "
-        f"{_room_and_speed(a)}random microphone noise floor, SpecAugment masks"
+        f"about the label), band-limiting to 4 kHz ({a['p_band_limit']:.0%} of both classes), "
+        f"{_room_and_speed(a)}a random microphone noise floor, SpecAugment masks"
         + (" and mixup." if fit_summary.get("mixup_alpha") else ".")
     )
 

@@ -223,8 +223,8 @@ def _command_line(model: Path, args: argparse.Namespace) -> str:
     path = model.resolve()
     shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
     return (
-        f"python -m training night --report --model {shown} --hours {args.hours:g} "
-        f"--per-snr {args.per_snr} --seed {args.seed}"
+        f"python -m training --seed {args.seed} night --report --model {shown} "
+        f"--hours {args.hours:g} --per-snr {args.per_snr}"
     )
 
 
