@@ -112,9 +112,9 @@ def test_the_model_card_lists_each_model_on_both_nights(quiet_report, tones_repo
         assert len(cells) == 8
         setting = report["validation"]["shipped"]["setting"]
         assert cells[1] == (
-            f"{setting['threshold']:.2f}, {setting['trigger_windows']} of "
-            f"{setting['of_windows']}, hop {setting['hop_s']:g} s, "
-            f"{report['validation']['hours']:g} h each"
+            f"hop {setting['hop_s']:g} s, threshold {setting['threshold']:g}, "
+            f"{setting['trigger_windows']} of {setting['of_windows']} windows, hold "
+            f"{setting['hold_seconds']:g} s; {report['validation']['hours']:g} h each"
         )
         for cell, name in ((3, "validation"), (6, "independent")):
             m = report[name]["shipped"]

@@ -35,6 +35,8 @@ def test_prepare_fit_export_evaluate(tmp_path: Path, data_dir: Path) -> None:
     main(["--runs", str(runs), "evaluate", "--model", str(model_path)])
     card = (model_path.parent / "cnn-MODEL_CARD.md").read_text()
     assert "balanced_accuracy" in card and "ios-16k" in card
+    categories = sorted(summary["valid"]["negatives_by_category"])
+    assert "| run | " + " | ".join(categories) + " |" in card  # validation FPR per category
     assert (
         "| detector votes | ON when 2 of the last 4 windows, scored every 0.5 s, reach the "
         "threshold |" in card

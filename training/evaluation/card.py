@@ -11,6 +11,7 @@ from typing import Any
 from training.data import FLAT_CONTRAST_DB, QUIET_RECORDING_DBFS
 from training.evaluation.independent import comparison_table
 from training.evaluation.metrics import MAX_FPR
+from training.night.report import setting_text
 
 VALIDATION_TARGETS = {
     "balanced_accuracy": 0.98,
@@ -149,6 +150,24 @@ def _architectures_section(evaluation: dict[str, Any], others: list[dict[str, An
         _row(evaluation),
         *(_row(o) for o in others),
         "",
+        *_category_rows([evaluation, *others]),
+    ]
+
+
+def _category_rows(evaluations: list[dict[str, Any]]) -> list[str]:
+    """The same runs' false-positive rate in each negative category of the validation side."""
+    rates = [(e.get("run", e["arch"]), _at_1pct(e)["fpr_by_category"]) for e in evaluations]
+    categories = sorted({c for _, r in rates for c in r})
+    return [
+        "False-positive rate per negative category, each run at the same threshold as above:",
+        "",
+        "| run | " + " | ".join(categories) + " |",
+        "| --- |" + " ---: |" * len(categories),
+        *(
+            f"| {run} | " + " | ".join(f"{r[c]:.4f}" if c in r else "" for c in categories) + " |"
+            for run, r in rates
+        ),
+        "",
     ]
 
 
@@ -193,8 +212,13 @@ def _with_crying(metrics: dict[str, Any], name: str) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def _at_1pct(e: dict[str, Any]) -> dict[str, Any]:
+    """A run's validation metrics at its threshold for <= 1% false positives."""
+    return e.get("metrics_at_1pct_fpr", e["metrics"])
+
+
 def _row(e: dict[str, Any]) -> str:
-    m, run = e.get("metrics_at_1pct_fpr", e["metrics"]), e.get("run", e["arch"])
+    m, run = _at_1pct(e), e.get("run", e["arch"])
     return (
         f"| {run} | {e['params']:,} | {e['macs_per_window'] / 1e6:,.1f} | {e['file_mb']:.2f} "
         f"| {e['ms_per_window']:.2f} | {e['fit_minutes']:.1f} ({e.get('epochs', '?')} ep.) "
@@ -260,9 +284,9 @@ def _intro(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> str:
 def _training_rows(fit_summary: dict[str, Any]) -> list[str]:
     """The model table's rows on how the weights came about."""
     f = fit_summary
-    cores = f"on {os.cpu_count()} CPU cores, {f.get('torch_threads', '?')} torch threads"
     if f["arch"] == "mn04":
-        return _student_rows(f, cores)
+        return _student_rows(f)
+    cores = _cores(f)
     if f["arch"] != "yamnet":
         return [
             f"| fit wall time | {f['total_seconds'] / 60:.1f} min in all "
@@ -288,7 +312,11 @@ def _training_rows(fit_summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def _student_rows(f: dict[str, Any], cores: str) -> list[str]:
+def _cores(f: dict[str, Any]) -> str:
+    return f"on {os.cpu_count()} CPU cores, {f['torch_threads']} torch threads"
+
+
+def _student_rows(f: dict[str, Any]) -> list[str]:
     """The model table's rows for mn04: zero-shot, one distilled run or a soup of runs."""
     if not f["epochs"]:
         return ["| training | none: mn04's AudioSet weights unchanged (zero-shot) |"]
@@ -301,7 +329,7 @@ def _student_rows(f: dict[str, Any], cores: str) -> list[str]:
         wall = f"{f['total_seconds'] / 60:.1f} min for the {len(f['soup'])} runs"
     else:
         kept = f"seed {f['seed']}, epoch {f['best']['epoch']} kept (best validation ROC-AUC)"
-        wall = f"{f['total_seconds'] / 60:.1f} min in all {cores}"
+        wall = f"{f['total_seconds'] / 60:.1f} min in all {_cores(f)}"
     return [
         f"| fit wall time | {wall} |",
         "| training | distilled with fastai (`python -m training distil`): the stem, the first "
@@ -423,7 +451,7 @@ def nights_section(nights: list[dict[str, Any]]) -> list[str]:
 
     rows = [
         f"| `{n['model']['file']}` ({n['model']['version']}) "
-        f"| {_night_setting(n['validation']['shipped']['setting'])}, "
+        f"| {setting_text(n['validation']['shipped']['setting'])}; "
         f"{n['validation']['hours']:g} h each "
         f"| {cells(n['validation']['shipped'])} | {cells(n['independent']['shipped'])} |"
         for n in nights
@@ -444,12 +472,6 @@ def nights_section(nights: list[dict[str, Any]]) -> list[str]:
         *rows,
         "",
     ]
-
-
-def _night_setting(s: dict[str, Any]) -> str:
-    return (
-        f"{s['threshold']:.2f}, {s['trigger_windows']} of {s['of_windows']}, hop {s['hop_s']:g} s"
-    )
 
 
 TRAINED_LIMITS = [

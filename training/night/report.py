@@ -68,7 +68,8 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _setting(s: dict[str, Any]) -> str:
+def setting_text(s: dict[str, Any]) -> str:
+    """A detector setting of a night result in words."""
     return (
         f"hop {s['hop_s']:g} s, threshold {s['threshold']:g}, {s['trigger_windows']} of "
         f"{s['of_windows']} windows, hold {s['hold_seconds']:g} s"
@@ -78,7 +79,7 @@ def _setting(s: dict[str, Any]) -> str:
 def _metrics_table(columns: dict[str, dict[str, Any]]) -> list[str]:
     names = list(columns)
     rows = [
-        ("setting", lambda m: _setting(m["setting"])),
+        ("setting", lambda m: setting_text(m["setting"])),
         *(
             (f"episode recall at {s:+g} dB", lambda m, k=f"{s:+g}": _pct(m["recall_by_snr_db"][k]))
             for s in SNRS
@@ -202,7 +203,7 @@ def _budget_table(validation: dict[str, Any]) -> list[str]:
             continue
         r = max(within, key=lambda r: (r["recall_snr_ge_0"], -r["latency_median_s"]))
         lines.append(
-            f"| {budget:g} | {_setting(r)} | {_pct(r['recall_snr_ge_0'])} | "
+            f"| {budget:g} | {setting_text(r)} | {_pct(r['recall_snr_ge_0'])} | "
             f"{_pct(r['recall_by_snr_db']['-5'])} | {r['false_alarms_per_hour']:.2f} | "
             f"{r['latency_median_s']:.1f} |"
         )
@@ -335,7 +336,7 @@ def _independent_thresholds(night: dict[str, Any]) -> list[str]:
         "",
         "**Information only: nothing is chosen from this table.** The independent night replayed "
         f"at every threshold of the sweep, with the chosen hop, k of n and hold "
-        f"({_setting(chosen['setting'])}):",
+        f"({setting_text(chosen['setting'])}):",
         "",
         *_threshold_table(independent["thresholds_information_only"]),
         "",
@@ -369,11 +370,11 @@ def _detector_sweep(night: dict[str, Any]) -> list[str]:
         "resolve less; if none qualifies, those with the fewest), one that meets every target "
         "if any does, then the highest recall at SNR >= 0 dB, then at -5 dB, then the lowest "
         "median latency, fewest false alarms, closest to the shipped setting. "
-        f"**Chosen: {_setting(chosen['setting'])}.** The lowest median latency of any swept "
+        f"**Chosen: {setting_text(chosen['setting'])}.** The lowest median latency of any swept "
         f"setting is {min(r['latency_median_s'] for r in rows):.1f} s. The chosen setting is a "
         "candidate, not what the agent ships: the agent ships the model's own threshold and "
         "votes with its other detector defaults "
-        f"({_setting(validation['shipped']['setting'])}), and a candidate replaces them only "
+        f"({setting_text(validation['shipped']['setting'])}), and a candidate replaces them only "
         "when the independent night (the last two columns of the first table) agrees.",
         "",
         "![trade-off](night-tradeoff.png)",
