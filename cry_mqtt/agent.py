@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cry_mqtt.audio import RATE_WINDOW_SECONDS, AudioError, AudioSource
+from cry_mqtt.audio import AudioError, AudioSource, MutedInput
 from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
 from cry_mqtt.detector import Episode
 from cry_mqtt.homeassistant import (
@@ -40,15 +40,15 @@ from cry_mqtt.model import CryModel
 from cry_mqtt.mqtt import MqttLink, unreachable_reason
 from cry_mqtt.pipeline import Pipeline, WindowResult
 from cry_mqtt.stopping import POLL_SECONDS, Shutdown, check_stop
+from cry_mqtt.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
-BACKOFF_RESET_SECONDS = 60.0
-"""A source that ran this long before failing is retried after the shortest back-off again."""
-AUDIO_BACK_SECONDS = 2 * RATE_WINDOW_SECONDS + 2.0
-"""Wall seconds a reopened source must stream before the audio problem clears: long enough for
-a camera command at the wrong rate to fail its two rate windows (after a start's backlog) or a
-stalling one to stall, so that the problem does not flap OFF and ON at every restart."""
+AUDIO_BACK_SECONDS = 16.0
+"""Wall seconds a reopened source must stream before the audio problem clears and the restart
+back-off starts again from its shortest: long enough for a camera command at 48 or 8 kHz to fail
+the rate check (``cry_mqtt.command``) or a stalling one to stall, so that the problem does not
+flap OFF and ON at every restart. Crying heard clears it at once: the audio works."""
 HEARTBEAT_SECONDS = 5.0
 COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "threshold": parse_threshold,
@@ -152,9 +152,14 @@ class Agent:
         self._audio_error: str | None = None
         self._heartbeat = config.heartbeat_path()
         self._heartbeat_due = 0.0
+        self._heartbeat_failed = Throttle(log, "heartbeat errors", logging.ERROR, burst=1)
         self._repaired_reported = 0
         self._repaired_due = 0.0
         self._live = False
+        self._streamed = False
+        """The current source has streamed for ``AUDIO_BACK_SECONDS``, or crying was heard."""
+        self._muted = False
+        """The audio problem is a muted input's: it clears as soon as there is sound."""
 
     def run(
         self,
@@ -199,7 +204,7 @@ class Agent:
     def _supervise(self, source: AudioSource, reopen: Callable[[], AudioSource] | None) -> None:
         backoff = 1.0
         while True:
-            started = time.monotonic()
+            self._streamed = False
             try:
                 self._listen(source)
                 return
@@ -207,7 +212,7 @@ class Agent:
                 if reopen is None:
                     raise
                 self._audio_failed(exc)
-            if time.monotonic() - started > BACKOFF_RESET_SECONDS:
+            if self._streamed:
                 backoff = 1.0
             while True:
                 log.info("reopening the audio source in %.0f s", backoff)
@@ -222,14 +227,16 @@ class Agent:
     def _listen(self, source: AudioSource) -> None:
         windows = 0
         opened = time.monotonic()
+        muted = MutedInput(self._model.info.features.sample_rate, self._config.audio.muted_seconds)
         with contextlib.closing(source.blocks()) as blocks:
             for block in blocks:
-                if (
-                    self._audio_error is not None
-                    and time.monotonic() - opened >= AUDIO_BACK_SECONDS
-                ):
-                    log.info("audio is back")
-                    self._publish_audio_problem(None)
+                if self._live and muted(block):
+                    self._input_muted()
+                else:
+                    if time.monotonic() - opened >= AUDIO_BACK_SECONDS:
+                        self._streamed = True
+                    if self._streamed or self._muted:
+                        self._audio_back()
                 self._tick()
                 for result in self.pipeline.push(block):
                     self._report(result)
@@ -263,19 +270,40 @@ class Agent:
             try:
                 self._heartbeat.touch()
             except OSError as exc:
-                log.error("cannot touch heartbeat file %s: %s", self._heartbeat, exc.strerror)
+                self._heartbeat_failed(
+                    "cannot touch heartbeat file %s: %s", self._heartbeat, exc.strerror
+                )
         repaired = self.pipeline.repaired_samples
         if repaired > self._repaired_reported and now >= self._repaired_due:
             log.warning("replaced %d invalid audio samples (NaN, inf or clipped) so far", repaired)
             self._repaired_reported, self._repaired_due = repaired, now + 60
 
     def _audio_failed(self, error: AudioError) -> None:
-        """The source failed: never leave a stale ON; tell Home Assistant there is a problem."""
+        """The source failed: tell Home Assistant there is a problem (which makes crying
+        unavailable) before anything else, and never leave a stale ON."""
         log.error("audio source failed: %s", error)
+        self._publish_audio_problem(str(error))
         ended = self.pipeline.restart()
         if ended is not None:
             self._publish_crying(ended)
-        self._publish_audio_problem(str(error))
+
+    def _input_muted(self) -> None:
+        if self._audio_error is None:
+            seconds = self._config.audio.muted_seconds
+            error = (
+                f"the input has sent only digital silence (exact zeros) for {seconds:g} s: is "
+                "the microphone or the camera muted? (audio.muted_seconds)"
+            )
+            log.error("%s", error)
+            self._publish_audio_problem(error)
+            self._muted = True
+
+    def _audio_back(self) -> None:
+        """The source works (it streamed long enough, or crying was heard): clear a problem."""
+        if self._audio_error is not None:
+            log.info("audio is back")
+            self._publish_audio_problem(None)
+            self._muted = False
 
     def _end_episode(self) -> None:
         ended = self.pipeline.detector.reset(self.pipeline.now)
@@ -313,6 +341,9 @@ class Agent:
 
     def _report(self, result: WindowResult) -> None:
         if result.changed is not None:
+            if result.on:  # crying heard: the audio works, whatever the clock says
+                self._streamed = True
+                self._audio_back()
             self._publish_crying(result.changed)
         self._peak_prob = max(self._peak_prob, result.prob)
         self._peak_dbfs = max(self._peak_dbfs, result.dbfs)
@@ -346,7 +377,8 @@ class Agent:
             self._episode = episode_attributes(episode, self._episode_started)
         self._publish_crying_attributes()
         on = episode is not None and episode.end is None
-        self.link.publish_state(self._topics.state("crying"), ON if on else OFF)
+        # Not retained: a broker restored from an autosave must not serve a stale ON.
+        self.link.publish_state(self._topics.state("crying"), ON if on else OFF, retain=False)
 
     def _publish_crying_attributes(self) -> None:
         self._publish_attributes(

@@ -5,26 +5,20 @@
   :func:`read_audio` decodes a whole one the same way (training uses it).
 - :class:`RawSource`: raw s16le mono at 16 kHz (:data:`RAW_RATE`) from a binary stream.
 - :class:`StdinSource`: standard input, a recording or raw s16le, told apart by its first bytes.
-- :class:`CommandSource`: a command writing raw s16le at 16 kHz to stdout (ffmpeg reading a camera),
-  restarted with back-off whenever it dies; :class:`Redactor` keeps its credentials out of the log.
+- :class:`~cry_mqtt.command.CommandSource` (its own module): a command writing raw s16le at 16 kHz
+  to stdout (ffmpeg reading a camera).
+
+:class:`MutedInput` tells a muted live input from a quiet room.
 """
 
 from __future__ import annotations
 
-import ctypes
 import io
 import logging
-import os
 import queue
-import re
-import select
-import signal
-import subprocess
 import sys
-import threading
 import time
-import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -68,6 +62,20 @@ class Resampler:
     def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
         block = np.ascontiguousarray(block, dtype=np.float32)
         return block if self._stream is None else self._stream.resample_chunk(block, last=last)
+
+
+class MutedInput:
+    """Tells a muted input from a quiet room: no real microphone sends exact digital zeros, a
+    muted one (or a camera's muted audio track) sends nothing else."""
+
+    def __init__(self, rate: int, seconds: float) -> None:
+        self._limit = round(rate * seconds)
+        self._zeros = 0
+
+    def __call__(self, block: np.ndarray) -> bool:
+        """Whether the input has sent only exact zeros for ``seconds``, up to this block."""
+        self._zeros = 0 if block.any() else self._zeros + len(block)
+        return self._zeros >= self._limit
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
@@ -301,226 +309,6 @@ class RawSource:
             yield tail
 
 
-STDERR_LINES = 20
-"""Lines of a command's stderr logged per run; the rest are counted."""
-STDERR_LINE_BYTES = 500
-"""The longest line of a command's stderr kept (ffmpeg's progress output never ends a line)."""
-LINE_END = re.compile(rb"[\r\n]")
-PRIVATE_ENV = ("SUPERVISOR_TOKEN", "HASSIO_TOKEN")
-PRIVATE_ENV_PREFIX = "CRY_MQTT_"
-"""What the agent's environment holds that an audio command must not see (the broker password)."""
-RATE_WINDOW_SECONDS = 5.0
-RATE_TOLERANCE = (0.75, 1.33)
-"""Samples a live command may send per second of wall clock, as fractions of the target rate;
-outside them two windows in a row, it writes another rate or more channels (a camera's 48 kHz)."""
-PR_SET_PDEATHSIG = 1
-try:  # looked up before any fork: the child must not load libraries
-    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux: the signal handlers still stop the command
-    _PRCTL = None
-
-
-def url_credentials(arguments: Iterable[str]) -> list[str]:
-    """The user-info of every URL in ``arguments`` exactly as written, whatever characters it
-    holds (``admin:S3#cret`` of ``rtsp://admin:S3#cret@cam``), and percent-decoded."""
-    found = []
-    for argument in arguments:
-        for after_scheme in argument.split("://")[1:]:  # up to the next URL, if any
-            user_info = after_scheme[: max(0, after_scheme.rfind("@"))]
-            found += [user_info, urllib.parse.unquote(user_info)]
-    return found
-
-
-class Redactor:
-    """Removes credentials from text: the secrets it is given (the user-info of the configured
-    URLs, ``audio.redact``) exactly, and the user-info of any other URL. Linear in the text."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def extended(self, secrets: Iterable[str]) -> Redactor:
-        """This redactor with more secrets."""
-        return Redactor([*self._secrets, *secrets])
-
-    def __call__(self, text: str, cut: bool = False) -> str:
-        """``text`` without credentials; ``cut``: it was cut short, maybe inside a secret."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        words = re.split(r"(\s+)", text)
-        for i, word in enumerate(words):
-            scheme, at = word.find("://"), word.rfind("@")
-            if scheme != -1 and at > scheme:
-                words[i] = f"{word[: scheme + 3]}***{word[at:]}"
-        if cut and "://" in words[-1]:
-            words[-1] = ""  # a URL cut before its '@' may end in half a password
-        text = "".join(words)
-        if cut:
-            text = self._without_partial_secret(text)
-        return text
-
-    def _without_partial_secret(self, text: str) -> str:
-        for secret in self._secrets:
-            for n in range(min(len(secret) - 1, len(text)), 0, -1):
-                if text.endswith(secret[:n]):
-                    return text[:-n]
-        return text
-
-
-def _child_environment() -> dict[str, str]:
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if key not in PRIVATE_ENV and not key.startswith(PRIVATE_ENV_PREFIX)
-    }
-
-
-def _die_with_parent() -> None:
-    """In the child before ``exec``: SIGKILL when the agent dies, however it dies (Linux; the
-    signal follows the thread that started the child, and the agent starts it on its main one)."""
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGKILL))
-
-
-class _RateCheck:
-    """Fails a live stream whose samples do not keep pace with the wall clock. The clock starts
-    once the reader has caught up: what the command wrote before (a start's backlog) is no rate."""
-
-    def __init__(self, rate: int) -> None:
-        self._rate = rate
-        self._start: float | None = None
-        self._samples = 0
-        self._strikes = 0
-
-    def caught_up(self) -> None:
-        """Nothing is waiting to be read."""
-        if self._start is None:
-            self._start = time.monotonic()
-
-    def __call__(self, samples: int) -> None:
-        if self._start is None:
-            return
-        now = time.monotonic()
-        self._samples += samples
-        if now - self._start < RATE_WINDOW_SECONDS:
-            return
-        per_second = self._samples / (now - self._start)
-        low, high = RATE_TOLERANCE
-        ok = low <= per_second / self._rate <= high
-        self._strikes = 0 if ok else self._strikes + 1
-        self._start, self._samples = now, 0
-        if self._strikes >= 2:  # not for one window: a network hiccup may be caught up
-            raise AudioError(
-                f"audio command sends about {per_second:.0f} samples a second, not "
-                f"{self._rate}: it must write raw s16le mono at {self._rate} Hz (ffmpeg: -ac 1 "
-                f"-ar {self._rate} -f s16le -)"
-            )
-
-
-class CommandSource:
-    """A command whose stdout is raw s16le mono at :data:`RAW_RATE` (ffmpeg reading a camera),
-    resampled to the target rate.
-
-    The command runs once: when it exits, sends nothing for ``stall_seconds``, or sends samples
-    faster or slower than real time (another rate), the source fails with :class:`AudioError`
-    and the agent starts a new one after a back-off. Its stderr goes to the log line by line,
-    bounded, with credentials removed (ffmpeg prints its input URL, password and all, on every
-    failure); the last line explains the failure. The command gets none of the agent's secrets
-    in its environment and is killed when the agent dies.
-    """
-
-    def __init__(
-        self,
-        command: list[str],
-        rate: int,
-        block_seconds: float,
-        stall_seconds: float,
-        redact: Redactor | None = None,
-    ) -> None:
-        self._redact = (redact or Redactor()).extended(url_credentials(command))
-        self._name = Path(command[0]).name
-        try:
-            self._process = subprocess.Popen(
-                command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                env=_child_environment(),
-                preexec_fn=_die_with_parent,
-            )
-        except OSError as exc:
-            raise AudioError(f"cannot run audio command {command[0]}: {exc.strerror}") from exc
-        log.info("audio command %s started", command[0])  # its arguments may hold passwords
-        self._resample = Resampler(RAW_RATE, rate)
-        self._bytes = 2 * max(1, round(block_seconds * RAW_RATE))
-        self._stall = stall_seconds
-        self._last_line = ""
-        self._logged = 0
-        self._stderr = threading.Thread(target=self._log_stderr, daemon=True)
-        self._stderr.start()
-
-    def _log_stderr(self) -> None:
-        """Lines end at ``\n`` or ``\r``; one longer than :data:`STDERR_LINE_BYTES` is cut."""
-        assert self._process.stderr is not None
-        fd = self._process.stderr.fileno()
-        pending, cutting = b"", False
-        while chunk := os.read(fd, 65536):
-            *lines, pending = LINE_END.split(pending + chunk)
-            for line in lines:
-                if not cutting:
-                    self._line(line)
-                cutting = False
-            if len(pending) > STDERR_LINE_BYTES:
-                if not cutting:
-                    self._line(pending[:STDERR_LINE_BYTES], cut=True)
-                pending, cutting = b"", True
-        if pending and not cutting:
-            self._line(pending)
-        if self._logged > STDERR_LINES:
-            log.warning("%s: %d more lines not logged", self._name, self._logged - STDERR_LINES)
-
-    def _line(self, raw: bytes, cut: bool = False) -> None:
-        line = self._redact(raw.decode("utf-8", "replace"), cut).strip()
-        if not line:
-            return
-        self._last_line = f"{line} [...]" if cut else line
-        self._logged += 1
-        if self._logged <= STDERR_LINES:
-            log.warning("%s: %s", self._name, self._last_line)
-
-    def _failure(self, what: str) -> AudioError:
-        self._stderr.join(timeout=1.0)
-        return AudioError(f"{what}: {self._last_line}" if self._last_line else what)
-
-    def blocks(self) -> Iterator[np.ndarray]:
-        assert self._process.stdout is not None
-        fd = self._process.stdout.fileno()
-        decode = _S16Decoder()
-        check_rate = _RateCheck(RAW_RATE)
-        try:
-            while True:
-                ready, _, _ = select.select([fd], [], [], 0)
-                if not ready:
-                    check_rate.caught_up()
-                    with interruptible():
-                        ready, _, _ = select.select([fd], [], [], self._stall)
-                if not ready:
-                    raise self._failure(f"audio command sent nothing for {self._stall:.0f} s")
-                chunk = os.read(fd, self._bytes)
-                if not chunk:
-                    code = self._process.wait()
-                    raise self._failure(f"audio command exited with status {code}")
-                block = decode(chunk)
-                check_rate(len(block))
-                yield self._resample(block)
-        finally:
-            if self._process.poll() is None:
-                self._process.kill()
-            self._process.wait()
-            self._stderr.join(timeout=1.0)
-            self._process.stdout.close()
-            self._process.stderr.close()
-
-
 def capture_rate(sd, device: str | int | None, channels: int, rate: int, info: dict) -> int:
     """The rate to open an input device at: the target rate where the device takes it (no
     resampling), else its default rate."""
@@ -544,10 +332,12 @@ class MicrophoneSource:
         block_seconds: float,
         buffer_seconds: float,
         stall_seconds: float,
+        start_seconds: float,
     ) -> None:
         sd = import_sounddevice()
         self._sd = sd
         self._stall = stall_seconds
+        self._start = start_seconds
         info = find_input_device(device)
         try:
             self._device_rate = samplerate or capture_rate(sd, device, channels, rate, info)
@@ -584,24 +374,30 @@ class MicrophoneSource:
         except self._sd.PortAudioError as exc:
             raise AudioError(f"cannot start input device {self._name!r}: {exc}") from exc
         try:
+            block = self._next_block(
+                self._start, f"sent no audio within {self._start:g} s (audio.start_seconds)"
+            )
             while True:
-                block = self._next_block()
                 if self._overflows != reported and time.monotonic() >= next_report:
                     log.warning("audio buffer overflowed %d times so far", self._overflows)
                     reported, next_report = self._overflows, time.monotonic() + 60
                 yield self._resample(_mono(block))
+                block = self._next_block(
+                    self._stall,
+                    f"stopped sending audio for {self._stall:g} s (audio.stall_seconds)",
+                )
         finally:
             self._stream.close(ignore_errors=True)
 
-    def _next_block(self) -> np.ndarray:
+    def _next_block(self, seconds: float, failure: str) -> np.ndarray:
         # Not interruptible: a signal raising inside the queue's lock could leave it held.
-        deadline = time.monotonic() + self._stall
+        deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
                 return self._queue.get(timeout=min(left, POLL_SECONDS))
             except queue.Empty:
                 check_stop()
-        raise AudioError(f"input device {self._name!r} stopped sending audio")
+        raise AudioError(f"input device {self._name!r} {failure}")
 
 
 def import_sounddevice():

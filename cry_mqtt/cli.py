@@ -17,14 +17,13 @@ from cry_mqtt.agent import Agent, AgentError
 from cry_mqtt.audio import (
     AudioError,
     AudioSource,
-    CommandSource,
     FileSource,
     MicrophoneSource,
-    Redactor,
     find_input_device,
     list_input_devices,
     open_recording,
 )
+from cry_mqtt.command import CommandSource, Redactor
 from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, load_config
 from cry_mqtt.model import CryModel, ModelError, default_model_path
 from cry_mqtt.mqtt import MqttError, check_connection
@@ -106,10 +105,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cry-mqtt: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except BrokenPipeError:
-        # The reader of stdout has gone (`cry-mqtt score ... | head`): nothing more to say, and
-        # nothing for Python to fail on when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader of stdout has gone (`cry-mqtt score ... | head`): nothing more to say.
+        _drop_stdout()
         return EXIT_FAILURE
+    except OutputError as exc:
+        _drop_stdout()
+        print(f"cry-mqtt: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+class OutputError(Exception):
+    """Standard output cannot be written (a full disk)."""
+
+
+def _drop_stdout() -> None:
+    """Nothing left for Python to fail on when it flushes stdout at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def load_model(config: Config, override: Path | None = None) -> CryModel:
@@ -128,7 +139,12 @@ def open_source(config: Config, rate: int, input_path: str | None, fast: bool) -
     if audio.source == "command":
         assert audio.command is not None
         return CommandSource(
-            audio.command, rate, audio.block_seconds, audio.stall_seconds, Redactor(audio.redact)
+            audio.command,
+            rate,
+            audio.block_seconds,
+            audio.stall_seconds,
+            audio.start_seconds,
+            Redactor(audio.redact),
         )
     return MicrophoneSource(
         audio.device,
@@ -138,6 +154,7 @@ def open_source(config: Config, rate: int, input_path: str | None, fast: bool) -
         audio.block_seconds,
         audio.buffer_seconds,
         audio.stall_seconds,
+        audio.start_seconds,
     )
 
 
@@ -219,7 +236,12 @@ def _score_one(model: CryModel, config: Config, name: str, source: AudioSource) 
 
 
 def _emit(**fields: Any) -> None:
-    print(json.dumps(fields), flush=True)
+    try:
+        print(json.dumps(fields), flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to standard output: {exc.strerror}") from exc
 
 
 def check(config: Config, input_path: str | None = None) -> int:
@@ -269,7 +291,3 @@ def _check_audio(config: Config, input_path: str | None) -> str:
 def _check_mqtt(config: Config) -> str:
     check_connection(config, config.mqtt_password())
     return f"{config.mqtt.host}:{config.mqtt.port}"
-
-
-if __name__ == "__main__":
-    sys.exit(main())

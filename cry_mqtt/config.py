@@ -68,8 +68,10 @@ class AudioConfig:
     """Strings never to log from what the command prints (URL passwords are always removed)."""
     block_seconds: float = _range(0.1, 0.01, 1.0)
     buffer_seconds: float = _range(10.0, 1.0, 600.0)
+    start_seconds: float = _range(30.0, 1.0, 600.0)
     stall_seconds: float = _range(5.0, 1.0, 600.0)
     restart_max_seconds: float = _range(60.0, 1.0, 3600.0)
+    muted_seconds: float = _range(60.0, 5.0, 3600.0)
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,9 @@ class MqttConfig:
     password: str | None = field(default=None, repr=False, metadata=SECRET)
     password_file: Path | None = None
     client_id: str | None = None
-    keepalive: int = _range(60, 5, 3600)
+    keepalive: int = _range(15, 5, 3600)
+    """The broker declares the agent gone (its will: ``offline``) within 1.5 x this many seconds
+    of a dark link, and the agent notices a dead broker within about twice it."""
     tls: TlsConfig = field(default_factory=TlsConfig)
     discovery_prefix: str = "homeassistant"
     base_topic: str = "cry_mqtt"
@@ -209,11 +213,24 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+UNQUOTED_VALUES = {
+    "*": "found undefined alias",
+    "!": "could not determine a constructor for the tag",
+}
+"""YAML's words for an unquoted value that starts with ``*`` or ``!``, whose text they quote."""
+
+
 def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
     """One line: the file, the line and column of the problem, and what it is."""
     mark = getattr(exc, "problem_mark", None)
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    for start, problem_text in UNQUOTED_VALUES.items():
+        if problem.startswith(problem_text):
+            problem = (
+                f"{problem_text} (a value that starts with {start!r} must be quoted; not shown: "
+                "it may be a password)"
+            )
     context, begun = getattr(exc, "context", None), getattr(exc, "context_mark", None)
     if context and begun is not None and mark is not None and begun.line != mark.line:
         context += f" that began on line {begun.line + 1}"

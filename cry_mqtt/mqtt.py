@@ -1,9 +1,11 @@
 """The one module that talks to the MQTT broker (paho-mqtt 2.x).
 
-It keeps the *current* value of every retained state topic and publishes all of them, with the
-discovery configs and ``online``, on every (re)connect and when Home Assistant restarts. While the
-broker is away nothing is queued, and what a broker never acknowledged is dropped on reconnect: a
-dashboard needs the present, not a backlog.
+It keeps the *current* value of every state topic and publishes all of them, with the discovery
+configs and ``online``, on every (re)connect and when Home Assistant restarts. While the broker is
+away nothing is queued, and what a broker never acknowledged is dropped on reconnect: a dashboard
+needs the present, not a backlog. States are published under one lock, so the broker's order is
+the order of the changes whichever thread announces. A state that must not outlive its truth (the
+crying itself) is not retained: a broker restored from its last autosave cannot serve it stale.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from cry_mqtt.config import Config
 from cry_mqtt.homeassistant import OFFLINE, ONLINE, Topics, command_keys
+from cry_mqtt.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -35,39 +38,16 @@ ANNOUNCE_DELAY = (0.5, 3.0)
 """Random delay in seconds before re-announcing after Home Assistant comes online."""
 
 _REFUSED_CREDENTIALS = {"Bad user name or password", "Not authorized"}
+KEEPALIVE_TIMEOUT = "Keep alive timeout"
+"""paho's reason when nothing came back within the keepalive, a CONNACK included."""
 TAKEOVER_SECONDS = 10.0
 TAKEOVERS = 3
 """This many connections in a row that the broker closes within ``TAKEOVER_SECONDS``: most
 likely another client with the same client id takes the session over, again and again."""
-
-
-class Throttle:
-    """A log message that lets ``burst`` lines through per ``period`` and holds back the rest,
-    counted in a line of their own with the next one after the period: a flood of bad commands
-    or failed connections stays readable."""
-
-    def __init__(self, what: str, level: int, burst: int = 10, period: float = 60.0) -> None:
-        self._what = what
-        self._level = level
-        self._burst = burst
-        self._period = period
-        self._lock = threading.Lock()
-        self._window_end = 0.0
-        self._count = 0
-        self._held = 0
-
-    def __call__(self, message: str, *args: object) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if now >= self._window_end:
-                if self._held:
-                    log.log(self._level, "%d more %s not logged", self._held, self._what)
-                self._window_end, self._count, self._held = now + self._period, 0, 0
-            self._count += 1
-            if self._count > self._burst:
-                self._held += 1
-                return
-        log.log(self._level, message, *args)
+TAKEOVER_RETRY_SECONDS = (30, 90)
+"""Then the next reconnect waits a random time in this range instead of a second or so: two
+agents on one id would otherwise take turns every second, each announcing its own crying state
+(the other room's ON, then OFF) to Home Assistant."""
 
 
 class MqttError(Exception):
@@ -180,7 +160,8 @@ class MqttLink:
         self._topics = Topics.from_config(config)
         self._discovery = discovery
         self._on_command = on_command
-        self._states: dict[str, str] = {}
+        self._states: dict[str, tuple[str, bool]] = {}
+        """The current payload of each state topic, and whether it is retained."""
         self._lock = threading.Lock()
         self._answered = threading.Event()
         self.fatal: str | None = None
@@ -191,14 +172,15 @@ class MqttLink:
         self._connected_at: float | None = None
         self._refused_now = False
         self._short_sessions = 0
-        self._rejected = Throttle("rejected MQTT commands", logging.WARNING)
-        self._unreachable = Throttle("failed connection attempts", logging.ERROR, burst=1)
-        self._refused = Throttle("refused connection attempts", logging.ERROR, burst=1)
-        self._disconnected = Throttle("disconnections", logging.WARNING)
-        self._taken_over = Throttle("closed sessions", logging.WARNING, burst=1)
+        self._rejected = Throttle(log, "rejected MQTT commands", logging.WARNING)
+        self._unreachable = Throttle(log, "failed connection attempts", logging.ERROR, burst=1)
+        self._refused = Throttle(log, "refused connection attempts", logging.ERROR, burst=1)
+        self._disconnected = Throttle(log, "disconnections", logging.WARNING)
+        self._taken_over = Throttle(log, "closed sessions", logging.WARNING, burst=1)
         client = create_client(config, password)
         client.will_set(self._topics.availability, OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(1, round(config.mqtt.reconnect_max_seconds))
+        self._reconnect_delay = (1, round(config.mqtt.reconnect_max_seconds))
+        client.reconnect_delay_set(*self._reconnect_delay)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_connect_fail = self._handle_connect_fail
@@ -216,26 +198,26 @@ class MqttLink:
         """Block until the broker answered a first connection attempt, or ``timeout`` seconds."""
         return self._answered.wait(timeout)
 
-    def publish_state(self, topic: str, payload: str) -> None:
-        """Remember ``payload`` as the current retained value of ``topic`` and publish it."""
+    def publish_state(self, topic: str, payload: str, retain: bool = True) -> None:
+        """Remember ``payload`` as the current value of ``topic`` and publish it."""
         with self._lock:
-            if self._states.get(topic) == payload:
+            if self._states.get(topic) == (payload, retain):
                 return
-            self._states[topic] = payload
-        self._send(topic, payload)
+            self._states[topic] = (payload, retain)
+            self._send(topic, payload, retain)
 
     def refresh(self) -> None:
         """Publish every current state again (for ``expire_after``)."""
         with self._lock:
-            states = dict(self._states)
-        for topic, payload in states.items():
-            self._send(topic, payload)
+            for topic, (payload, retain) in self._states.items():
+                self._send(topic, payload, retain)
 
     def announce(self) -> None:
         """Discovery configs, ``online`` and every current state."""
-        for topic, payload in self._discovery.items():
-            self._send(topic, payload)
-        self._send(self._topics.availability, ONLINE)
+        with self._lock:
+            for topic, payload in self._discovery.items():
+                self._send(topic, payload)
+            self._send(self._topics.availability, ONLINE)
         self.refresh()
 
     def reject(self, reason: str) -> None:
@@ -253,9 +235,9 @@ class MqttLink:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def _send(self, topic: str, payload: str) -> None:
+    def _send(self, topic: str, payload: str, retain: bool = True) -> None:
         if self._client.is_connected():
-            self._client.publish(topic, payload, qos=1, retain=True)
+            self._client.publish(topic, payload, qos=1, retain=retain)
 
     def _handle_connect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
         if reason_code.is_failure:
@@ -292,23 +274,45 @@ class MqttLink:
             return  # a clean stop, or the refusal said it all
         m = self._config.mqtt
         if connected_at is None:
-            tls = "" if uses_tls(self._config) else " (a TLS listener? set mqtt.tls.enabled)"
+            if str(reason_code) == KEEPALIVE_TIMEOUT:
+                self._unreachable(
+                    "%s:%d accepted the connection but sent no MQTT answer within %d s "
+                    "(mqtt.keepalive): is it an MQTT broker's port?; retrying",
+                    m.host,
+                    m.port,
+                    m.keepalive,
+                )
+                return
+            causes = [] if uses_tls(self._config) else ["a TLS listener (set mqtt.tls.enabled)"]
+            causes.append(
+                "a broker that refuses the agent's last will, retained at QoS 1 (see its log, "
+                "and its retain_available and max_qos)"
+            )
             self._unreachable(
-                "%s:%d closed the connection before answering%s; retrying", m.host, m.port, tls
+                "%s:%d closed the connection before answering: %s?; retrying",
+                m.host,
+                m.port,
+                " or ".join(causes),
             )
             return
         short = time.monotonic() - connected_at < TAKEOVER_SECONDS
         self._short_sessions = self._short_sessions + 1 if short else 0
         if self._short_sessions >= TAKEOVERS:
+            wait = random.randint(*TAKEOVER_RETRY_SECONDS)
+            client.reconnect_delay_set(wait, wait)
             self._taken_over(
                 "the MQTT broker closed the connection %d times in a row within seconds: another "
                 "client probably uses the same client id %r (two agents with device.instance_id "
-                "%r? each needs its own); reconnecting",
+                "%r? each needs its own), or the broker refuses what the agent publishes "
+                "(retained QoS 1 messages of up to 2 KB: see its log, and its max_qos, "
+                "retain_available and max_packet_size); reconnecting in %d s",
                 self._short_sessions,
                 client_id(self._config),
                 self._config.device.instance_id,
+                wait,
             )
         else:
+            client.reconnect_delay_set(*self._reconnect_delay)
             self._disconnected("disconnected from MQTT broker (%s); reconnecting", reason_code)
 
     def _handle_message(self, client, userdata, message: paho.MQTTMessage) -> None:

@@ -4,6 +4,7 @@ subscriber, and the agent started on a config of the test's own. The add-on's he
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,9 @@ DATA = Path(os.environ.get("CRY_MQTT_DATA", REPO.parent / "shared" / "data"))
 REQUIRE_IMAGES_ENV = "CRY_MQTT_REQUIRE_IMAGES"
 """Set (to 1) by ``.ci/run``: there missing podman or debootstrap fail the image tests instead of
 skipping them."""
+REQUIRE_FFMPEG_ENV = "CRY_MQTT_REQUIRE_FFMPEG"
+"""Set (to 1) by ``.ci/run``, which installs ffmpeg: there the tests of a camera's stream through
+real ffmpeg fail instead of skipping."""
 BASE = "cry_mqtt/nursery"
 """The topics of the agent that ``write_config`` configures (device.instance_id ``nursery``)."""
 DISCOVERY = "homeassistant/{}/cry_mqtt_nursery/{}/config"
@@ -127,14 +131,29 @@ def write_encoded(path: Path, samples: np.ndarray, container: str, codec: str, r
                 out.mux(packet)
 
 
-def paced_command(rate: int, seconds: int, backlog_seconds: int = 0) -> list[str]:
-    """A command writing raw s16le at ``rate`` samples a second in real time, after a backlog."""
+def paced_command(
+    rate: int,
+    seconds: int,
+    backlog_seconds: int = 0,
+    first_byte_after: float = 0.0,
+    stalls: tuple[tuple[float, float], ...] = (),
+    sample: int = 256,
+) -> list[str]:
+    """A command writing raw s16le at ``rate`` samples a second in real time, each sample
+    ``sample``: after ``first_byte_after`` seconds of nothing, a backlog of ``backlog_seconds``;
+    then for each (start, length) of ``stalls`` (seconds into the stream) it holds its output
+    back and then writes what is due at once, as TCP catches up after a link stalled."""
     script = (
         "import os, sys, time\n"
-        f"os.write(1, b'\\x00\\x01' * {16000 * backlog_seconds})\n"
+        f"block = ({sample}).to_bytes(2, 'little', signed=True) * {rate // 10}\n"
+        f"time.sleep({first_byte_after})\n"
+        f"os.write(1, block * {10 * backlog_seconds})\n"
         "start = time.monotonic()\n"
         f"for i in range({10 * seconds}):\n"
-        f"    os.write(1, b'\\x00\\x01' * {rate // 10})\n"
+        f"    for at, length in {list(stalls)!r}:\n"
+        "        if at <= i / 10 < at + length:\n"
+        "            time.sleep(max(0, start + at + length - time.monotonic()))\n"
+        "    os.write(1, block)\n"
         "    time.sleep(max(0, start + (i + 1) / 10 - time.monotonic()))\n"
     )
     return [sys.executable, "-c", script]
@@ -218,6 +237,9 @@ class Broker:
     anonymous: bool = True
     users: dict[str, str] = field(default_factory=dict)
     """Logins (name: password) for a password file; none, no password file."""
+    persistence: Path | None = None
+    """A folder where the broker saves its retained messages every second (none: it keeps
+    nothing)."""
     process: subprocess.Popen | None = None
 
     def start(self) -> Broker:
@@ -227,8 +249,13 @@ class Broker:
         conf = self.workdir / f"mosquitto-{self.port}.conf"
         # As root, mosquitto would drop to its own user, which cannot read the test's files.
         user = "user root\n" if os.geteuid() == 0 else ""
+        persistence = (
+            f"persistence true\npersistence_location {self.persistence}/\nautosave_interval 1\n"
+            if self.persistence
+            else "persistence false\n"
+        )
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\n{user}persistence false\n"
+            f"listener {self.port} 127.0.0.1\n{user}{persistence}"
             f"allow_anonymous {str(self.anonymous).lower()}\n{self._password_file()}"
             f"{self.extra_config}"
         )
@@ -277,6 +304,61 @@ class Broker:
             self.process.terminate()
             self.process.wait(5)
         self.process.stderr.close()
+
+
+class Proxy:
+    """A TCP proxy from a free loopback port to ``port``: :meth:`dark` stops it carrying anything
+    either way while every connection stays open (a network gone dark: what was sent waits, as
+    TCP holds it), :meth:`light` carries on."""
+
+    def __init__(self, port: int) -> None:
+        self._target = port
+        self._open = threading.Event()
+        self._open.set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def dark(self) -> None:
+        self._open.clear()
+
+    def light(self) -> None:
+        self._open.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        self.light()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self._listener.accept()
+            except OSError:
+                return
+            self._open.wait()
+            try:
+                far = socket.create_connection(("127.0.0.1", self._target))
+            except OSError:
+                near.close()
+                continue
+            for source, sink in ((near, far), (far, near)):
+                threading.Thread(target=self._carry, args=(source, sink), daemon=True).start()
+
+    def _carry(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while True:
+                self._open.wait()
+                data = source.recv(65536)
+                self._open.wait()
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass

@@ -2,6 +2,10 @@
 
 import io
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -173,6 +177,35 @@ def test_score_into_a_closed_pipe_exits_quietly(fixture_model, tmp_path):
     run.stdout.close()  # before the first line
     _, err = run.communicate(timeout=60)
     assert err == "" and run.returncode == 1
+
+
+def test_score_onto_a_full_disk_says_so(fixture_model, tmp_path):
+    wav = write_wav(tmp_path / "a.wav", quiet_noise(10))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "cry_mqtt", "score", "--model", fixture_model, wav],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr == "cry-mqtt: cannot write to standard output: No space left on device\n"
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 0.6])
+def test_a_stop_signal_while_the_agent_starts_is_no_traceback(tmp_path, fixture_model, delay):
+    """Ctrl-C while the modules load (about a second): one line, no traceback."""
+    wav = write_wav(tmp_path / "a.wav", quiet_noise(10))
+    config = write_config(tmp_path, free_port(), fixture_model)
+    run = agent(config, "--input", wav)
+    time.sleep(delay)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=30)
+    assert "Traceback" not in err
+    assert run.returncode in (0, 130), err  # stopped cleanly, or interrupted while loading
+    if run.returncode == 130:
+        assert err == "cry-mqtt: interrupted\n"
 
 
 @pytest.mark.parametrize(

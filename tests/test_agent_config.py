@@ -158,6 +158,16 @@ def test_nan_and_infinity_are_refused(tmp_path, key, value):
         ("audio: {command: [ffmpeg, [31337999]]}", "audio.command[1]: expected a string (got a"),
         ("audio: {redact: '31337999'}", "audio.redact: expected a list (got a string)"),
         ("audio: {redact: [31337999]}", "audio.redact[0]: expected a string (got an integer)"),
+        (
+            "mqtt:\n  password: *31337999\n",
+            ":2:13: not valid YAML: found undefined alias (a value that starts with '*' must "
+            "be quoted; not shown: it may be a password)",
+        ),
+        (
+            "mqtt:\n  password: !31337999\n",
+            ":2:13: not valid YAML: could not determine a constructor for the tag (a value that "
+            "starts with '!' must be quoted; not shown: it may be a password)",
+        ),
     ],
 )
 def test_errors_never_show_a_secret_value(tmp_path, text, message):

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,9 @@ from support import (
     BASE,
     CRY_THEN_QUIET,
     DISCOVERY,
+    RATE,
     Broker,
+    Proxy,
     Subscriber,
     agent,
     assert_no_audio_leaves,
@@ -34,6 +37,8 @@ from support import (
     write_config,
     write_wav,
 )
+
+from cry_mqtt.mqtt import TAKEOVERS
 
 FLAKY_CAMERA = textwrap.dedent(
     """
@@ -76,24 +81,23 @@ def test_audio_source_failure_is_reported_and_recovered(
         subscriber.wait_for(lambda m: m.topic == problem and m.payload == "ON", timeout=10)
         failed = time.monotonic()
         subscriber.wait_for(
-            lambda m: (
-                m.topic == problem and m.payload == "OFF" and (tmp_path / "runs").read_text() == "3"
-            ),
-            timeout=30,
+            lambda m: _then(states(subscriber, "audio_problem"), "ON", "OFF"), timeout=40
         )
-        # Two failures (exit, then a 2-s stall) and back-offs of 1 s and 2 s.
+        assert (tmp_path / "runs").read_text() == "3"
+        # Two failures (exit, then a 2-s stall), back-offs of 1 s and 2 s, 16 s of streaming.
         record_property("recovery_s", round(time.monotonic() - failed, 2))
-        # The crying sensor went OFF before the problem was raised: never a stale ON.
+        # The problem was raised before crying went OFF: Home Assistant shows crying
+        # unavailable, never a "not crying" that nobody hears, and never a stale ON.
         sequence = [
             (m.topic.rsplit("/", 1)[1], m.payload)
             for m in subscriber.messages
             if m.topic in (f"{BASE}/crying", problem)
         ]
-        assert sequence[sequence.index(("crying", "ON")) + 1] == ("crying", "OFF")
-        assert ("audio_problem", "ON") in sequence[sequence.index(("crying", "ON")) :]
+        after = sequence[sequence.index(("crying", "ON")) + 1 :]
+        assert after[:2] == [("audio_problem", "ON"), ("crying", "OFF")]
         errors = [json.loads(p)["error"] for p in subscriber.payloads(f"{problem}/attributes")]
         assert any("exited with status 1" in (e or "") for e in errors)
-        assert any("sent nothing for 2 s" in (e or "") for e in errors)
+        assert any("sent nothing for 2 s (audio.stall_seconds)" in (e or "") for e in errors)
         assert time.time() - os.path.getmtime(tmp_path / "heartbeat") < 10
     finally:
         err = stop_agent(run)
@@ -103,7 +107,12 @@ def test_audio_source_failure_is_reported_and_recovered(
 
 
 def test_states_are_refreshed_for_expire_after(tmp_path, broker, subscriber, fixture_model):
-    extra = f"mqtt: {{host: 127.0.0.1, port: {broker.port}, state_refresh_seconds: 5}}\n"
+    """The states are published again every period, whatever else fails (here the heartbeat
+    file, every 5 s, which is logged once a minute)."""
+    extra = (
+        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, state_refresh_seconds: 5}}\n"
+        f"heartbeat_file: {tmp_path / 'no such folder' / 'heartbeat'}\n"
+    )
     config = write_config(tmp_path, broker.port, fixture_model)
     config.write_text(config.read_text().split("\n", 1)[1] + extra)
     run = agent(config, "--input", "-", stdin=subprocess.PIPE)
@@ -117,7 +126,8 @@ def test_states_are_refreshed_for_expire_after(tmp_path, broker, subscriber, fix
         assert crying_config["expire_after"] == 15
         assert len(states(subscriber, "crying")) >= 3  # first publish and two refreshes
     finally:
-        run.communicate(timeout=10)
+        _, err = run.communicate(timeout=10)
+    assert err.decode().count("cannot touch heartbeat file") == 1
 
 
 def test_sigint_goes_offline_within_two_seconds(
@@ -430,8 +440,10 @@ def test_a_frozen_then_dead_broker_leaves_no_stale_state(tmp_path, agent_past_a_
         assert all(seen.count(topic) == 1 for topic in seen), sorted(seen)
         fresh = Subscriber(first.port)  # what Home Assistant finds when it (re)subscribes
         try:
-            retained = fresh.wait_for(lambda m: m.topic == f"{BASE}/crying")
+            retained = fresh.wait_for(lambda m: m.topic == f"{BASE}/audio_problem")
             assert (retained.payload, retained.retain) == ("OFF", True)
+            time.sleep(0.5)
+            assert fresh.payloads(f"{BASE}/crying") == []  # never retained: never stale
         finally:
             fresh.close()
     finally:
@@ -516,8 +528,8 @@ def test_a_live_agent_says_why_it_cannot_connect_at_a_bounded_rate(tmp_path, fix
     expected = {
         "no broker": f"cannot reach 127.0.0.1:{port}: Connection refused; retrying",
         "TLS to a plain port": f"cannot reach 127.0.0.1:{port}: the TLS handshake failed (",
-        "plain to a TLS port": f"127.0.0.1:{port} closed the connection before answering (a TLS "
-        "listener? set mqtt.tls.enabled); retrying",
+        "plain to a TLS port": f"127.0.0.1:{port} closed the connection before answering: a TLS "
+        "listener (set mqtt.tls.enabled) or a broker that refuses the agent's last will",
         "unknown CA": f"cannot reach 127.0.0.1:{port}: TLS: the broker's certificate is not "
         "accepted: self-signed certificate in certificate chain (mqtt.tls.ca_certs names the CA",
         "wrong host": f"cannot reach localhost:{port}: TLS: the broker's certificate is not "
@@ -601,14 +613,19 @@ def test_two_agents_with_one_instance_id_are_told_why(tmp_path, broker, fixture_
         runs.append(agent(config, "--input", "-", stdin=subprocess.PIPE))
     for run in runs:
         feed(run, quiet_noise(1))
-    time.sleep(10)  # they take the session from each other every second or so
+    time.sleep(15)  # they take the session from each other every second or so, at first
     errors = [run.communicate(timeout=20)[1].decode() for run in runs]
     hint = (
         "times in a row within seconds: another client probably uses the same client id "
-        "'cry-mqtt-nursery' (two agents with device.instance_id 'nursery'? each needs its own)"
+        "'cry-mqtt-nursery' (two agents with device.instance_id 'nursery'? each needs its own), "
+        "or the broker refuses what the agent publishes"
     )
     assert any(hint in err for err in errors), errors
     assert all(err.count(hint) <= 1 for err in errors)
+    # Then the one told waits 30-90 s: the other keeps the session, and Home Assistant no
+    # longer hears the two rooms' states in turn every second.
+    connections = sum(err.count("connected to MQTT broker") for err in errors)
+    assert connections <= 2 * TAKEOVERS + 2, errors
 
 
 SILENT_CAMERA = """
@@ -682,3 +699,254 @@ def test_a_camera_at_48_khz_raises_the_audio_problem_and_keeps_it(
     assert sum("a second" in p for p in subscriber.payloads(attributes)) >= 2
     problem_states = states(subscriber, "audio_problem")
     assert "OFF" not in problem_states[problem_states.index("ON") :]  # no flapping
+
+
+def _command_config(tmp_path: Path, port: int, model: Path, command: list[str], extra="") -> Path:
+    """A live agent's config whose audio is ``command``, plus the audio keys of ``extra``."""
+    argv = ", ".join(json.dumps(part) for part in command)
+    return write_config(
+        tmp_path, port, model, f"audio: {{source: command, command: [{argv}]{extra}}}\n"
+    )
+
+
+def _then(sequence: list[str], first: str, then: str) -> bool:
+    """Whether ``then`` comes after ``first`` in ``sequence``."""
+    return first in sequence and then in sequence[sequence.index(first) + 1 :]
+
+
+def _problems(subscriber: Subscriber) -> list[str | None]:
+    attributes = subscriber.payloads(f"{BASE}/audio_problem/attributes")
+    return [json.loads(payload)["error"] for payload in attributes]
+
+
+def test_a_camera_that_starts_late_and_stalls_is_heard_throughout(
+    tmp_path, broker, subscriber, fixture_model
+):
+    """ffmpeg probing an H.264 stream for 6 s, then a TCP link that stalls 3 s twice and
+    catches up: no audio problem until the camera's stream ends."""
+    command = paced_command(
+        RATE, 24, backlog_seconds=6, first_byte_after=6, stalls=((3, 3), (13, 3.5))
+    )
+    run = agent(_command_config(tmp_path, broker.port, fixture_model, command))
+    try:
+        ended = subscriber.wait_for(
+            lambda m: m.topic == f"{BASE}/audio_problem/attributes" and "exited" in m.payload,
+            timeout=60,
+        )
+    finally:
+        stop_agent(run)
+    assert json.loads(ended.payload)["error"] == "audio command exited with status 0"
+    assert [error for error in _problems(subscriber) if error] == [
+        "audio command exited with status 0"
+    ]
+
+
+MUTED_MICROPHONE = """
+import os, time
+import numpy as np
+start = time.monotonic()
+noise = (np.random.default_rng(0).normal(0, 30, 1600)).astype("<i2").tobytes()
+for i in range(600):
+    os.write(1, bytes(3200) if i < 90 else noise)  # 9 s of exact zeros, then a quiet room
+    time.sleep(max(0, start + (i + 1) / 10 - time.monotonic()))
+"""
+
+
+def test_a_muted_input_is_an_audio_problem_until_it_sounds_again(
+    tmp_path, broker, subscriber, fixture_model, record_property
+):
+    script = tmp_path / "muted.py"
+    script.write_text(MUTED_MICROPHONE)
+    config = _command_config(
+        tmp_path, broker.port, fixture_model, [sys.executable, str(script)], ", muted_seconds: 5"
+    )
+    run = agent(config)
+    problem = f"{BASE}/audio_problem"
+    try:
+        subscriber.wait_for(lambda m: m.topic == problem and m.payload == "OFF")
+        started = time.monotonic()
+        subscriber.wait_for(lambda m: m.topic == problem and m.payload == "ON", timeout=20)
+        record_property("muted_reported_s", round(time.monotonic() - started, 2))
+        subscriber.wait_for(lambda m: _then(states(subscriber, "audio_problem"), "ON", "OFF"))
+        record_property("sound_back_s", round(time.monotonic() - started, 2))
+        # Sound came back 9 s in: cleared then, not after a restarted source's 16 s.
+        assert time.monotonic() - started < 14
+    finally:
+        err = stop_agent(run)
+    assert [error for error in _problems(subscriber) if error] == [
+        "the input has sent only digital silence (exact zeros) for 5 s: is the microphone or the "
+        "camera muted? (audio.muted_seconds)"
+    ]
+    assert "digital silence" in err and "audio is back" in err
+
+
+def test_a_dark_network_shows_the_agent_offline_within_the_keepalive_bound(
+    tmp_path, broker, subscriber, fixture_model, record_property
+):
+    """A link that stops carrying anything, both ways, while its connections stay open: the
+    broker publishes the will within 2 x keepalive; once it is back the agent reconnects."""
+    proxy = Proxy(broker.port)
+    mic = tmp_path / "mic.py"
+    mic.write_text(CRY_THEN_QUIET)
+    config = _command_config(tmp_path, proxy.port, fixture_model, [sys.executable, str(mic)])
+    config.write_text(
+        config.read_text().replace(f"port: {proxy.port}}}", f"port: {proxy.port}, keepalive: 5}}")
+    )
+    run = agent(config)
+    availability = f"{BASE}/availability"
+    try:
+        subscriber.wait_for(lambda m: m.topic == availability and m.payload == "online")
+        time.sleep(1)
+        proxy.dark()
+        dark = time.monotonic()
+        subscriber.wait_for(
+            lambda m: m.topic == availability and m.payload == "offline", timeout=20
+        )
+        record_property("offline_after_s", round(time.monotonic() - dark, 2))
+        # 1.5 x keepalive after the last packet the broker got, checked about once a second.
+        assert time.monotonic() - dark < 2 * 5 + 2
+        proxy.light()
+        light = time.monotonic()
+        subscriber.wait_for(
+            lambda m: (
+                m.topic == availability
+                and m.payload == "online"
+                and subscriber.payloads(availability).count("online") == 2
+            ),
+            timeout=30,
+        )
+        record_property("online_again_s", round(time.monotonic() - light, 2))
+    finally:
+        err = stop_agent(run)
+        proxy.close()
+    assert run.returncode == 0, err
+
+
+def test_a_crashed_broker_restored_from_its_autosave_serves_no_stale_crying(
+    tmp_path, fixture_model
+):
+    """Mosquitto with persistence, killed (-9) while the baby cries, and the agent gone too:
+    the restarted broker must not tell Home Assistant that the baby cries."""
+    saved = tmp_path / "mosquitto-db"
+    saved.mkdir()
+    broker = Broker(tmp_path, persistence=saved).start()
+    run = agent(
+        write_config(tmp_path, broker.port, fixture_model), "--input", "-", stdin=subprocess.PIPE
+    )
+    try:
+        sub = Subscriber(broker.port)
+        feed(run, cry_like(20))
+        sub.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON", timeout=30)
+        sub.close()
+        time.sleep(2.5)  # an autosave or two
+        run.kill()
+        broker.kill()
+    finally:
+        if run.poll() is None:
+            run.kill()
+        run.wait(5)
+        broker.stop()
+    assert any(saved.iterdir())  # the broker did save its state
+    restarted = Broker(tmp_path, port=broker.port, persistence=saved).start()
+    fresh = Subscriber(restarted.port)
+    try:
+        fresh.wait_for(lambda m: m.topic == f"{BASE}/audio_problem")  # retained, restored
+        time.sleep(1)
+        assert fresh.payloads(f"{BASE}/crying") == []
+    finally:
+        fresh.close()
+        restarted.stop()
+
+
+def test_a_port_that_never_answers_is_not_called_a_tls_listener(tmp_path, fixture_model):
+    """A server that accepts the connection and says nothing: no CONNACK within keepalive."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    mic = tmp_path / "mic.py"
+    mic.write_text(CRY_THEN_QUIET)
+    config = _command_config(tmp_path, port, fixture_model, [sys.executable, str(mic)])
+    config.write_text(
+        config.read_text().replace(f"port: {port}}}", f"port: {port}, keepalive: 5}}")
+    )
+    try:
+        err = _live_agent_log(tmp_path, config, seconds=8)
+    finally:
+        server.close()
+    assert (
+        f"127.0.0.1:{port} accepted the connection but sent no MQTT answer within 5 s "
+        "(mqtt.keepalive): is it an MQTT broker's port?; retrying"
+    ) in err
+    assert "TLS" not in err
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        (
+            "retain_available false",  # refuses the retained will, before answering
+            "closed the connection before answering: a TLS listener (set mqtt.tls.enabled) or a "
+            "broker that refuses the agent's last will, retained at QoS 1",
+        ),
+        (
+            "max_packet_size 400",  # refuses the discovery messages, after answering
+            "closed the connection 3 times in a row within seconds: another client probably uses "
+            "the same client id 'cry-mqtt-nursery' (two agents with device.instance_id "
+            "'nursery'? each needs its own), or the broker refuses what the agent publishes",
+        ),
+    ],
+)
+def test_a_broker_that_refuses_what_the_agent_sends_is_named_as_a_cause(
+    tmp_path, fixture_model, setting, said
+):
+    broker = Broker(tmp_path, extra_config=f"{setting}\n").start()
+    mic = tmp_path / "mic.py"
+    mic.write_text(CRY_THEN_QUIET)
+    config = _command_config(tmp_path, broker.port, fixture_model, [sys.executable, str(mic)])
+    try:
+        err = _live_agent_log(tmp_path, config, seconds=6)
+    finally:
+        broker.stop()
+    assert err.count(said) == 1, err
+
+
+CRIES_ON_ITS_SECOND_RUN = """
+import os, pathlib, sys, time
+import numpy as np
+count = pathlib.Path(sys.argv[1])
+run = int(count.read_text()) + 1 if count.exists() else 1
+count.write_text(str(run))
+if run == 1:
+    sys.exit(1)
+t = np.arange(16000 * 30) / 16000
+cry = (0.3 * np.sin(2 * np.pi * 450 * t) * ((t % 1.5) < 1.2) * 32767).astype("<i2")
+start = time.monotonic()
+for i in range(300):
+    os.write(1, cry[1600 * i : 1600 * (i + 1)].tobytes())
+    time.sleep(max(0, start + (i + 1) / 10 - time.monotonic()))
+"""
+
+
+def test_crying_heard_clears_the_audio_problem_at_once(tmp_path, broker, subscriber, fixture_model):
+    """A restarted camera clears the problem after 16 s of streaming, or as soon as it hears
+    crying: Home Assistant must not hide that crying behind an unavailable sensor."""
+    script = tmp_path / "camera.py"
+    script.write_text(CRIES_ON_ITS_SECOND_RUN)
+    command = [sys.executable, str(script), str(tmp_path / "runs")]
+    run = agent(_command_config(tmp_path, broker.port, fixture_model, command))
+    try:
+        subscriber.wait_for(lambda m: _then(states(subscriber, "audio_problem"), "ON", "OFF"))
+        subscriber.wait_for(lambda m: m.topic == f"{BASE}/crying" and m.payload == "ON")
+    finally:
+        stop_agent(run)
+    sequence = [
+        (m.topic.rsplit("/", 1)[1], m.payload, m.retain)
+        for m in subscriber.messages
+        if m.topic in (f"{BASE}/crying", f"{BASE}/audio_problem")
+    ]
+    problem = sequence.index(("audio_problem", "ON", False))
+    assert sequence[problem + 1 : problem + 3] == [
+        ("audio_problem", "OFF", False),
+        ("crying", "ON", False),
+    ]

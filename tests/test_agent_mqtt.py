@@ -4,6 +4,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -27,7 +28,9 @@ from support import (
     write_wav,
 )
 
-from cry_mqtt.mqtt import Throttle
+from cry_mqtt.config import load_config
+from cry_mqtt.mqtt import MqttLink
+from cry_mqtt.throttle import Throttle
 
 
 def test_recording_with_crying_end_to_end(tmp_path, broker, subscriber, fixture_model):
@@ -299,7 +302,9 @@ def test_refused_credentials_after_a_broker_restart_are_retried(tmp_path, fixtur
 
 
 def test_throttle_lets_a_burst_through_then_counts(caplog):
-    warn = Throttle("bad things", logging.WARNING, burst=2, period=0.5)
+    warn = Throttle(
+        logging.getLogger("cry_mqtt.test"), "bad things", logging.WARNING, burst=2, period=0.5
+    )
     with caplog.at_level(logging.WARNING, logger="cry_mqtt"):
         for i in range(5):
             warn("bad thing %d", i)
@@ -311,3 +316,32 @@ def test_throttle_lets_a_burst_through_then_counts(caplog):
         "3 more bad things not logged",
         "bad thing 5",
     ]
+
+
+def test_an_announcement_never_overwrites_a_newer_state(tmp_path, broker, subscriber):
+    """Home Assistant's ``online`` makes another thread announce every state while the audio
+    loop changes them: the broker must see each topic's values in the order they were set."""
+    link = MqttLink(load_config(write_config(tmp_path, broker.port, None)), None, {}, print)
+    link.start()
+    assert link.wait_for_broker(10)
+    topic = f"{BASE}/confidence"
+    announcing = threading.Event()
+    announcing.set()
+
+    def announce() -> None:
+        while announcing.is_set():
+            link.announce()
+
+    announcer = threading.Thread(target=announce)
+    announcer.start()
+    try:
+        for value in range(300):
+            link.publish_state(topic, str(value))
+    finally:
+        announcing.clear()
+        announcer.join()
+    subscriber.wait_for(lambda m: m.topic == topic and m.payload == "299")
+    time.sleep(0.5)
+    link.stop()
+    values = [int(v) for v in subscriber.payloads(topic)]
+    assert values == sorted(values) and values[-1] == 299

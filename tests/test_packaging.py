@@ -3,7 +3,7 @@
 import re
 import tomllib
 
-from support import REPO, REQUIRE_IMAGES_ENV
+from support import REPO, REQUIRE_FFMPEG_ENV, REQUIRE_IMAGES_ENV
 
 
 def test_ci_runs_the_readme_test_command():
@@ -20,7 +20,7 @@ def test_runtime_needs_no_torch_or_fastai():
     runtime = " ".join(project["dependencies"]).lower()
     assert "torch" not in runtime and "fastai" not in runtime
     assert any(dep.startswith("torch==") for dep in project["optional-dependencies"]["train"])
-    assert project["scripts"]["cry-mqtt"] == "cry_mqtt.cli:main"
+    assert project["scripts"]["cry-mqtt"] == "cry_mqtt.__main__:main"
 
 
 def test_dockerfile_copies_what_exists_and_runs_the_console_script():
@@ -70,3 +70,9 @@ def test_ci_installs_and_requires_what_the_image_test_needs():
     assert re.search(rf"^export .*\b{REQUIRE_IMAGES_ENV}=1\b", ci, re.MULTILINE)
     for package in ("podman", "debootstrap"):
         assert f"missing+=({package})" in ci
+
+
+def test_ci_installs_and_requires_ffmpeg_for_the_camera_tests():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert re.search(rf"^export .*\b{REQUIRE_FFMPEG_ENV}=1\b", ci, re.MULTILINE)
+    assert "missing+=(ffmpeg)" in ci
