@@ -1,8 +1,9 @@
 """``python -m cry_mqtt`` and the ``cry-mqtt`` console script.
 
-The command line's modules take about a second to import (numpy, onnxruntime); a Ctrl-C before
-the agent handles stop signals itself, or during ``score``, ends it with one line, not a
-traceback.
+The command line's modules take about a second to import (numpy, onnxruntime); a Ctrl-C then,
+before the agent handles stop signals itself, or during ``score`` ends it with one line, not a
+traceback. (One in the interpreter's own first tens of milliseconds, before any of this runs,
+is Python's to report.)
 """
 
 import signal

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cry_mqtt.audio import AudioError, AudioSource, MutedInput
+from cry_mqtt.command import rate_judged_within
 from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
 from cry_mqtt.detector import Episode
 from cry_mqtt.homeassistant import (
@@ -37,19 +38,17 @@ from cry_mqtt.homeassistant import (
     switch,
 )
 from cry_mqtt.model import CryModel
-from cry_mqtt.mqtt import MqttLink, unreachable_reason
+from cry_mqtt.mqtt import MqttLink
 from cry_mqtt.pipeline import Pipeline, WindowResult
 from cry_mqtt.stopping import POLL_SECONDS, Shutdown, check_stop
 from cry_mqtt.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
-AUDIO_BACK_SECONDS = 16.0
-"""Wall seconds a reopened source must stream before the audio problem clears and the restart
-back-off starts again from its shortest: long enough for a camera command at 48 or 8 kHz to fail
-the rate check (``cry_mqtt.command``) or a stalling one to stall, so that the problem does not
-flap OFF and ON at every restart. Crying heard clears it at once: the audio works."""
 HEARTBEAT_SECONDS = 5.0
+BROKER_FIRST_REMINDER_SECONDS = 10.0
+BROKER_REMINDER_SECONDS = 600.0
+"""The live agent without a broker says so after this long, then every this long."""
 COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "threshold": parse_threshold,
     "paused": parse_switch,
@@ -122,6 +121,16 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a setting")
 
 
+def threshold_source(config: Config, saved: dict[str, Any], state_path: Path) -> str:
+    """Where the threshold in force comes from: a setting saved from Home Assistant's slider wins
+    over ``detection.threshold``, which wins over the model's own."""
+    configured = config.detection.threshold
+    if "threshold" in saved:
+        said = "" if configured is None else f"; detection.threshold says {configured:g}"
+        return f"saved from Home Assistant in {state_path}{said}"
+    return "the model's" if configured is None else "detection.threshold"
+
+
 class Agent:
     """Runs the pipeline over an audio source and reports to Home Assistant."""
 
@@ -133,6 +142,7 @@ class Agent:
         saved = self._saved.load()
         self.pipeline = Pipeline(model, config.detection, saved.get("threshold"))
         self.pipeline.paused = saved.get("paused", False)
+        self.threshold_source = threshold_source(config, saved, self._saved.path)
         self._commands: dict[str, Any] = {}
         """The latest valid command value of each setting, not yet applied."""
         self._commands_lock = threading.Lock()
@@ -156,8 +166,15 @@ class Agent:
         self._repaired_reported = 0
         self._repaired_due = 0.0
         self._live = False
+        self._broker_reminder = BROKER_FIRST_REMINDER_SECONDS
+        self._audio_back_seconds = rate_judged_within(config.audio.stall_seconds)
+        """Wall seconds a reopened source must stream, from its first audio, before the audio
+        problem clears and the restart back-off starts again from its shortest: long enough for
+        a camera command at a wrong rate to fail the rate check, or a stalling one to stall, so
+        that the problem does not flap OFF and ON at every restart (24 s by default). Crying
+        heard clears it at once: the audio works."""
         self._streamed = False
-        """The current source has streamed for ``AUDIO_BACK_SECONDS``, or crying was heard."""
+        """The current source has streamed that long, or crying was heard."""
         self._muted = False
         """The audio problem is a muted input's: it clears as soon as there is sound."""
 
@@ -171,7 +188,8 @@ class Agent:
 
         With ``reopen``, a failing source is reported as an audio problem and replaced with back-off
         (live audio); without it, an :class:`AudioError` ends the run. ``wait_for_broker`` holds
-        recorded input back until the first connection, so that subscribers see every change.
+        recorded input back until the first connection, so that subscribers see every change;
+        :class:`AgentError` if none comes: nothing would reach Home Assistant.
         """
         self._live = reopen is not None
         self._publish_settings()
@@ -180,17 +198,37 @@ class Agent:
         self.link.start()
         try:
             if wait_for_broker and not self._wait_for_broker(wait_for_broker):
-                log.warning(
-                    "no MQTT connection after %.0f s (%s); going on without it",
-                    wait_for_broker,
-                    unreachable_reason(self._config),
+                raise AgentError(
+                    f"no MQTT connection after {wait_for_broker:.0f} s ({self._broker_failure}): "
+                    "nothing would reach Home Assistant (`cry-mqtt score FILE` scores a recording "
+                    "without MQTT)"
                 )
             self._supervise(source, reopen)
         except Shutdown as stop:
             log.info("stopping (%s)", stop)
         finally:
-            self._end_episode()
+            self._end_episode(" (the agent stops)")
             self.link.stop()
+
+    @property
+    def _broker_failure(self) -> str:
+        m = self._config.mqtt
+        return self.link.failure or f"no answer from {m.host}:{m.port}"
+
+    def _remind_of_the_broker(self) -> None:
+        """The live agent listens without a broker, but says so after a while and now and then:
+        Home Assistant shows the monitor unavailable meanwhile."""
+        down = self.link.down_for()
+        if down == 0.0:
+            self._broker_reminder = BROKER_FIRST_REMINDER_SECONDS
+        elif down >= self._broker_reminder:
+            log.warning(
+                "no MQTT connection for %.0f s (%s): listening, but Home Assistant hears "
+                "nothing; retrying",
+                down,
+                self._broker_failure,
+            )
+            self._broker_reminder = down + BROKER_REMINDER_SECONDS
 
     def _wait_for_broker(self, timeout: float) -> bool:
         """Whether the broker answered within ``timeout`` seconds; a stop signal ends the wait."""
@@ -226,15 +264,16 @@ class Agent:
 
     def _listen(self, source: AudioSource) -> None:
         windows = 0
-        opened = time.monotonic()
+        first_audio: float | None = None
         muted = MutedInput(self._model.info.features.sample_rate, self._config.audio.muted_seconds)
         with contextlib.closing(source.blocks()) as blocks:
             for block in blocks:
+                now = time.monotonic()
+                first_audio = first_audio or now
                 if self._live and muted(block):
                     self._input_muted()
                 else:
-                    if time.monotonic() - opened >= AUDIO_BACK_SECONDS:
-                        self._streamed = True
+                    self._streamed = self._streamed or now - first_audio >= self._audio_back_seconds
                     if self._streamed or self._muted:
                         self._audio_back()
                 self._tick()
@@ -261,6 +300,8 @@ class Agent:
         self._apply_commands()
         if self.link.fatal and not self._live:  # live, it retries: the broker may come round
             raise AgentError(self.link.fatal)
+        if self._live:
+            self._remind_of_the_broker()
         now = time.monotonic()
         if now >= self._refresh_due:
             self.link.refresh()
@@ -283,9 +324,10 @@ class Agent:
         unavailable) before anything else, and never leave a stale ON."""
         log.error("audio source failed: %s", error)
         self._publish_audio_problem(str(error))
+        self._muted = False
         ended = self.pipeline.restart()
         if ended is not None:
-            self._publish_crying(ended)
+            self._publish_crying(ended, " (the audio failed)")
 
     def _input_muted(self) -> None:
         if self._audio_error is None:
@@ -305,10 +347,10 @@ class Agent:
             self._publish_audio_problem(None)
             self._muted = False
 
-    def _end_episode(self) -> None:
+    def _end_episode(self, why: str) -> None:
         ended = self.pipeline.detector.reset(self.pipeline.now)
         if ended is not None:
-            self._publish_crying(ended)
+            self._publish_crying(ended, why)
 
     def _receive_command(self, key: str, payload: bytes) -> None:
         """On paho's thread: a flood of commands, valid or not, never piles up."""
@@ -329,7 +371,7 @@ class Agent:
         if "paused" in commands:
             self.pipeline.paused = commands["paused"]
             if self.pipeline.paused:
-                self._end_episode()
+                self._end_episode(" (detection paused)")
             log.info("detection %s", "paused" if self.pipeline.paused else "resumed")
         if commands:
             self._saved.save(threshold=self._threshold, paused=self.pipeline.paused)
@@ -358,6 +400,8 @@ class Agent:
                     self.pipeline.detector,
                 ),
             )
+            if (ongoing := self.pipeline.detector.episode) is not None:
+                self._episode = episode_attributes(ongoing, self._episode_started, result.t)
             self._publish_crying_attributes()
             self._peak_prob, self._peak_dbfs = 0.0, -float("inf")
             self._telemetry_due = result.t + self._config.mqtt.telemetry_seconds
@@ -366,15 +410,17 @@ class Agent:
         self.link.publish_state(self._topics.state("threshold"), percent(self._threshold))
         self.link.publish_state(self._topics.state("paused"), switch(self.pipeline.paused))
 
-    def _publish_crying(self, episode: Episode | None) -> None:
-        """Publish the attributes of ``episode`` (started or ended), then the state."""
+    def _publish_crying(self, episode: Episode | None, why: str = "") -> None:
+        """Publish the attributes of ``episode`` (started or ended, ``why`` if not by the
+        detector's rule), then the state."""
         if episode is not None:
             if episode.end is None:
                 self._episode_started = datetime.now(UTC)
                 log.info("crying detected (confidence %s %%)", percent(episode.peak))
             else:
-                log.info("crying stopped after %.0f s", episode.duration(episode.end))
-            self._episode = episode_attributes(episode, self._episode_started)
+                log.info("crying stopped after %.0f s%s", episode.duration(episode.end), why)
+            at = episode.start if episode.end is None else episode.end
+            self._episode = episode_attributes(episode, self._episode_started, at)
         self._publish_crying_attributes()
         on = episode is not None and episode.end is None
         # Not retained: a broker restored from an autosave must not serve a stale ON.

@@ -232,7 +232,7 @@ class StdinSource:
             yield from self._mp4(stream)
         elif head.startswith(CONTAINER_MAGIC):
             source = FileSource(stream, *self._args, name="standard input")
-            log.info("standard input holds a %s recording", source.format)
+            log.info("standard input holds a recording (%s)", source.format)
             yield from source.blocks()
         else:
             log.info(
@@ -415,11 +415,12 @@ def find_input_device(device: str | int | None) -> dict:
     try:
         return sd.query_devices(device, "input")
     except (ValueError, sd.PortAudioError) as exc:
-        what = (
-            "no microphone found (PortAudio sees no input device)"
-            if device is None
-            else f"no input device {device!r} ({exc})"
-        )
+        if device is None:
+            what = "no microphone found (PortAudio sees no input device)"
+        elif str(exc).startswith("No input device matching"):
+            what = f"no input device matching {device!r}"
+        else:
+            what = f"no input device {device!r} ({exc})"
         raise AudioError(
             f"{what}. `cry-mqtt devices` lists the inputs (set audio.device); "
             "a camera's audio works with audio.source: command; `cry-mqtt --input FILE` runs the "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cry_mqtt import __version__, stopping
-from cry_mqtt.agent import Agent, AgentError
+from cry_mqtt.agent import Agent, AgentError, SavedSettings, threshold_source
 from cry_mqtt.audio import (
     AudioError,
     AudioSource,
@@ -24,16 +24,23 @@ from cry_mqtt.audio import (
     open_recording,
 )
 from cry_mqtt.command import CommandSource, Redactor
-from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, load_config
+from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, keys_set, load_config
 from cry_mqtt.model import CryModel, ModelError, default_model_path
 from cry_mqtt.mqtt import MqttError, check_connection
 from cry_mqtt.pipeline import Pipeline, episodes, votes_hop_warning
+from cry_mqtt.stopping import Shutdown
 
 log = logging.getLogger("cry_mqtt")
 
 EXIT_FAILURE = 1
 INPUT_BROKER_WAIT = 10.0
 """Seconds that ``--input`` waits for the broker before it starts reading."""
+NO_DEVICES = (
+    "no input devices found: PortAudio sees no microphone (in Docker pass --device /dev/snd "
+    "--group-add audio; on Home Assistant OS choose it on the add-on's Audio tab). A camera's "
+    "audio works with audio.source: command, and `cry-mqtt --input FILE` runs the agent on a "
+    "recording"
+)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 """Each stops the agent cleanly: OFF, ``offline``, the audio command ended."""
 
@@ -90,14 +97,35 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "score":
             return score(config, args.model, args.files)
         if args.command == "devices":
-            print("\n".join(list_input_devices()) or "no input devices found")
+            print("\n".join(list_input_devices()) or NO_DEVICES)
             return 0
         if args.command == "check":
             return check(config, args.input)
         if args.fast and not args.input:
             print("cry-mqtt: --fast needs --input", file=sys.stderr)
             return EXIT_CONFIG
-        return run(config, args.input, args.fast)
+        if not keys_set(config):  # said first: it means a broker on this machine
+            where = (
+                "no --config given"
+                if args.config is None
+                else f"{args.config} sets nothing but defaults"
+            )
+            audio = "" if args.input else ", the default microphone"
+            log.warning(
+                "%s: every setting is its default (broker %s:%d%s)",
+                where,
+                config.mqtt.host,
+                config.mqtt.port,
+                audio,
+            )
+        try:
+            config.mqtt_password()
+        except ConfigError as exc:
+            raise ConfigError(f"{args.config}: {exc}") from None
+        return run(config, args.config, args.input, args.fast)
+    except Shutdown as stop:  # before the agent ran: nothing to tell Home Assistant
+        log.info("stopping (%s)", stop)
+        return 0
     except ConfigError as exc:
         print(f"cry-mqtt: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -158,29 +186,50 @@ def open_source(config: Config, rate: int, input_path: str | None, fast: bool) -
     )
 
 
+def _log_where_settings_come_from(path: Path | None, config: Config) -> None:
+    """Which settings the file set (the rest are defaults), and where the password comes from."""
+    if given := keys_set(config):
+        log.info("settings from %s: %s; the rest are defaults", path, ", ".join(given))
+    log.info("MQTT password: %s", config.mqtt_password_source())
+
+
 def _warn_about_votes_hop(config: Config, model: CryModel) -> None:
     warning = votes_hop_warning(config.detection, model.info)
     if warning:
         log.warning(warning)
 
 
-def run(config: Config, input_path: str | None, fast: bool) -> int:
-    """Run the agent until its input ends or a signal arrives."""
+def run(config: Config, path: Path | None, input_path: str | None, fast: bool) -> int:
+    """Run the agent (configured from the file at ``path``) until its input ends or a signal
+    arrives."""
+    # From here a stop signal is only recorded, and acted on once the agent runs: one raised
+    # inside onnxruntime's session creation would surface as an error of its own.
+    stopping.install(STOP_SIGNALS)
     model = load_model(config)
     rate = model.info.features.sample_rate
     source = open_source(config, rate, input_path, fast)
     agent = Agent(config, model, config.mqtt_password())
+    _log_where_settings_come_from(path, config)
+    settings = agent.pipeline.detector.settings
     log.info(
-        "model %s (version %s), threshold %s, %d of %d windows, hop %.3f s",
+        "model %s (version %s), threshold %g (%s), %d of %d windows (%s), hop %.3f s",
         model.path.name,
         model.info.version,
-        agent.pipeline.detector.settings.threshold,
-        agent.pipeline.detector.settings.trigger_windows,
-        agent.pipeline.detector.settings.of_windows,
+        settings.threshold,
+        agent.threshold_source,
+        settings.trigger_windows,
+        settings.of_windows,
+        "the model's" if config.detection.trigger_windows is None else "detection",
         agent.pipeline.hop_seconds,
     )
+    if input_path is not None:
+        log.warning(
+            "%s plays as the nursery's audio: its states reach the broker, and Home Assistant "
+            "automations fire on them as on the microphone's (`cry-mqtt score` publishes nothing)",
+            "standard input" if input_path == "-" else input_path,
+        )
     _warn_about_votes_hop(config, model)
-    stopping.install(STOP_SIGNALS)
+    stopping.check_stop()  # one that came while the model loaded
     if input_path is not None or config.audio.source == "file":
         agent.run(source, wait_for_broker=INPUT_BROKER_WAIT if input_path else 0.0)
     else:
@@ -193,19 +242,28 @@ def score(config: Config, model_path: Path | None, files: list[str]) -> int:
     file. A file that cannot be read gets one line on stderr; the others are still scored."""
     model = load_model(config, model_path)
     _warn_about_votes_hop(config, model)
+    saved = SavedSettings(config.state_path()).load()
+    threshold = saved.get("threshold")
+    if threshold is not None:  # not the config's: say so
+        source = threshold_source(config, saved, config.state_path())
+        log.info("threshold %g (%s), as the agent uses it", threshold, source)
     rate = model.info.features.sample_rate
     failed = 0
     for name in files:
         try:
-            _score_one(model, config, name, open_recording(name, rate, False, block_seconds=1.0))
+            recording = open_recording(name, rate, False, block_seconds=1.0)
+            _score_one(model, config, name, recording, threshold)
         except AudioError as exc:
             print(f"cry-mqtt: {exc}", file=sys.stderr)
             failed += 1
     return EXIT_FAILURE if failed else 0
 
 
-def _score_one(model: CryModel, config: Config, name: str, source: AudioSource) -> None:
-    pipeline = Pipeline(model, config.detection)
+def _score_one(
+    model: CryModel, config: Config, name: str, source: AudioSource, threshold: float | None
+) -> None:
+    """Score one recording; ``threshold`` (a saved setting) wins over the config's."""
+    pipeline = Pipeline(model, config.detection, threshold)
     settings = pipeline.detector.settings
     results = list(pipeline.run(source.blocks()))
     for result in results:

@@ -48,12 +48,28 @@ PRIVATE_ENV_PREFIX = "CRY_MQTT_"
 RATE_SETTLE_SECONDS = 3.0
 """The rate clock starts at the last time the reader caught up in this long after the first
 audio: by then a start's backlog has been read, however the reads and writes interleaved."""
-RATE_JUDGED_AFTER_SECONDS = 8.0
 RATE_TOLERANCE = (0.75, 1.33)
-"""A live command's rate is judged over its whole run, from this long after the clock started:
-it fails when the audio received strays outside these fractions of the wall clock *and* by more
-than a stall could explain (``stall_seconds`` and one more): a camera at 48 kHz gains 2 s every
-second; a link that stalls and catches up never strays that far."""
+"""A live command's rate is judged over its whole run: it fails when the audio received strays
+outside these fractions of the wall clock's *and* by more than a stall could explain
+(``stall_seconds`` and one more). A camera at 48 kHz gains 2 s every second and fails about 6 s
+after its first audio, one at 8 kHz loses 0.5 s a second and fails after about 15 s; a link that
+stalls and catches up never strays that far."""
+RATE_DRIFT_CAUGHT = 0.3
+"""The rate check catches within :func:`rate_judged_within` a command whose audio drifts from
+the wall clock by this much a second or more: 8, 11.025, 22.05, 24, 32, 44.1 or 48 kHz against
+16 kHz, mono written as stereo."""
+
+
+def rate_judged_within(stall_seconds: float) -> float:
+    """Seconds after its first audio by which a command at a wrong rate has failed the rate
+    check (:data:`RATE_DRIFT_CAUGHT`); 24 s at the default ``stall_seconds``."""
+    return RATE_SETTLE_SECONDS + (stall_seconds + 1.0) / RATE_DRIFT_CAUGHT + 1.0
+
+
+QUERY_SECRETS = re.compile(
+    r"(?i)([?&;]\w*(?:pass|pwd|token|secret|auth|key)\w*=)((?:[^&;#\s'\":]|:(?!\s|$))*)"
+)
+"""A URL parameter that carries a password or a token (cameras that take it in the query)."""
 EXIT_WAIT_SECONDS = 2.0
 """How long a command that closed its output may take to exit before it is killed."""
 KILL_WAIT_SECONDS = 5.0
@@ -71,9 +87,13 @@ def url_credentials(arguments: Iterable[str]) -> list[str]:
     found = []
     for argument in arguments:
         for after_scheme in argument.split("://")[1:]:  # up to the next URL, if any
-            user_info = after_scheme[: max(0, after_scheme.rfind("@"))]
-            for form in (user_info, urllib.parse.unquote(user_info)):
-                found += [form, form.partition(":")[2], base64.b64encode(form.encode()).decode()]
+            # The user-info ends at the last '@' of the authority (up to the first '/'), or, for
+            # a password holding a '/', at the last '@' of all.
+            authority = after_scheme.split("/", 1)[0]
+            for at in {authority.rfind("@"), after_scheme.rfind("@")} - {-1, 0}:
+                for form in (after_scheme[:at], urllib.parse.unquote(after_scheme[:at])):
+                    password = form.partition(":")[2]
+                    found += [form, password, base64.b64encode(form.encode()).decode()]
     return [secret for secret in found if secret]
 
 
@@ -94,6 +114,7 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         text = AUTHORIZATION.sub(r"\1***", text)
+        text = QUERY_SECRETS.sub(r"\1***", text)
         words = re.split(r"(\s+)", text)
         for i, word in enumerate(words):
             scheme, at = word.find("://"), word.rfind("@")
@@ -107,11 +128,19 @@ class Redactor:
         return text
 
     def _without_partial_secret(self, text: str) -> str:
-        for secret in self._secrets:
-            for n in range(min(len(secret) - 1, len(text)), 0, -1):
-                if text.endswith(secret[:n]):
-                    return text[:-n]
-        return text
+        """``text`` cut short without the longest start of any secret that it ends in (and
+        without the half character that the cut may leave)."""
+        text = text.removesuffix("\ufffd")
+        longest = max(
+            (
+                n
+                for secret in self._secrets
+                for n in range(min(len(secret) - 1, len(text)), 0, -1)
+                if text.endswith(secret[:n])
+            ),
+            default=0,
+        )
+        return text[: len(text) - longest]
 
 
 def _child_environment() -> dict[str, str]:
@@ -158,8 +187,7 @@ class _RateCheck:
         if self._start is None or now - self._first_audio < RATE_SETTLE_SECONDS:
             self._start, self._samples = now, 0
             return
-        elapsed = now - self._start
-        if elapsed < RATE_JUDGED_AFTER_SECONDS:
+        if (elapsed := now - self._start) <= 0:
             return
         audio = self._samples / self._rate
         low, high = RATE_TOLERANCE
@@ -168,6 +196,7 @@ class _RateCheck:
                 f"audio command sends about {self._samples / elapsed:.0f} samples a second, not "
                 f"{self._rate}: it must write raw s16le mono at {self._rate} Hz (ffmpeg: -ac 1 "
                 f"-ar {self._rate} -f s16le -)"
+                + (", or its stream loses audio" if audio < elapsed else "")
             )
 
 

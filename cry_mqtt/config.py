@@ -121,7 +121,7 @@ class MqttConfig:
     password_file: Path | None = None
     client_id: str | None = None
     keepalive: int = _range(15, 5, 3600)
-    """The broker declares the agent gone (its will: ``offline``) within 1.5 x this many seconds
+    """The broker declares the agent gone (its will: ``offline``) within 1.5-2 x this many seconds
     of a dark link, and the agent notices a dead broker within about twice it."""
     tls: TlsConfig = field(default_factory=TlsConfig)
     discovery_prefix: str = "homeassistant"
@@ -155,6 +155,15 @@ class Config:
                 ) from exc
         return os.environ.get(PASSWORD_ENV) or self.mqtt.password
 
+    def mqtt_password_source(self) -> str:
+        """Where :meth:`mqtt_password` takes the password from, in words for a message."""
+        if self.mqtt.password_file is not None:
+            return f"mqtt.password_file ({self.mqtt.password_file})"
+        if os.environ.get(PASSWORD_ENV):
+            overridden = ", which wins over mqtt.password" if self.mqtt.password else ""
+            return f"the {PASSWORD_ENV} environment variable{overridden}"
+        return "mqtt.password" if self.mqtt.password is not None else "none given"
+
     def heartbeat_path(self) -> Path | None:
         """The file touched while the audio loop runs (for container health checks)."""
         if self.heartbeat_file is not None:
@@ -170,6 +179,19 @@ class Config:
         return root / "cry-mqtt" / f"{self.device.instance_id}.json"
 
 
+def keys_set(config: Any, defaults: Any = None, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ from the defaults: those the file set."""
+    defaults = type(config)() if defaults is None else defaults
+    keys = []
+    for f in dataclasses.fields(config):
+        value, default = getattr(config, f.name), getattr(defaults, f.name)
+        if dataclasses.is_dataclass(value):
+            keys += keys_set(value, default, f"{prefix}{f.name}.")
+        elif value != default:
+            keys.append(prefix + f.name)
+    return keys
+
+
 def load_config(path: Path | None, audio_given: bool = False) -> Config:
     """Read and validate a YAML configuration; ``None`` gives the defaults.
 
@@ -183,8 +205,12 @@ def load_config(path: Path | None, audio_given: bool = False) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
-        where = f"bad byte at offset {exc.start}"
-        raise ConfigError(f"{path}: not UTF-8 text ({where}); save it as UTF-8") from None
+        before = exc.object[: exc.start]
+        line, column = before.count(b"\n") + 1, exc.start - before.rfind(b"\n")
+        raise ConfigError(
+            f"{path}:{line}:{column}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+            "save it as UTF-8"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_error(path, exc)) from None
     try:

@@ -43,6 +43,8 @@ class Entity:
     """It has a JSON attributes topic."""
     needs_audio: bool = False
     """It is unavailable while the audio source has a problem."""
+    needs_detection: bool = False
+    """It is unavailable while detection is paused (it would read "not crying")."""
 
 
 ENTITIES = (
@@ -54,6 +56,7 @@ ENTITIES = (
         {"device_class": "sound", "payload_on": ON, "payload_off": OFF, "icon": "mdi:baby-face"},
         attributes=True,
         needs_audio=True,
+        needs_detection=True,
     ),
     Entity(
         "sensor",
@@ -69,6 +72,7 @@ ENTITIES = (
         },
         attributes=True,
         needs_audio=True,
+        needs_detection=True,
     ),
     Entity(
         "sensor",
@@ -177,19 +181,17 @@ def discovery_messages(config: Config, model_version: str, expire_after: int) ->
         "sw_version": __version__,
         "support_url": "https://github.com/cry-mqtt/cry-mqtt",
     }
-    availability = [
-        {
-            "topic": topics.availability,
-            "payload_available": ONLINE,
-            "payload_not_available": OFFLINE,
-        },
-        # The audio problem sensor doubles as availability for what needs audio.
-        {
-            "topic": topics.state("audio_problem"),
-            "payload_available": OFF,
-            "payload_not_available": ON,
-        },
-    ]
+    online = {
+        "topic": topics.availability,
+        "payload_available": ONLINE,
+        "payload_not_available": OFFLINE,
+    }
+    # The audio problem sensor and the pause switch double as availability for what needs audio
+    # and what needs detection.
+    audio = {"topic": topics.state("audio_problem"), "payload_available": OFF}
+    detection = {"topic": topics.state("paused"), "payload_available": OFF}
+    for condition in (audio, detection):
+        condition["payload_not_available"] = ON
     messages = {}
     for entity in ENTITIES:
         object_id = f"{config.device.entity_prefix}_{entity.entity_suffix}"
@@ -199,7 +201,11 @@ def discovery_messages(config: Config, model_version: str, expire_after: int) ->
             "object_id": object_id,
             "default_entity_id": f"{entity.component}.{object_id}",
             "state_topic": topics.state(entity.key),
-            "availability": availability[: 2 if entity.needs_audio else 1],
+            "availability": [
+                online,
+                *([audio] if entity.needs_audio else []),
+                *([detection] if entity.needs_detection else []),
+            ],
             "availability_mode": "all",
             "device": device,
             "origin": origin,
@@ -215,12 +221,12 @@ def discovery_messages(config: Config, model_version: str, expire_after: int) ->
     return messages
 
 
-def episode_attributes(episode: Episode, started: datetime | None) -> dict[str, Any]:
-    """The crying sensor's account of ``episode`` as it starts or ends; ``started``: its
-    wall-clock start."""
+def episode_attributes(episode: Episode, started: datetime | None, now: float) -> dict[str, Any]:
+    """The crying sensor's account of ``episode`` at stream time ``now`` (as it starts, goes
+    on or ends); ``started``: its wall-clock start."""
     return {
         "episode_start": started.isoformat(timespec="seconds") if started else None,
-        "episode_duration_s": round(episode.duration(episode.end or episode.start), 1),
+        "episode_duration_s": round(episode.duration(now), 1),
         "peak_confidence": float(percent(episode.peak)),
     }
 
@@ -284,10 +290,10 @@ def parse_threshold(payload: bytes) -> float:
 
 def parse_switch(payload: bytes) -> bool:
     """A switch command: ``ON`` or ``OFF``."""
-    text = _text(payload).upper()
-    if text not in (ON, OFF):
+    text = _text(payload)
+    if text.upper() not in (ON, OFF):
         raise CommandError(f"switch: expected {ON} or {OFF}: {text!r}")
-    return text == ON
+    return text.upper() == ON
 
 
 def _text(payload: bytes) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import socket
 import ssl
 import sys
 import threading
@@ -136,16 +135,6 @@ def connect_failure(config: Config, exc: OSError) -> str:
     return f"cannot reach {where}: {exc.strerror or exc}"
 
 
-def unreachable_reason(config: Config, timeout: float = 3.0) -> str:
-    """Why the broker does not answer, from a plain TCP connection attempt."""
-    host, port = config.mqtt.host, config.mqtt.port
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return f"{host}:{port} accepts connections but did not answer as an MQTT broker"
-    except OSError as exc:
-        return f"cannot reach {host}:{port}: {exc.strerror or exc}"
-
-
 class MqttLink:
     """Connection, will, announcements, retained state and command subscriptions."""
 
@@ -167,6 +156,12 @@ class MqttLink:
         self.fatal: str | None = None
         """Set while the broker refuses the credentials: a recording's run exits, the live agent
         goes on retrying with back-off."""
+        self.failure: str | None = None
+        """Why the link is down, in words a user can act on (None while connected)."""
+        self._down_since: float | None = time.monotonic()
+        self._password_hint = (
+            f"check mqtt.username and the password; the password: {config.mqtt_password_source()}"
+        )
         self._commands = {self._topics.command(key): key for key in command_keys()}
         self._announce_pending = False
         self._connected_at: float | None = None
@@ -180,6 +175,7 @@ class MqttLink:
         client = create_client(config, password)
         client.will_set(self._topics.availability, OFFLINE, qos=1, retain=True)
         self._reconnect_delay = (1, round(config.mqtt.reconnect_max_seconds))
+        self._waiting_out_a_takeover = False
         client.reconnect_delay_set(*self._reconnect_delay)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
@@ -239,48 +235,70 @@ class MqttLink:
         if self._client.is_connected():
             self._client.publish(topic, payload, qos=1, retain=retain)
 
+    def down_for(self) -> float:
+        """Seconds since the link was last up (or started); 0 while connected."""
+        return 0.0 if self._down_since is None else time.monotonic() - self._down_since
+
+    def _failed(self, throttle: Throttle, reason: str) -> None:
+        """The broker cannot be used now: remember why, log it (at ``throttle``'s rate)."""
+        self.failure = reason
+        throttle("%s; retrying", reason)
+
     def _handle_connect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
         if reason_code.is_failure:
             self._refused_now = True
             if str(reason_code) in _REFUSED_CREDENTIALS:
                 self.fatal = f"MQTT broker refused the credentials: {reason_code}"
-                self._refused("%s (check mqtt.username and the password)", self.fatal)
+                self._failed(self._refused, f"{self.fatal} ({self._password_hint})")
             else:
-                self._refused("MQTT broker refused the connection: %s; retrying", reason_code)
+                self._failed(self._refused, f"MQTT broker refused the connection: {reason_code}")
             self._answered.set()
             return
         log.info("connected to MQTT broker")
-        self.fatal = None
+        self.fatal = self.failure = self._down_since = None
         self._connected_at = time.monotonic()
         # States that a frozen or dying broker never acknowledged would be sent again after this
-        # callback, over the fresh announcement: a stale "crying" retained for good. Every one of
-        # them is announced anew with its current value, so drop them.
+        # callback, over the fresh announcement: stale values of a moment ago. Every one of them
+        # is announced anew with its current value, so drop them.
         client.drop_out_messages()
         client.subscribe([(topic, 1) for topic in self._commands])
         client.subscribe(self._topics.homeassistant_status, 1)
+        self._clear_retained()
         self.announce()
         self._answered.set()
 
+    def _clear_retained(self) -> None:
+        """On each connection: an empty retained message on each state topic published without
+        retain, which a broker may still hold from an older version of the agent (a crying ON,
+        for good). Home Assistant ignores an empty state."""
+        with self._lock:
+            for topic, (_, retain) in self._states.items():
+                if not retain:
+                    self._send(topic, "", retain=True)
+
     def _handle_connect_fail(self, client, userdata) -> None:
+        self._back_to_the_usual_delay(client)
         # paho calls this from its `except OSError:` block and passes no error: take it from there.
         exc = sys.exc_info()[1]
         reason = connect_failure(self._config, exc) if isinstance(exc, OSError) else "no reason"
-        self._unreachable("%s; retrying", reason)
+        self._failed(self._unreachable, reason)
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         connected_at, self._connected_at = self._connected_at, None
+        if self._down_since is None:
+            self._down_since = time.monotonic()
         refused, self._refused_now = self._refused_now, False
         if not reason_code.is_failure or refused:
             return  # a clean stop, or the refusal said it all
         m = self._config.mqtt
+        where = f"{m.host}:{m.port}"
         if connected_at is None:
+            self._back_to_the_usual_delay(client)
             if str(reason_code) == KEEPALIVE_TIMEOUT:
-                self._unreachable(
-                    "%s:%d accepted the connection but sent no MQTT answer within %d s "
-                    "(mqtt.keepalive): is it an MQTT broker's port?; retrying",
-                    m.host,
-                    m.port,
-                    m.keepalive,
+                self._failed(
+                    self._unreachable,
+                    f"{where} accepted the connection but sent no MQTT answer within "
+                    f"{m.keepalive} s (mqtt.keepalive): is it an MQTT broker's port?",
                 )
                 return
             causes = [] if uses_tls(self._config) else ["a TLS listener (set mqtt.tls.enabled)"]
@@ -288,11 +306,9 @@ class MqttLink:
                 "a broker that refuses the agent's last will, retained at QoS 1 (see its log, "
                 "and its retain_available and max_qos)"
             )
-            self._unreachable(
-                "%s:%d closed the connection before answering: %s?; retrying",
-                m.host,
-                m.port,
-                " or ".join(causes),
+            self._failed(
+                self._unreachable,
+                f"{where} closed the connection before answering: {' or '.join(causes)}?",
             )
             return
         short = time.monotonic() - connected_at < TAKEOVER_SECONDS
@@ -300,20 +316,26 @@ class MqttLink:
         if self._short_sessions >= TAKEOVERS:
             wait = random.randint(*TAKEOVER_RETRY_SECONDS)
             client.reconnect_delay_set(wait, wait)
-            self._taken_over(
-                "the MQTT broker closed the connection %d times in a row within seconds: another "
-                "client probably uses the same client id %r (two agents with device.instance_id "
-                "%r? each needs its own), or the broker refuses what the agent publishes "
-                "(retained QoS 1 messages of up to 2 KB: see its log, and its max_qos, "
-                "retain_available and max_packet_size); reconnecting in %d s",
-                self._short_sessions,
-                client_id(self._config),
-                self._config.device.instance_id,
-                wait,
+            self._waiting_out_a_takeover = True
+            self._failed(
+                self._taken_over,
+                f"the MQTT broker closed the connection {self._short_sessions} times in a row "
+                "within seconds: another client probably uses the same client id "
+                f"{client_id(self._config)!r} (two agents with device.instance_id "
+                f"{self._config.device.instance_id!r}? each needs its own), or the broker refuses "
+                "what the agent publishes (retained QoS 1 messages of up to 2 KB: see its log, "
+                f"and its max_qos, retain_available and max_packet_size); waiting {wait} s",
             )
         else:
+            self._back_to_the_usual_delay(client)
+            self._failed(self._disconnected, f"disconnected from MQTT broker ({reason_code})")
+
+    def _back_to_the_usual_delay(self, client: paho.Client) -> None:
+        """After a takeover's long wait, the reconnect back-off as configured (setting it
+        restarts it from its shortest, so only then)."""
+        if self._waiting_out_a_takeover:
+            self._waiting_out_a_takeover = False
             client.reconnect_delay_set(*self._reconnect_delay)
-            self._disconnected("disconnected from MQTT broker (%s); reconnecting", reason_code)
 
     def _handle_message(self, client, userdata, message: paho.MQTTMessage) -> None:
         try:

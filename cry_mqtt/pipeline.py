@@ -16,6 +16,9 @@ from cry_mqtt.detector import Detector, DetectorSettings, Episode, Votes
 from cry_mqtt.features import StreamingLogMel, dbfs, logmel
 from cry_mqtt.model import CryModel, ModelInfo
 
+CODEC_OVERSHOOT = 1.5
+"""Decoded samples up to this far beyond full scale are a lossy codec's, clipped without a word."""
+
 
 @dataclass(frozen=True)
 class WindowResult:
@@ -190,10 +193,12 @@ class Pipeline:
         return self._score(self._done_samples, dbfs(self._samples))
 
     def _repair(self, samples: np.ndarray) -> np.ndarray:
-        """Replace NaN and infinities, clip to full scale (a broken device must not break us)."""
+        """Replace NaN and infinities, clip to full scale (a broken device must not break us).
+        Only what no decoder gives is counted as repaired: a lossy codec overshoots full scale
+        by up to :data:`CODEC_OVERSHOOT` (Opus, MP3, AAC: 1.09-1.12 for loud crying)."""
         if len(samples) == 0 or (samples.min() >= -1.0 and samples.max() <= 1.0):
             return samples  # the common case, and NaN fails these comparisons
-        self.repaired_samples += np.count_nonzero(~(np.abs(samples) <= 1.0))
+        self.repaired_samples += np.count_nonzero(~(np.abs(samples) <= CODEC_OVERSHOOT))
         return np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
 
     def _score(self, end: int, level: float) -> WindowResult:

@@ -140,6 +140,39 @@ def test_redactor_removes_url_credentials_and_marked_secrets():
     assert redact("token=s3cret; rtsp://camera/stream") == "token=***; rtsp://camera/stream"
 
 
+def test_a_cut_line_keeps_no_part_of_any_secret():
+    """A line cut at 500 bytes may end inside a secret: whichever secret it ends in, and however
+    much of it, none of it stays (a shorter secret's prefix must not hide a longer one's)."""
+    redact = Redactor(url_credentials(["rtsp://admin:hunter2abc@cam/stream"]))
+    assert redact("password=hunter2a", cut=True) == "password="
+    assert redact("login admin:hunt", cut=True) == "login "
+
+
+def test_a_password_cut_inside_a_character_leaves_nothing():
+    redact = Redactor(url_credentials(["rtsp://admin:geheimö@cam/stream"]))
+    cut = "pw=geheimö".encode()[:-1].decode("utf-8", "replace")  # the 500-byte cut
+    assert redact(cut, cut=True) == "pw="
+
+
+def test_every_at_sign_of_a_url_may_end_its_user_info():
+    """``rtsp://admin:pw1@cam/stream@main``: the password is ``pw1``, whatever follows."""
+    redact = Redactor(url_credentials(["rtsp://admin:pw1@cam/stream@main"]))
+    basic = base64.b64encode(b"admin:pw1").decode()
+    assert redact(f"pw1 and {basic}") == "*** and ***"
+
+
+def test_passwords_in_a_query_string_are_removed():
+    """Foscam, Reolink and others take the password as a URL parameter; ffmpeg prints the URL."""
+    redact = Redactor()
+    line = "http://cam/cgi?cmd=snap&user=admin&pwd=S3cr3t&token=abc.def: Server returned 401"
+    assert (
+        redact(line) == "http://cam/cgi?cmd=snap&user=admin&pwd=***&token=***: Server returned 401"
+    )
+    assert redact("rtsp://cam/live?password=x%20y&channel=1") == (
+        "rtsp://cam/live?password=***&channel=1"
+    )
+
+
 def test_command_stderr_reaches_the_log_without_credentials(caplog):
     url = "rtsp://parent:hunter2@camera.lan/stream"
     script = (

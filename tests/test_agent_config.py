@@ -180,8 +180,9 @@ def test_errors_never_show_a_secret_value(tmp_path, text, message):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("device: {name: bébé}\n".encode("latin-1"), ": not UTF-8 text (bad byte at offset 16)"),
-        ("device: {name: bébé}\n".encode("utf-16"), ": not UTF-8 text (bad byte at offset 0)"),
+        ("device: {name: bébé}\n".encode("latin-1"), ":1:17: not UTF-8 text (byte 0xe9)"),
+        ("log_level: INFO\ndevice: {name: bébé}\n".encode("latin-1"), ":2:17: not UTF-8 text"),
+        ("device: {name: bébé}\n".encode("utf-16"), ":1:1: not UTF-8 text (byte 0xff)"),
         (b"mqtt:\n  port: 1884\n  host: a\n  port: 1885\n", ":4:3: not valid YAML: duplicate key"),
         (b"mqtt: {port: 1884, port: 1885}\n", ":1:20: not valid YAML: duplicate key 'port'"),
     ],

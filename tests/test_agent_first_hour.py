@@ -1,6 +1,8 @@
 """What a new user meets in the first hour: each error names what to fix, and the commands
 accept the same options."""
 
+import re
+
 import pytest
 from support import RATE
 
@@ -10,7 +12,7 @@ from cry_mqtt.config import ConfigError, load_config
 from cry_mqtt.model import CryModel, ModelError
 
 
-def test_an_unreadable_password_file_is_named(tmp_path):
+def test_an_unreadable_password_file_is_named(tmp_path, capsys):
     missing = tmp_path / "broker-password"
     config = tmp_path / "config.yaml"
     config.write_text(f"mqtt: {{host: 127.0.0.1, password_file: {missing}}}\n")
@@ -19,6 +21,12 @@ def test_an_unreadable_password_file_is_named(tmp_path):
     assert (
         str(error.value) == f"mqtt.password_file: cannot read {missing}: No such file or directory"
     )
+    assert main(["--config", str(config)]) == 2  # the agent says which config names it
+    assert capsys.readouterr().err == (
+        f"cry-mqtt: config error: {config}: mqtt.password_file: cannot read {missing}: No such "
+        "file or directory\n"
+    )
+    assert main(["score", "--config", str(config), str(missing)]) == 1  # score needs no broker
 
 
 def test_an_empty_file_holds_no_audio_samples(tmp_path, capsys):
@@ -56,7 +64,19 @@ def test_devices_runs_with_a_config(tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text("log_level: WARNING\n")
     assert main(["devices", "--config", str(config)]) == 0
-    assert capsys.readouterr().out.strip()  # the inputs, or "no input devices found"
+    out = capsys.readouterr().out
+    # The inputs, or what to do without one.
+    assert re.match(r"[ *] +\d+  ", out) or out.startswith(
+        "no input devices found: PortAudio sees no microphone (in Docker pass --device /dev/snd"
+    )
+
+
+def test_a_microphone_that_is_not_there_is_named_once():
+    with pytest.raises(AudioError) as error:
+        find_input_device("no-such-usb-microphone")
+    assert str(error.value).startswith(
+        "no input device matching 'no-such-usb-microphone'. `cry-mqtt devices`"
+    )
 
 
 def test_the_no_microphone_hint_tells_run_from_score():

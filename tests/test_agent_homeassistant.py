@@ -1,12 +1,15 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from cry_mqtt.config import Config, DeviceConfig, MqttConfig
+from cry_mqtt.detector import Episode
 from cry_mqtt.homeassistant import (
     CommandError,
     Topics,
     discovery_messages,
+    episode_attributes,
     parse_switch,
     parse_threshold,
     percent,
@@ -77,6 +80,19 @@ def test_what_needs_audio_is_unavailable_during_an_audio_problem():
         assert len(entities[key]["availability"]) == 1
 
 
+def test_what_detection_decides_is_unavailable_while_paused():
+    """Paused, crying would read "not crying" and the confidence 0: neither is true."""
+    entities = by_component(payloads())
+    paused = {
+        "topic": "cry_mqtt/nursery/paused",
+        "payload_available": "OFF",
+        "payload_not_available": "ON",
+    }
+    for key in ("binary_sensor/crying", "sensor/confidence"):
+        assert entities[key]["availability"][2] == paused
+    assert len(entities["sensor/sound_level"]["availability"]) == 2  # the room is still heard
+
+
 def test_sensors_and_settings():
     entities = by_component(payloads())
     confidence = entities["sensor/confidence"]
@@ -131,8 +147,20 @@ def test_bad_threshold_commands_are_rejected(payload):
 def test_switch_commands():
     assert parse_switch(b"ON") is True
     assert parse_switch(b"off") is False
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="expected ON or OFF: 'maybe'"):  # as sent
         parse_switch(b"maybe")
+
+
+def test_an_episode_under_way_has_its_duration_so_far():
+    started = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    ongoing = episode_attributes(Episode(start=10.0, peak=0.9), started, now=25.0)
+    assert ongoing == {
+        "episode_start": "2026-12-06T03:00:00+00:00",
+        "episode_duration_s": 15.0,
+        "peak_confidence": 90.0,
+    }
+    ended = episode_attributes(Episode(start=10.0, peak=0.9, end=40.0), started, now=41.0)
+    assert ended["episode_duration_s"] == 30.0
 
 
 def test_percent_payloads():

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -167,8 +168,23 @@ def test_refused_credentials_exit_1_with_one_line(tmp_path, secured_broker, fixt
     last = err.decode().strip().splitlines()[-1]
     assert last.startswith("cry-mqtt: MQTT broker refused the credentials")
     assert "wrong" not in err.decode()
-    assert "check mqtt.username and the password" in err.decode()
+    assert "check mqtt.username and the password; the password: mqtt.password" in err.decode()
     assert "Unspecified error" not in err.decode() and "reconnecting" not in err.decode()
+
+
+def test_a_refused_password_says_where_it_came_from(tmp_path, secured_broker, fixture_model):
+    """A stale CRY_MQTT_PASSWORD wins over the right password in the file: the refusal says so."""
+    extra = "mqtt: {host: 127.0.0.1, port: %d, username: parent, password: right}\n"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model: {{path: {fixture_model}}}\n" + extra % secured_broker.port)
+    env = {**os.environ, "CRY_MQTT_PASSWORD": "stale"}
+    run = agent(config, "--input", "-", stdin=subprocess.PIPE, env=env)
+    feed(run, quiet_noise(2))
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 1
+    assert (
+        "the password: the CRY_MQTT_PASSWORD environment variable, which wins over mqtt.password"
+    ) in err.decode()
 
 
 def test_check_command(tmp_path, secured_broker, fixture_model):
@@ -205,7 +221,7 @@ def test_missing_microphone_is_one_line_and_exit_1(tmp_path, broker, fixture_mod
     run = agent(config)
     _, err = run.communicate(timeout=30)
     assert run.returncode == 1
-    assert err.strip().count("\n") == 0 and "no input device 'no-such-mic'" in err
+    assert err.strip().count("\n") == 0 and "no input device matching 'no-such-mic'" in err
     assert "`cry-mqtt devices` lists the inputs" in err and "--input FILE" in err
 
 
@@ -224,7 +240,8 @@ def test_two_rooms_on_one_broker_do_not_collide(tmp_path, broker, subscriber, fi
         assert "disconnected" not in err
     for room in ("nursery", "bedroom"):
         assert subscriber.payloads(f"cry_mqtt/{room}/availability") == ["online", "offline"]
-        assert subscriber.payloads(f"cry_mqtt/{room}/crying") == ["OFF", "ON", "OFF"]
+        crying = subscriber.payloads(f"cry_mqtt/{room}/crying")
+        assert [state for state in crying if state] == ["OFF", "ON", "OFF"]
         crying = json.loads(
             subscriber.payloads(f"homeassistant/binary_sensor/cry_mqtt_{room}/crying/config")[0]
         )
@@ -345,3 +362,33 @@ def test_an_announcement_never_overwrites_a_newer_state(tmp_path, broker, subscr
     link.stop()
     values = [int(v) for v in subscriber.payloads(topic)]
     assert values == sorted(values) and values[-1] == 299
+
+
+def test_an_episode_under_way_says_how_long_and_a_pause_says_why_it_ended(
+    tmp_path, broker, subscriber, fixture_model
+):
+    run = agent(
+        write_config(tmp_path, broker.port, fixture_model),
+        "--input",
+        "-",
+        "--fast",
+        stdin=subprocess.PIPE,
+    )
+    try:
+        feed(run, np.concatenate([quiet_noise(2), cry_like(30)]))
+        subscriber.wait_for(
+            lambda m: (
+                m.topic == f"{BASE}/crying/attributes"
+                and json.loads(m.payload).get("episode_duration_s", 0) >= 10
+                and states(subscriber, "crying")[-1:] == ["ON"]  # still crying
+            )
+        )
+        subscriber.publish(f"{BASE}/paused/set", "ON")
+        deadline = time.monotonic() + 20
+        while states(subscriber, "crying")[-1:] != ["OFF"]:  # a block applies it, once it came
+            assert time.monotonic() < deadline, "the pause never ended the episode"
+            feed(run, quiet_noise(0.1))
+            time.sleep(0.1)
+    finally:
+        _, err = run.communicate(timeout=20)
+    assert "crying stopped after " in err.decode() and " s (detection paused)" in err.decode()

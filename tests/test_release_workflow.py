@@ -77,3 +77,15 @@ def test_every_action_is_pinned_to_a_release(job):
     for step in release_workflow()["jobs"][job]["steps"]:
         if "uses" in step:
             assert re.fullmatch(r"[\w-]+/[\w-]+@v\d+", step["uses"]), step["uses"]
+
+
+def test_the_image_names_its_source_and_must_be_pullable_without_credentials():
+    """GitHub creates a package private: the release fails, saying what to do, until anyone
+    (the Supervisor, anonymously) can pull the image."""
+    steps = release_workflow()["jobs"]["addon"]["steps"]
+    build = next(step for step in steps if step.get("uses", "").startswith("docker/build-push"))
+    source = "org.opencontainers.image.source=https://github.com/${{ github.repository }}"
+    assert source in build["with"]["labels"]
+    check = steps[steps.index(build) + 1]
+    assert "ghcr.io/token?scope=repository:$repository:pull" in check["run"]
+    assert "make the package public" in check["run"]
