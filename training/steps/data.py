@@ -1,0 +1,97 @@
+"""The data steps: ``prepare`` (decode, split, cache), ``fetch-debian`` (the Debian packages'
+sounds) and ``audit`` (contact sheets of the positives)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from training.data import DEFAULT_DATA, RecipeError
+
+
+def add_parsers(steps: Any) -> None:
+    """The data steps of ``python -m training``, in the order a user runs them."""
+    prepare = steps.add_parser("prepare", help="decode, split 90:10 by source, cache")
+    prepare.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    prepare.add_argument("--no-default-data", action="store_true", help="ignore --data")
+    prepare.add_argument("--esc50", type=Path, help="ESC-50 root (audio/, meta/esc50.csv)")
+    prepare.add_argument(
+        "--positives", type=Path, action="append", default=[], help="folder or manifest .csv"
+    )
+    prepare.add_argument(
+        "--negatives", type=Path, action="append", default=[], help="folder or manifest .csv"
+    )
+    prepare.add_argument(
+        "--debian",
+        type=Path,
+        action="append",
+        default=[],
+        help="a Debian package unpacked with dpkg -x (repeatable; see fetch-debian)",
+    )
+    prepare.add_argument("--valid-fraction", type=float, default=0.1)
+    prepare.add_argument("--limit", type=int, default=0, help="files per source/category")
+    prepare.set_defaults(run=_prepare)
+
+    fetch_debian = steps.add_parser(
+        "fetch-debian", help="apt-get download and dpkg -x the Debian packages for training"
+    )
+    fetch_debian.add_argument("dest", type=Path, help="folder for the .debs and unpacked packages")
+    fetch_debian.add_argument("packages", nargs="*", help="package names (default: all)")
+    fetch_debian.set_defaults(run=_fetch_debian)
+
+    audit = steps.add_parser("audit", help="spectrogram sheets of the positives to audit by eye")
+    audit.add_argument("--source", help="one source only, e.g. ios-16k (default: all)")
+    audit.add_argument("--per-sheet", type=int, default=25)
+    audit.add_argument("--out", type=Path, help="sheets and index.csv (default: <runs>/audit)")
+    audit.set_defaults(run=_audit)
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    from training.data import build_cache, discover, limit_items
+    from training.split import grouped_split
+
+    data = None if args.no_default_data else args.data
+    items = discover(data, args.esc50, args.positives, args.negatives, args.debian)
+    if args.limit:
+        items = limit_items(items, args.limit)
+    if not items:
+        where = "no --data folder" if data is None else f"{data} (option --data)"
+        raise RecipeError(
+            f"no recordings found in {where}: it needs donateacry-corpus/ and "
+            "negatives/manifest.csv (or --positives/--negatives/--esc50/--debian)"
+        )
+    grouped_split(items, args.valid_fraction, args.seed)
+    summary = build_cache(items, args.runs / "cache")
+    brief = {
+        split: {k: v for k, v in part.items() if k != "sources"}
+        for split, part in summary["splits"].items()
+    }
+    print(json.dumps(brief, indent=2))
+    print(f"{len(summary['skipped'])} files skipped: {summary['skipped'][:5]}")
+    print(f"cache written to {args.runs / 'cache'} (summary.json: every source and licence)")
+
+
+def _fetch_debian(args: argparse.Namespace) -> None:
+    from subprocess import CalledProcessError
+
+    from training.debian import PACKAGES, fetch
+
+    try:
+        roots = fetch(args.dest, args.packages or list(PACKAGES))
+    except CalledProcessError as exc:
+        raise RecipeError(
+            f"`{' '.join(exc.cmd[:2])}` failed: it needs Debian bookworm's package lists "
+            "(`apt-get update`)"
+        ) from None
+    print("python -m training prepare " + " ".join(f"--debian {root}" for root in roots))
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from training.audit import contact_sheets
+    from training.data import Cache
+
+    out = args.out or args.runs / "audit"
+    sheets = contact_sheets(Cache(args.runs / "cache"), out, args.source, args.per_sheet)
+    print(f"{len(sheets)} sheets and index.csv written to {out}")
