@@ -271,7 +271,7 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-class _S16Decoder:
+class S16Decoder:
     """Raw signed 16-bit little-endian bytes to float32, keeping an odd byte for the next read."""
 
     def __init__(self) -> None:
@@ -300,7 +300,7 @@ class RawSource:
         self._resample = Resampler(RAW_RATE, rate)
 
     def blocks(self) -> Iterator[np.ndarray]:
-        decode = _S16Decoder()
+        decode = S16Decoder()
         while chunk := self._stream.read(self._bytes):
             block = decode(chunk)
             self._pace(len(block))

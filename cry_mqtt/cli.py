@@ -119,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
                 audio,
             )
         try:
-            config.mqtt_password()
+            password = config.mqtt_password()
         except ConfigError as exc:
             raise ConfigError(f"{args.config}: {exc}") from None
-        return run(config, args.config, args.input, args.fast)
+        return run(config, args.config, password, args.input, args.fast)
     except Shutdown as stop:  # before the agent ran: nothing to tell Home Assistant
         log.info("stopping (%s)", stop)
         return 0
@@ -199,7 +199,9 @@ def _warn_about_votes_hop(config: Config, model: CryModel) -> None:
         log.warning(warning)
 
 
-def run(config: Config, path: Path | None, input_path: str | None, fast: bool) -> int:
+def run(
+    config: Config, path: Path | None, password: str | None, input_path: str | None, fast: bool
+) -> int:
     """Run the agent (configured from the file at ``path``) until its input ends or a signal
     arrives."""
     # From here a stop signal is only recorded, and acted on once the agent runs: one raised
@@ -208,7 +210,7 @@ def run(config: Config, path: Path | None, input_path: str | None, fast: bool) -
     model = load_model(config)
     rate = model.info.features.sample_rate
     source = open_source(config, rate, input_path, fast)
-    agent = Agent(config, model, config.mqtt_password())
+    agent = Agent(config, model, password)
     _log_where_settings_come_from(path, config)
     settings = agent.pipeline.detector.settings
     log.info(

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cry_mqtt.audio import RAW_RATE, AudioError, Resampler, _S16Decoder
+from cry_mqtt.audio import RAW_RATE, AudioError, Resampler, S16Decoder
 from cry_mqtt.stopping import interruptible
 
 log = logging.getLogger(__name__)
@@ -284,10 +284,17 @@ class CommandSource:
     def blocks(self) -> Iterator[np.ndarray]:
         assert self._process.stdout is not None
         fd = self._process.stdout.fileno()
-        decode = _S16Decoder()
+        decode = S16Decoder()
         rate = _RateCheck(RAW_RATE, self._stall)
-        wait = self._start
-        silence = f"sent no audio within {self._start:g} s of its start (audio.start_seconds)"
+        # Before the first audio, the start's grace; after it, the stall limit.
+        wait, silence = (
+            self._start,
+            (
+                f"audio command sent no audio within {self._start:g} s of its start "
+                "(audio.start_seconds)"
+            ),
+        )
+        stalled = f"audio command sent nothing for {self._stall:g} s (audio.stall_seconds)"
         try:
             while True:
                 ready, _, _ = select.select([fd], [], [], 0)
@@ -296,12 +303,11 @@ class CommandSource:
                     with interruptible():
                         ready, _, _ = select.select([fd], [], [], wait)
                 if not ready:
-                    raise self._failure(f"audio command {silence}")
+                    raise self._failure(silence)
                 chunk = os.read(fd, self._bytes)
                 if not chunk:
                     raise self._failure(self._closed())
-                wait = self._stall
-                silence = f"sent nothing for {self._stall:g} s (audio.stall_seconds)"
+                wait, silence = self._stall, stalled
                 block = decode(chunk)
                 rate.received(len(block))
                 yield self._resample(block)

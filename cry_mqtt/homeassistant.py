@@ -188,10 +188,16 @@ def discovery_messages(config: Config, model_version: str, expire_after: int) ->
     }
     # The audio problem sensor and the pause switch double as availability for what needs audio
     # and what needs detection.
-    audio = {"topic": topics.state("audio_problem"), "payload_available": OFF}
-    detection = {"topic": topics.state("paused"), "payload_available": OFF}
-    for condition in (audio, detection):
-        condition["payload_not_available"] = ON
+    audio = {
+        "topic": topics.state("audio_problem"),
+        "payload_available": OFF,
+        "payload_not_available": ON,
+    }
+    detection = {
+        "topic": topics.state("paused"),
+        "payload_available": OFF,
+        "payload_not_available": ON,
+    }
     messages = {}
     for entity in ENTITIES:
         object_id = f"{config.device.entity_prefix}_{entity.entity_suffix}"
