@@ -419,6 +419,13 @@ def states(sub: Subscriber, key: str) -> list[str]:
     return [payload for payload in sub.payloads(f"{BASE}/{key}") if payload]
 
 
+def changes(sub: Subscriber, key: str) -> list[str]:
+    """The states of ``key`` as Home Assistant records them: a refresh that publishes the same
+    value again (every ``mqtt.state_refresh_seconds``) is no change."""
+    seen = states(sub, key)
+    return [state for i, state in enumerate(seen) if i == 0 or state != seen[i - 1]]
+
+
 def assert_no_audio_leaves(subscriber: Subscriber) -> None:
     """Privacy: every payload is a state word, a number, or a small JSON object of known keys."""
     allowed_json = {

@@ -19,7 +19,7 @@ from support import (
     Proxy,
     agent,
     assert_no_audio_leaves,
-    states,
+    changes,
     stop_agent,
     write_config,
 )
@@ -180,4 +180,4 @@ def test_ffmpeg_through_a_link_that_stalls_and_catches_up_keeps_listening(
         proxy.close()
     # The stream's end is the first and only problem.
     assert json.loads(ended.payload)["error"].startswith("audio command exited with status 0")
-    assert states(subscriber, "audio_problem").count("ON") == 1, err
+    assert changes(subscriber, "audio_problem").count("ON") == 1, err
