@@ -13,7 +13,7 @@ import pytest
 from support import REPO, cry_like, quiet_noise
 
 from cry_mqtt.model import CryModel
-from training.evaluation.card import nights_section
+from training.evaluation.card import nights_section, race_section
 from training.night.assemble import Corpus
 from training.night.cli import measure_nights
 from training.night.measure import SETTING_KEYS, Grid
@@ -120,6 +120,38 @@ def test_the_model_card_lists_each_model_on_both_nights(quiet_report, tones_repo
             m = report[name]["shipped"]
             assert cells[cell] == f"{m['false_alarms']} ({m['false_alarms_per_hour']:.2f})"
             assert cells[cell - 1] == f"{m['recall_snr_ge_0']:.3f}"
+
+
+def test_the_race_compares_every_model_at_the_baselines_false_alarms(quiet_report, tones_report):
+    """The first night is the baseline; each row gives the validation pick on both nights and,
+    read from the independent threshold curve, the best recall within the baseline's count."""
+    saved = [json.loads(json.dumps(r)) for r in (quiet_report, tones_report)]
+    budget = saved[0]["independent"]["chosen"]["false_alarms"]
+    lines = race_section(saved)
+    assert f"recall at <= {budget} false alarms |" in lines[4]
+    rows = [line for line in lines if line.startswith("| `")]
+    assert len(rows) == 2
+    for row, report in zip(rows, saved, strict=True):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 10
+        chosen = report["independent"]["chosen"]
+        assert cells[5:7] == [
+            f"{chosen['recall_snr_ge_0']:.3f}",
+            f"{chosen['false_alarms']} ({chosen['false_alarms_per_hour']:.2f})",
+        ]
+        within = [
+            r
+            for r in report["independent"]["thresholds_information_only"]
+            if r["false_alarms"] <= budget
+        ]
+        best = max(r["recall_snr_ge_0"] for r in within)
+        assert cells[9].startswith(f"{best:.3f} at ")
+    # Nights run without --sweep have no pick to race.
+    unswept = {
+        **saved[0],
+        "validation": {k: v for k, v in saved[0]["validation"].items() if k != "chosen"},
+    }
+    assert race_section([unswept]) == []
 
 
 def imports(module: Path) -> set[str]:

@@ -17,7 +17,7 @@ import json
 import os
 import re
 from collections import defaultdict
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -61,11 +61,35 @@ class Item:
     phone_offset: int = 0
     """Where the same recording passed through the phone codec starts."""
     license: str = ""
+    parts: list[str] = field(default_factory=list)
+    """More files chained after ``path`` into one recording (:func:`load_item`)."""
 
 
 def load_audio(path: Path, sample_rate: int = PARAMS.sample_rate) -> np.ndarray:
     """Decode any FFmpeg-readable file to mono float32 at ``sample_rate``, as the agent does."""
     return read_audio(path, sample_rate)
+
+
+NEAR_SILENT_DBFS = -50.0
+"""A chained part quieter than this (RMS) is left out: a take in which nothing was heard."""
+JOIN_FADE_SECONDS = 0.01
+
+
+def load_item(item: Item) -> np.ndarray:
+    """The decoded samples of ``item``: its file, or its files chained, each faded in and out
+    over 10 ms so that the joins do not click, with the near-silent ones left out (empty if all
+    of them are)."""
+    if not item.parts:
+        return load_audio(Path(item.path))
+    ramp = np.linspace(0, 1, round(JOIN_FADE_SECONDS * PARAMS.sample_rate), dtype=np.float32)
+    heard = []
+    for path in (item.path, *item.parts):
+        samples = load_audio(Path(path))
+        if len(samples) > 2 * len(ramp) and dbfs(samples) >= NEAR_SILENT_DBFS:
+            samples[: len(ramp)] *= ramp
+            samples[-len(ramp) :] *= ramp[::-1]
+            heard.append(samples)
+    return np.concatenate(heard) if heard else np.zeros(0, np.float32)
 
 
 def trim_silence(samples: np.ndarray, floor_dbfs: float = -90.0, frame: int = 512) -> np.ndarray:
@@ -191,14 +215,17 @@ def discover(
     positives: list[Path] = (),
     negatives: list[Path] = (),
     debian: list[Path] = (),
+    emogator: Path | None = None,
 ) -> list[Item]:
     """All items from the standard data folder and any extra sources.
 
     ``data`` holds ``donateacry-corpus/``, ``negatives/manifest.csv`` and
     ``negatives-extra/manifest.csv`` (grouped by speaker), any of them may be missing; extra
-    positives/negatives are folders or ``.csv`` manifests; ``debian`` are unpacked packages.
+    positives/negatives are folders or ``.csv`` manifests; ``debian`` are unpacked packages;
+    ``emogator`` is a clone of the EmoGator repository (:mod:`training.emogator`).
     """
-    from training.debian import debian_items  # it builds on this module
+    from training.debian import debian_items  # they build on this module
+    from training.emogator import emogator_items
 
     items: list[Item] = []
     if data is not None:
@@ -210,6 +237,8 @@ def discover(
             items += manifest_items(data / "negatives-extra" / "manifest.csv", 0, by_speaker=True)
     for root in debian:
         items += debian_items(root)
+    if emogator is not None:
+        items += emogator_items(emogator)
     if esc50 is not None:
         items += esc50_items(esc50)
     for label, roots in ((1, positives), (0, negatives)):
@@ -364,12 +393,12 @@ def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
         data_start = f.tell()
         for item in tqdm(items, desc="decode", unit="file"):
             try:
-                samples = trim_silence(load_audio(Path(item.path)))
+                samples = trim_silence(load_item(item))
             except (av.error.FFmpegError, IndexError) as exc:
                 failed.append(f"{item.path}: {exc}")
                 continue
             if len(samples) < PARAMS.frame_length:
-                failed.append(f"{item.path}: too short")
+                failed.append(f"{item.path}: too short or near-silent")
                 continue
             item.offset, item.length = offset, len(samples)
             offset += len(samples)

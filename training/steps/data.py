@@ -30,6 +30,11 @@ def add_parsers(steps: Any) -> None:
         default=[],
         help="a Debian package unpacked with dpkg -x (repeatable; see fetch-debian)",
     )
+    prepare.add_argument(
+        "--emogator",
+        type=Path,
+        help="a clone of github.com/fredbuhl/EmoGator: adult vocal bursts as negatives",
+    )
     prepare.add_argument("--valid-fraction", type=float, default=0.1)
     prepare.add_argument("--limit", type=int, default=0, help="files per source/category")
     prepare.set_defaults(run=_prepare)
@@ -53,14 +58,14 @@ def _prepare(args: argparse.Namespace) -> None:
     from training.split import grouped_split
 
     data = None if args.no_default_data else args.data
-    items = discover(data, args.esc50, args.positives, args.negatives, args.debian)
+    items = discover(data, args.esc50, args.positives, args.negatives, args.debian, args.emogator)
     if args.limit:
         items = limit_items(items, args.limit)
     if not items:
         where = "no --data folder" if data is None else f"{data} (option --data)"
         raise RecipeError(
             f"no recordings found in {where}: it needs donateacry-corpus/ and "
-            "negatives/manifest.csv (or --positives/--negatives/--esc50/--debian)"
+            "negatives/manifest.csv (or --positives/--negatives/--esc50/--debian/--emogator)"
         )
     grouped_split(items, args.valid_fraction, args.seed)
     summary = build_cache(items, args.runs / "cache")

@@ -13,10 +13,11 @@ from training.evaluation.card.results import (
     independent_section,
     limitations_section,
     nights_section,
+    race_section,
     validation_section,
 )
 
-__all__ = ["model_card", "nights_section"]
+__all__ = ["model_card", "nights_section", "race_section"]
 
 
 def model_card(
@@ -35,6 +36,7 @@ def model_card(
         data_section(evaluation, fit_summary),
         independent_section(independent or []),
         nights_section(nights or []),
+        race_section(nights or []),
         validation_section(evaluation),
         architectures_section(evaluation, others),
         training_log(fit_summary),

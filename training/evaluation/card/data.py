@@ -103,6 +103,11 @@ SOURCES = [
     "voices, animals, music) | per file from the package's `usr/share/doc/NAME/copyright` (the "
     "table below) | GPL-2, GPL-2+, CC BY-SA 3.0, GFDL-1.3, CC0 and others, per file | training "
     "and validation negatives; not redistributed |",
+    "| EmoGator (`prepare --emogator`: a clone of fredbuhl/EmoGator; Buhl, arXiv 2301.00508): "
+    "32,130 vocal bursts by 357 adults on 30 emotion prompts (laughs, sobs, moans, screams) | "
+    "the repository | Apache-2.0 (the repository's licence; its README names no separate data "
+    "licence) | training and validation negatives, one category per prompt, a contributor on "
+    "one side of the split; not redistributed |",
     "| independent set (`independent/manifest.csv`) | 8 crying repositories, deeplyinc "
     "Parent-Child and Nonverbal sets, ESC-50 clips, white-noise and lullaby repositories | per "
     "source in its README (several state none; CC BY-NC-ND 4.0, CC BY-NC 3.0, MIT) | measuring "

@@ -9,6 +9,7 @@ from typing import Any
 from training.data import FLAT_CONTRAST_DB, QUIET_RECORDING_DBFS
 from training.evaluation.independent import comparison_table
 from training.evaluation.metrics import MAX_FPR
+from training.night.measure import NIGHT_TARGETS
 from training.night.report import setting_text
 
 VALIDATION_TARGETS = {
@@ -154,14 +155,7 @@ def nights_section(nights: list[dict[str, Any]]) -> list[str]:
     false alarms and the median latency."""
     if not nights:
         return []
-
-    def cells(m: dict[str, Any]) -> str:
-        latency = m["latency_median_s"]
-        return (
-            f"{m['recall_snr_ge_0']:.3f} | {m['false_alarms']} ({m['false_alarms_per_hour']:.2f}) "
-            f"| {'-' if math.isnan(latency) else f'{latency:.1f} s'}"
-        )
-
+    cells = _night_cells
     rows = [
         f"| `{n['model']['file']}` ({n['model']['version']}) "
         f"| {setting_text(n['validation']['shipped']['setting'])}; "
@@ -182,6 +176,66 @@ def nights_section(nights: list[dict[str, Any]]) -> list[str]:
         "| model | setting | validation: recall SNR >= 0 dB | false alarms | median latency "
         "| independent: recall SNR >= 0 dB | false alarms | median latency |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *rows,
+        "",
+    ]
+
+
+def _night_cells(m: dict[str, Any]) -> str:
+    """Recall at SNR >= 0 dB | false alarms (per hour) | median latency."""
+    latency = m["latency_median_s"]
+    return (
+        f"{m['recall_snr_ge_0']:.3f} | {m['false_alarms']} ({m['false_alarms_per_hour']:.2f}) "
+        f"| {'-' if math.isnan(latency) else f'{latency:.1f} s'}"
+    )
+
+
+def race_section(nights: list[dict[str, Any]]) -> list[str]:
+    """The race at equal false alarms between the swept nights (``night --sweep``), the first
+    of them the baseline: each model at the setting its validation night picked within one
+    false-alarm budget, on both nights; and, information only, each model's independent
+    recall at no more false alarms than the baseline raised there at its pick."""
+    swept = [n for n in nights if "chosen" in n["validation"]]
+    if not swept:
+        return []
+    budget = swept[0]["independent"]["chosen"]["false_alarms"]
+
+    def at_budget(night: dict[str, Any]) -> str:
+        within = [
+            r
+            for r in night["independent"]["thresholds_information_only"]
+            if r["false_alarms"] <= budget
+        ]
+        if not within:
+            return "none within it"
+        best = max(within, key=lambda r: (r["recall_snr_ge_0"], r["threshold"]))
+        return f"{best['recall_snr_ge_0']:.3f} at {best['threshold']:g} ({best['false_alarms']})"
+
+    def alarms(night: dict[str, Any]) -> str:
+        counts = night["independent"]["chosen"]["false_alarms_by_category"]
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    rows = [
+        f"| `{n['model']['file']}` | {setting_text(n['validation']['chosen']['setting'])} "
+        f"| {_night_cells(n['validation']['chosen'])} | {_night_cells(n['independent']['chosen'])} "
+        f"| {alarms(n) or '-'} | {at_budget(n)} |"
+        for n in swept
+    ]
+    return [
+        "## The race at equal false alarms",
+        "",
+        "Every model's setting (hop, threshold, votes, hold) is picked on the validation night "
+        f"alone, within one budget: at most {NIGHT_TARGETS['false_alarms_per_hour']:g} false "
+        "alarms an hour at the night's resolution of one (the fewest where no setting reaches "
+        "it), then the most episodes heard. The independent night is then run at that "
+        f"setting. Last column, information only (nothing is picked there): the model's best "
+        f"independent recall with at most the {budget} false alarms that "
+        f"`{swept[0]['model']['file']}` raised there, at its own votes and hold.",
+        "",
+        "| model | picked on the validation night | validation: recall SNR >= 0 dB | false "
+        "alarms | median latency | independent: recall SNR >= 0 dB | false alarms | median "
+        f"latency | its false alarms by category | recall at <= {budget} false alarms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
         *rows,
         "",
     ]
