@@ -39,3 +39,33 @@ def test_without_a_feasible_setting_the_fewest_false_alarms_win():
     # 0.35 is ON from the start (one false alarm, nothing found), 0.6 also fires on the spike
     chosen = pick(rows, {})
     assert (chosen["threshold"], chosen["false_alarms"], chosen["recall_snr_ge_0"]) == (0.6, 1, 1.0)
+
+
+def row(hop: float, threshold: float, recall: float, alarms: int, latency: float) -> dict:
+    """A sweep row of a 4-h night with what :func:`pick` reads."""
+    return {
+        "hop_s": hop,
+        "threshold": threshold,
+        "trigger_windows": 1,
+        "of_windows": 1,
+        "hold_seconds": 10.0,
+        "recall_snr_ge_0": recall,
+        "recall_by_snr_db": {"-5": recall / 2},
+        "false_alarms": alarms,
+        "false_alarms_per_hour": alarms / 4,
+        "latency_median_s": latency,
+    }
+
+
+def test_a_faster_hop_is_taken_only_for_a_target_latency_at_no_cost():
+    current = {"hop_s": 1.0, "threshold": 0.5, "trigger_windows": 1, "of_windows": 1}
+    slow = [row(1.0, 0.5, 0.9, 1, 4.0), row(1.0, 0.4, 0.95, 3, 3.5)]
+    assert pick(slow, current) == slow[0]
+    # At 0.5 s: one setting answers in time but raises an alarm more, one hears less, one wins.
+    louder, deafer = row(0.5, 0.5, 0.9, 2, 2.5), row(0.5, 0.7, 0.8, 0, 2.5)
+    better = row(0.5, 0.6, 0.9, 1, 2.8)
+    assert pick([*slow, louder, deafer], current) == slow[0]
+    assert pick([*slow, louder, deafer, better], current) == better
+    # A pick that is already fast enough keeps the agent's hop.
+    fast = row(1.0, 0.5, 0.9, 1, 2.9)
+    assert pick([fast, better, louder], current) == fast

@@ -167,13 +167,31 @@ def sweep(
 
 
 def pick(rows: list[dict[str, Any]], current: dict[str, Any]) -> dict[str, Any]:
-    """The setting to ship: at the current hop (the agent's 1-s default, which also keeps the
-    cost target), among those within the false-alarm target at the night's resolution of one
+    """The setting to ship: :func:`pick_at_hop` at the current hop (the agent's 1-s default,
+    which also keeps the cost target); if that answers later than the latency target, the
+    same pick at a faster hop where one answers within it with no more false alarms and no
+    fewer episodes heard (a streaming model scores only its new patches, so its cost hardly
+    depends on the hop)."""
+    hop = current.get("hop_s")
+    chosen = pick_at_hop([r for r in rows if hop is None or r["hop_s"] == hop], current)
+    if hop is None or chosen["latency_median_s"] <= NIGHT_TARGETS["latency_median_s"]:
+        return chosen
+    faster = [
+        r
+        for r in rows
+        if r["hop_s"] < hop
+        and r["false_alarms"] <= chosen["false_alarms"]
+        and r["recall_snr_ge_0"] >= chosen["recall_snr_ge_0"]
+        and r["latency_median_s"] <= NIGHT_TARGETS["latency_median_s"]
+    ]
+    return pick_at_hop(faster, {**current, "hop_s": None}) if faster else chosen
+
+
+def pick_at_hop(rows: list[dict[str, Any]], current: dict[str, Any]) -> dict[str, Any]:
+    """Among ``rows``, those within the false-alarm target at the night's resolution of one
     false alarm (or, if none is, those with the fewest), one that meets every target if any
     does; then the highest recall at SNR >= 0 dB, then at -5 dB, the lowest median latency,
     the fewest false alarms, and the closest to ``current``."""
-    if "hop_s" in current:
-        rows = [r for r in rows if r["hop_s"] == current["hop_s"]]
     fewest = min(r["false_alarms"] for r in rows)
     candidates = [
         r
