@@ -87,7 +87,8 @@ class DetectionConfig:
     """Scoring cadence, loudness gate and debouncing (the detector's shipped defaults)."""
 
     threshold: float | None = _range(None, THRESHOLD_MIN, THRESHOLD_MAX)
-    hop_seconds: float = _range(1.0, 0.25, 7.0)
+    hop_seconds: float | None = _range(None, 0.25, 7.0)
+    """None: the hop the model file's votes were chosen at."""
     # 30 dB below the quiet end of the training crying (the 5th percentile of the loudest 7-s
     # window of each Donate-a-cry clip, -50.7 dBFS): crying across a room is still scored.
     gate_dbfs: float = _range(-80.0, -100.0, 0.0)

@@ -33,13 +33,21 @@ class WindowResult:
     """The episode that started or ended with this window, if any."""
 
 
+def scoring_hop(detection: DetectionConfig, model: ModelInfo) -> float:
+    """Seconds between scores: the configured hop, else the one the model's votes were chosen
+    at."""
+    return model.votes.hop_seconds if detection.hop_seconds is None else detection.hop_seconds
+
+
 def detector_settings(detection: DetectionConfig, model: ModelInfo) -> DetectorSettings:
     """Detector settings from the ``detection`` config section; its threshold and votes, else
     the model's."""
     if _model_votes_in_use(detection):
         votes = model.votes
     else:
-        votes = Votes(detection.trigger_windows, detection.of_windows, detection.hop_seconds)
+        votes = Votes(
+            detection.trigger_windows, detection.of_windows, scoring_hop(detection, model)
+        )
     return DetectorSettings(
         threshold=detection.threshold or model.threshold,
         trigger_windows=votes.trigger_windows,
@@ -57,10 +65,9 @@ def _model_votes_in_use(detection: DetectionConfig) -> bool:
 def votes_hop_warning(detection: DetectionConfig, model: ModelInfo) -> str | None:
     """Why the model's votes may not mean what they were chosen to mean: they are in use (the
     config sets none) at a hop other than the one they were chosen at; else None."""
-    votes = model.votes
-    if not _model_votes_in_use(detection) or abs(detection.hop_seconds - votes.hop_seconds) < 1e-6:
+    votes, hop = model.votes, scoring_hop(detection, model)
+    if not _model_votes_in_use(detection) or abs(hop - votes.hop_seconds) < 1e-6:
         return None
-    hop = detection.hop_seconds
     return (
         f"the model's detector rule ({votes.trigger_windows} of {votes.of_windows} windows) was "
         f"chosen at a {votes.hop_seconds:g}-s hop; at detection.hop_seconds {hop:g} it spans "
@@ -79,7 +86,7 @@ class Pipeline:
         self._params = p = model.info.features
         self._frames = model.info.window_frames
         self._window_samples = p.samples_for(self._frames)
-        self.hop_frames = p.hops_in(detection.hop_seconds)
+        self.hop_frames = p.hops_in(scoring_hop(detection, model.info))
         self.gate_dbfs = detection.gate_dbfs
         self.detector = Detector(detector_settings(detection, model.info))
         if threshold is not None:

@@ -159,6 +159,15 @@ def test_the_model_files_votes_apply_unless_the_config_sets_its_own(tmp_path):
     assert (given.trigger_windows, given.of_windows) == (4, 6)
 
 
+def test_the_agent_scores_at_the_hop_the_files_votes_were_chosen_at(tmp_path):
+    info = ModelInfo(FeatureParams(), 7.0, 0.5, "votes-half", {}, votes=Votes(2, 4, 0.5))
+    model = CryModel(build_fixture_model(tmp_path / "m.onnx", metadata=info.to_metadata()))
+    assert Pipeline(model, DetectionConfig()).hop_seconds == pytest.approx(0.512)
+    assert votes_hop_warning(DetectionConfig(), info) is None
+    assert Pipeline(model, DetectionConfig(hop_seconds=1.0)).hop_seconds == pytest.approx(0.992)
+    assert "chosen at a 0.5-s hop" in votes_hop_warning(DetectionConfig(hop_seconds=1.0), info)
+
+
 def test_a_hop_other_than_the_votes_hop_is_warned_about():
     info = ModelInfo(FeatureParams(), 7.0, 0.5, "votes-hop", {}, votes=Votes(3, 5, 1.0))
     assert votes_hop_warning(DetectionConfig(), info) is None

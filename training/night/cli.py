@@ -124,7 +124,7 @@ def measure_nights(
         return report
 
     first = shown["validation"][0]
-    scored = {base.hop_seconds: (first.results, first.total)}
+    scored = {shipped["hop_s"]: (first.results, first.total)}
     for hop in hops:
         if hop not in scored:
             other = stream_night(model, validation, first.night, DetectionConfig(hop_seconds=hop))
@@ -149,7 +149,7 @@ def measure_nights(
     print(
         f"to carry it in the model file: export --threshold {chosen['threshold']:g} --votes "
         f"{chosen['trigger_windows']} {chosen['of_windows']} --hop {chosen['hop_s']:g}; the "
-        "agent scores at detection.hop_seconds and warns when it differs from the file's hop; "
+        "agent scores at the file's hop unless detection.hop_seconds sets another; "
         f"the hold ({chosen['hold_seconds']:g} s) is detection.hold_seconds in the config"
     )
 

@@ -16,7 +16,7 @@ from cry_mqtt.audio import Resampler
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.detector import Detector, DetectorSettings
 from cry_mqtt.model import CryModel
-from cry_mqtt.pipeline import Pipeline, WindowResult, detector_settings, episodes
+from cry_mqtt.pipeline import Pipeline, WindowResult, detector_settings, episodes, scoring_hop
 from training.night.assemble import RATE, Corpus, Night, Truth, category_heard
 
 NIGHT_TARGETS = {
@@ -235,7 +235,7 @@ def current_setting(detection: DetectionConfig, model: CryModel) -> dict[str, An
     does)."""
     settings = detector_settings(detection, model.info)
     return {
-        "hop_s": detection.hop_seconds,
+        "hop_s": scoring_hop(detection, model.info),
         "threshold": round(settings.threshold, 2),
         "trigger_windows": settings.trigger_windows,
         "of_windows": settings.of_windows,

@@ -42,7 +42,7 @@ def add_parsers(steps: Any) -> None:
         type=_positive_seconds,
         default=DEFAULT_VOTES.hop_seconds,
         help="the scoring hop in seconds the votes were chosen at (default: %(default)s); the "
-        "agent warns when detection.hop_seconds differs",
+        "agent scores at it unless detection.hop_seconds sets another",
     )
     export.add_argument(
         "--pool-top",
