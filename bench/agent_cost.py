@@ -49,10 +49,10 @@ def measure(wav: Path, model_path: Path | None, hop: float, gate: float) -> dict
     """Runs in its own process: the pipeline over ``wav``, as the agent would."""
     started = time.perf_counter()
     from cry_mqtt import agent  # noqa: F401  (the agent's imports count towards its memory)
-    from cry_mqtt.audio import FileSource
     from cry_mqtt.config import DetectionConfig
     from cry_mqtt.model import CryModel, default_model_path
     from cry_mqtt.pipeline import Pipeline
+    from cry_mqtt.recording import FileSource
 
     model = CryModel(model_path or default_model_path())
     pipeline = Pipeline(model, DetectionConfig(hop_seconds=hop, gate_dbfs=gate), 0.5)
@@ -124,7 +124,7 @@ def result_row(
 def read_cpu_s(wav: Path) -> float:
     """CPU seconds that only reading ``wav`` in 0.1-s blocks takes (the least of three passes);
     subtracted, so that the figures are those of the processing path alone."""
-    from cry_mqtt.audio import FileSource
+    from cry_mqtt.recording import FileSource
 
     passes = []
     for _ in range(3):

@@ -83,10 +83,10 @@ class Sliding:
 def measure_seed(wav: Path, model_path: Path | None, hop: float) -> dict:
     """Runs in its own process: the seed's way over ``wav`` in 0.1-s blocks, every window scored."""
     started = time.perf_counter()
-    from cry_mqtt.audio import FileSource
     from cry_mqtt.detector import Detector
     from cry_mqtt.model import CryModel, default_model_path
     from cry_mqtt.pipeline import detector_settings
+    from cry_mqtt.recording import FileSource
 
     model = CryModel(model_path or default_model_path())
     p = model.info.features
@@ -130,7 +130,7 @@ def measure_frigate(wav: Path, data: Path, hop: float) -> dict:
     started = time.perf_counter()
     from ai_edge_litert.interpreter import Interpreter
 
-    from cry_mqtt.audio import FileSource
+    from cry_mqtt.recording import FileSource
 
     tflite = Interpreter(str(data / "pretrained" / "yamnet" / "yamnet.tflite"), num_threads=1)
     tflite.allocate_tensors()

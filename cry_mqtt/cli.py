@@ -14,20 +14,14 @@ from typing import Any
 
 from cry_mqtt import __version__, stopping
 from cry_mqtt.agent import Agent, AgentError, SavedSettings, threshold_source
-from cry_mqtt.audio import (
-    AudioError,
-    AudioSource,
-    FileSource,
-    MicrophoneSource,
-    find_input_device,
-    list_input_devices,
-    open_recording,
-)
+from cry_mqtt.audio import AudioError, AudioSource
 from cry_mqtt.command import CommandSource, Redactor
 from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, keys_set, load_config
+from cry_mqtt.microphone import MicrophoneSource, find_input_device, list_input_devices
 from cry_mqtt.model import CryModel, ModelError, default_model_path
 from cry_mqtt.mqtt import MqttError, check_connection
 from cry_mqtt.pipeline import Pipeline, episodes, votes_hop_warning
+from cry_mqtt.recording import FileSource, open_recording
 from cry_mqtt.stopping import Shutdown
 
 log = logging.getLogger("cry_mqtt")

@@ -6,10 +6,12 @@ import re
 import pytest
 from support import RATE
 
-from cry_mqtt.audio import AudioError, FileSource, find_input_device
+from cry_mqtt.audio import AudioError
 from cry_mqtt.cli import main
 from cry_mqtt.config import ConfigError, load_config
+from cry_mqtt.microphone import find_input_device
 from cry_mqtt.model import CryModel, ModelError
+from cry_mqtt.recording import FileSource
 
 
 def test_an_unreadable_password_file_is_named(tmp_path, capsys):

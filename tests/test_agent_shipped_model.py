@@ -7,10 +7,10 @@ import pytest
 import soundfile
 from support import CRIES, RATE, Subscriber, quiet_noise, run_agent, write_config, write_wav
 
-from cry_mqtt.audio import read_audio
 from cry_mqtt.detector import DEFAULT_VOTES
 from cry_mqtt.features import YAMNET
 from cry_mqtt.model import CryModel, default_model_path
+from cry_mqtt.recording import read_audio
 
 pytestmark = pytest.mark.skipif(
     not default_model_path().exists(), reason="the trained default model is not shipped yet"

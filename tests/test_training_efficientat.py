@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from cry_mqtt.audio import FileSource
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.features import EFFICIENTAT, StreamingLogMel, logmel
 from cry_mqtt.model import CryModel, Patches
 from cry_mqtt.pipeline import Pipeline
+from cry_mqtt.recording import FileSource
 from training.__main__ import main
 from training.efficientat import (
     BABY_CRY,

@@ -26,8 +26,8 @@ import numpy as np
 import soxr
 from tqdm import tqdm
 
-from cry_mqtt.audio import read_audio
 from cry_mqtt.features import AMIN, FeatureParams, dbfs, logmel
+from cry_mqtt.recording import read_audio
 
 PARAMS = FeatureParams()
 AMIN_DB = 10 * np.log10(AMIN)
