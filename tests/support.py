@@ -187,7 +187,14 @@ def agent(
         stderr=subprocess.PIPE,
         text=stdin != subprocess.PIPE,
         env=env,
+        preexec_fn=_interrupt_as_in_a_terminal,
     )
+
+
+def _interrupt_as_in_a_terminal() -> None:
+    """Ctrl-C's signal at its default in the agent, as a terminal starts it: a shell that runs
+    the tests in the background ignores SIGINT, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_agent(
