@@ -141,9 +141,9 @@ def independent_section(results: list[dict[str, Any]]) -> list[str]:
         "(`docs/independent.md` has the per-class detail). Each clip goes through the agent's "
         "pipeline and scores its highest window; every model at its own shipped threshold. A "
         "fusion row sums the clip logits of two models' results: no single file runs it, so it "
-        "has no threshold of its own and is read at 0.5. Per clip: "
-        "`docs/student-debian-independent.md`, `docs/efficientat-student.md` (with both "
-        "nights) and `docs/independent.md`.",
+        "has no threshold of its own and is read at 0.5. The student trained with EmoGator: "
+        "`docs/emogator-student.md`; per clip: `docs/student-debian-independent.md`, "
+        "`docs/efficientat-student.md` (with both nights) and `docs/independent.md`.",
         "",
         comparison_table(results),
         "",
