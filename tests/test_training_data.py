@@ -15,7 +15,6 @@ from training.data import (
     Cache,
     audited_no_crying,
     build_cache,
-    discover,
     donateacry_items,
     esc50_items,
     folder_items,
@@ -24,6 +23,7 @@ from training.data import (
     phone_codec,
     trim_silence,
 )
+from training.sources import discover
 
 ESC50_CSV = """filename,fold,target,category,esc10,src_file,take
 1-100-A-20.wav,1,20,crying_baby,True,100,A

@@ -15,12 +15,12 @@ from training.data import (
     PARAMS,
     Cache,
     build_cache,
-    discover,
     folder_items,
     load_audio,
     manifest_items,
 )
 from training.debian import debian_items, fetch, file_license, parse_dep5
+from training.sources import discover
 
 # hedgewars-data's copyright file, shortened: its globs name the source tree, not where the
 # package installs the files, and the broad `hedgewars/*` comes after the narrower Sounds ones.

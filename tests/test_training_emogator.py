@@ -10,8 +10,9 @@ import pytest
 import soundfile as sf
 
 from cry_mqtt.features import dbfs
-from training.data import PARAMS, Cache, RecipeError, build_cache, discover, load_audio
+from training.data import PARAMS, Cache, RecipeError, build_cache, load_audio
 from training.emogator import LICENSE, SOURCE, category, emogator_items
+from training.sources import discover
 from training.split import grouped_split
 
 RATE = 48000

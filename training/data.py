@@ -209,46 +209,6 @@ def folder_items(root: Path, label: int) -> list[Item]:
     return items
 
 
-def discover(
-    data: Path | None,
-    esc50: Path | None = None,
-    positives: list[Path] = (),
-    negatives: list[Path] = (),
-    debian: list[Path] = (),
-    emogator: Path | None = None,
-) -> list[Item]:
-    """All items from the standard data folder and any extra sources.
-
-    ``data`` holds ``donateacry-corpus/``, ``negatives/manifest.csv`` and
-    ``negatives-extra/manifest.csv`` (grouped by speaker), any of them may be missing; extra
-    positives/negatives are folders or ``.csv`` manifests; ``debian`` are unpacked packages;
-    ``emogator`` is a clone of the EmoGator repository (:mod:`training.emogator`).
-    """
-    from training.debian import debian_items  # they build on this module
-    from training.emogator import emogator_items
-
-    items: list[Item] = []
-    if data is not None:
-        if (data / "donateacry-corpus").is_dir():
-            items += donateacry_items(data / "donateacry-corpus")
-        if (data / "negatives" / "manifest.csv").is_file():
-            items += manifest_items(data / "negatives" / "manifest.csv", 0)
-        if (data / "negatives-extra" / "manifest.csv").is_file():
-            items += manifest_items(data / "negatives-extra" / "manifest.csv", 0, by_speaker=True)
-    for root in debian:
-        items += debian_items(root)
-    if emogator is not None:
-        items += emogator_items(emogator)
-    if esc50 is not None:
-        items += esc50_items(esc50)
-    for label, roots in ((1, positives), (0, negatives)):
-        for root in roots:
-            items += (
-                manifest_items(root, label) if root.suffix == ".csv" else folder_items(root, label)
-            )
-    return items
-
-
 def limit_items(items: list[Item], per_stratum: int) -> list[Item]:
     """One item from each of the first ``per_stratum`` groups of each (label, source, category),
     for quick runs."""

@@ -54,7 +54,8 @@ def add_parsers(steps: Any) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> None:
-    from training.data import build_cache, discover, limit_items
+    from training.data import build_cache, limit_items
+    from training.sources import discover
     from training.split import grouped_split
 
     data = None if args.no_default_data else args.data
