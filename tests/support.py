@@ -36,6 +36,9 @@ skipping them."""
 REQUIRE_FFMPEG_ENV = "CRY_MQTT_REQUIRE_FFMPEG"
 """Set (to 1) by ``.ci/run``, which installs ffmpeg: there the tests of a camera's stream through
 real ffmpeg fail instead of skipping."""
+REQUIRE_FLUIDSYNTH_ENV = "CRY_MQTT_REQUIRE_FLUIDSYNTH"
+"""Set (to 1) by ``.ci/run``, which installs FluidSynth and its sound font: there the sung
+lullabies' tests fail instead of skipping."""
 BASE = "cry_mqtt/nursery"
 """The topics of the agent that ``write_config`` configures (device.instance_id ``nursery``)."""
 DISCOVERY = "homeassistant/{}/cry_mqtt_nursery/{}/config"

@@ -180,8 +180,9 @@ def speaker_prefix(path: Path) -> str:
 
 
 def manifest_items(manifest: Path, label: int, by_speaker: bool = False) -> list[Item]:
-    """Recordings listed in a CSV with ``path`` and optional ``source``/``category``/``license``
-    columns; with ``by_speaker`` the files sharing a :func:`speaker_prefix` form one group.
+    """Recordings listed in a CSV with ``path`` and optional ``source``/``category``/``group``/
+    ``license`` columns; without ``group``, ``by_speaker`` makes the files sharing a
+    :func:`speaker_prefix` one group, else each file is one.
 
     Paths are relative to the manifest's folder or, failing that, to its parent.
     """
@@ -193,7 +194,9 @@ def manifest_items(manifest: Path, label: int, by_speaker: bool = False) -> list
                 path = manifest.parent.parent / row["path"]
             source = row.get("source") or manifest.parent.name
             category = row.get("category") or path.parent.name
-            group = f"speaker:{speaker_prefix(path)}" if by_speaker else f"file:{path}"
+            group = row.get("group") or (
+                f"speaker:{speaker_prefix(path)}" if by_speaker else f"file:{path}"
+            )
             license = row.get("license") or ""
             items.append(Item(str(path), label, source, category, group, license=license))
     return items

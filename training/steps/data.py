@@ -1,5 +1,6 @@
 """The data steps: ``prepare`` (decode, split, cache), ``fetch-debian`` (the Debian packages'
-sounds) and ``audit`` (contact sheets of the positives)."""
+sounds), ``sing`` (sung lullabies as negatives) and ``audit`` (contact sheets of the
+positives)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,21 @@ from training.data import DEFAULT_DATA, RecipeError
 
 def add_parsers(steps: Any) -> None:
     """The data steps of ``python -m training``, in the order a user runs them."""
+    fetch_debian = steps.add_parser(
+        "fetch-debian", help="apt-get download and dpkg -x the Debian packages for training"
+    )
+    fetch_debian.add_argument("dest", type=Path, help="folder for the .debs and unpacked packages")
+    fetch_debian.add_argument("packages", nargs="*", help="package names (default: all)")
+    fetch_debian.set_defaults(run=_fetch_debian)
+
+    sing = steps.add_parser(
+        "sing", help="render sung lullabies (FluidSynth's recorded voices) as negatives"
+    )
+    sing.add_argument("dest", type=Path, help="folder for the WAV files and manifest.csv")
+    sing.add_argument("--per-tune", type=int, default=12, help="performances of each tune")
+    sing.add_argument("--seconds", type=float, default=25.0, help="length of each performance")
+    sing.set_defaults(run=_sing)
+
     prepare = steps.add_parser("prepare", help="decode, split 90:10 by source, cache")
     prepare.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
     prepare.add_argument("--no-default-data", action="store_true", help="ignore --data")
@@ -38,13 +54,6 @@ def add_parsers(steps: Any) -> None:
     prepare.add_argument("--valid-fraction", type=float, default=0.1)
     prepare.add_argument("--limit", type=int, default=0, help="files per source/category")
     prepare.set_defaults(run=_prepare)
-
-    fetch_debian = steps.add_parser(
-        "fetch-debian", help="apt-get download and dpkg -x the Debian packages for training"
-    )
-    fetch_debian.add_argument("dest", type=Path, help="folder for the .debs and unpacked packages")
-    fetch_debian.add_argument("packages", nargs="*", help="package names (default: all)")
-    fetch_debian.set_defaults(run=_fetch_debian)
 
     audit = steps.add_parser("audit", help="spectrogram sheets of the positives to audit by eye")
     audit.add_argument("--source", help="one source only, e.g. ios-16k (default: all)")
@@ -92,6 +101,13 @@ def _fetch_debian(args: argparse.Namespace) -> None:
             "(`apt-get update`)"
         ) from None
     print("python -m training prepare " + " ".join(f"--debian {root}" for root in roots))
+
+
+def _sing(args: argparse.Namespace) -> None:
+    from training.singing import all_tunes, render
+
+    manifest = render(args.dest, all_tunes(args.seed), args.per_tune, args.seconds, args.seed)
+    print(f"python -m training prepare --negatives {manifest}")
 
 
 def _audit(args: argparse.Namespace) -> None:
