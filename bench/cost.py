@@ -155,9 +155,9 @@ def export_resnet34(out: Path) -> Path:
     """An untrained ResNet34 (training's architecture and exporter) with the model metadata;
     for cost only, its scores mean nothing."""
     from cry_mqtt.model import ModelInfo
-    from training.arch import build
-    from training.data import PARAMS, WINDOW_SECONDS
+    from training.data.audio import PARAMS, WINDOW_SECONDS
     from training.export import WindowProbability, write_onnx
+    from training.nets.cnn import build
 
     info = ModelInfo(PARAMS, WINDOW_SECONDS, 0.5, "resnet34-untrained", {"arch": "resnet34"})
     frames = info.window_frames

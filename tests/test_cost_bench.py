@@ -86,8 +86,8 @@ def test_a_32_khz_model_is_measured_on_the_16_khz_recording(wav, tmp_path, data_
     pytest.importorskip("torch", reason="exporting the 32 kHz model needs the train extra")
     from cry_mqtt.features import EFFICIENTAT
     from cry_mqtt.model import Patches
-    from training.efficientat import pretrained
     from training.export import streaming_info, write_streaming_onnx
+    from training.nets.efficientat import pretrained
 
     model = tmp_path / "mn04.onnx"
     path = data_dir / "pretrained" / "efficientat" / "mn04_as_mAP_432.pt"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from support import RATE, cry_like, quiet_noise
 
-from training.augment import rms
+from training.data.augment import rms
 from training.night.assemble import (
     EPISODE_SECONDS,
     MAX_STRETCH_SECONDS,

@@ -13,10 +13,10 @@ from training_fixtures import make_cache
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.features import EFFICIENTAT
 from cry_mqtt.model import CryModel, Patches
-from training.augment import rms
-from training.data import load_audio
-from training.efficientat import pretrained
+from training.data.audio import load_audio
+from training.data.augment import rms
 from training.export import streaming_info, write_streaming_onnx
+from training.nets.efficientat import pretrained
 from training.night.assemble import (
     REFERENCE_FLOOR_DBFS,
     SNRS,

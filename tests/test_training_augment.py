@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from cry_mqtt.features import logmel
-from training.augment import (
+from training.data.audio import PARAMS, WINDOW_SAMPLES
+from training.data.augment import (
     AugmentConfig,
     band_limit,
     change_speed,
@@ -15,7 +16,6 @@ from training.augment import (
     rms,
     spec_augment,
 )
-from training.data import PARAMS, WINDOW_SAMPLES
 
 
 def test_band_limit_removes_energy_above_4k_only() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from training import REPO_ROOT
 from training.__main__ import main
-from training.data import REPO_ROOT
 from training.night import cli as night_cli
 
 

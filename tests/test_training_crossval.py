@@ -8,7 +8,8 @@ from pathlib import Path
 
 from training_fixtures import write_tone
 
-from training.data import Cache, build_cache, folder_items
+from training.data.cache import Cache, build_cache
+from training.data.items import folder_items
 from training.evaluation.crossval import crossval, write_report
 
 SETTINGS = {

@@ -8,22 +8,17 @@ import numpy as np
 from training_fixtures import write_tone
 
 from cry_mqtt.features import logmel
-from training.data import (
+from training.data.audio import PARAMS, WINDOW_SAMPLES, load_audio, phone_codec, trim_silence
+from training.data.cache import Cache, build_cache
+from training.data.items import (
     NO_CRYING,
-    PARAMS,
-    WINDOW_SAMPLES,
-    Cache,
     audited_no_crying,
-    build_cache,
     donateacry_items,
     esc50_items,
     folder_items,
-    load_audio,
     manifest_items,
-    phone_codec,
-    trim_silence,
 )
-from training.sources import discover
+from training.data.sources import discover
 
 ESC50_CSV = """filename,fold,target,category,esc10,src_file,take
 1-100-A-20.wav,1,20,crying_baby,True,100,A

@@ -11,16 +11,11 @@ import numpy as np
 import pytest
 from training_fixtures import write_tone
 
-from training.data import (
-    PARAMS,
-    Cache,
-    build_cache,
-    folder_items,
-    load_audio,
-    manifest_items,
-)
-from training.debian import debian_items, fetch, file_license, parse_dep5
-from training.sources import discover
+from training.data.audio import PARAMS, load_audio
+from training.data.cache import Cache, build_cache
+from training.data.debian import debian_items, fetch, file_license, parse_dep5
+from training.data.items import folder_items, manifest_items
+from training.data.sources import discover
 
 # hedgewars-data's copyright file, shortened: its globs name the source tree, not where the
 # package installs the files, and the broad `hedgewars/*` comes after the narrower Sounds ones.

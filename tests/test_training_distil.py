@@ -14,10 +14,10 @@ import torch
 from cry_mqtt.features import EFFICIENTAT
 from cry_mqtt.model import CryModel
 from training.__main__ import main
-from training.augment import reverberate
-from training.distil import load
-from training.efficientat import BABY_CRY, pretrained
-from training.runs import CHECKPOINT
+from training.data.augment import reverberate
+from training.nets.efficientat import BABY_CRY, pretrained
+from training.recipes.distil import load
+from training.recipes.runs import CHECKPOINT
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from cry_mqtt.model import CryModel, Patches
 from cry_mqtt.pipeline import Pipeline
 from cry_mqtt.recording import FileSource
 from training.__main__ import main
-from training.efficientat import (
+from training.export import streaming_info, write_streaming_onnx
+from training.nets.efficientat import (
     BABY_CRY,
     MEL_SCALE,
     MEL_SHIFT,
@@ -25,7 +26,6 @@ from training.efficientat import (
     patches,
     pretrained,
 )
-from training.export import streaming_info, write_streaming_onnx
 
 CLIPS = ("ios_cry", "android_cry", "speech", "dog")
 FIRST = 2

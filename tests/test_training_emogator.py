@@ -10,10 +10,12 @@ import pytest
 import soundfile as sf
 
 from cry_mqtt.features import dbfs
-from training.data import PARAMS, Cache, RecipeError, build_cache, load_audio
-from training.emogator import LICENSE, SOURCE, category, emogator_items
-from training.sources import discover
-from training.split import grouped_split
+from training import RecipeError
+from training.data.audio import PARAMS, load_audio
+from training.data.cache import Cache, build_cache
+from training.data.emogator import LICENSE, SOURCE, category, emogator_items
+from training.data.sources import discover
+from training.data.split import grouped_split
 
 RATE = 48000
 

@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from cry_mqtt.model import CryModel, ModelInfo
-from training.arch import build, count_macs, count_params
-from training.data import PARAMS, WINDOW_SECONDS
+from training.data.audio import PARAMS, WINDOW_SECONDS
 from training.export import (
     WindowProbability,
     check_parity,
@@ -19,6 +18,7 @@ from training.export import (
     torch_predict,
     write_onnx,
 )
+from training.nets.cnn import build, count_macs, count_params
 
 
 def random_window_model() -> WindowProbability:

@@ -12,8 +12,8 @@ import torch
 from cry_mqtt.features import YAMNET
 from cry_mqtt.model import CryModel, default_model_path
 from training.__main__ import main
-from training.finetune import load
-from training.yamnet import BABY_CRY, CryPatches, pretrained
+from training.nets.yamnet import BABY_CRY, CryPatches, pretrained
+from training.recipes.finetune import load
 
 
 @pytest.fixture(scope="module")

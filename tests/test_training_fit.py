@@ -12,7 +12,7 @@ from fastai.losses import BCEWithLogitsLossFlat
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from training.fit import WeightAverage
+from training.recipes.fit import WeightAverage
 
 
 class RawWeights(Callback):

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from support import REQUIRE_FLUIDSYNTH_ENV
 
-from training.data import PARAMS, RecipeError, load_audio, manifest_items
-from training.singing import (
+from training import RecipeError
+from training.data.audio import PARAMS, load_audio
+from training.data.items import manifest_items
+from training.data.singing import (
     CATEGORY,
     TUNES,
     Note,
@@ -25,7 +27,7 @@ from training.singing import (
     render,
     sing,
 )
-from training.split import grouped_split
+from training.data.split import grouped_split
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -12,7 +12,7 @@ from cry_mqtt.detector import Votes
 from cry_mqtt.features import logmel
 from cry_mqtt.model import CryModel
 from training.__main__ import main
-from training.data import PARAMS, WINDOW_SAMPLES, load_audio
+from training.data.audio import PARAMS, WINDOW_SAMPLES, load_audio
 
 
 def test_prepare_fit_export_evaluate(tmp_path: Path, data_dir: Path) -> None:

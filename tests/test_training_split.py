@@ -6,8 +6,8 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from training.data import Item, donateacry_items
-from training.split import grouped_folds, grouped_split
+from training.data.items import Item, donateacry_items
+from training.data.split import grouped_folds, grouped_split
 
 
 def synthetic_items() -> list[Item]:

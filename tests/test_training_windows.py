@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from training_fixtures import RATE, hiss, make_cache
 
-from training.augment import AugmentConfig
-from training.data import PARAMS, Item, holds_events
-from training.windows import TrainSet, negative_weights, validation_windows
+from training.data.audio import PARAMS, holds_events
+from training.data.augment import AugmentConfig
+from training.data.items import Item
+from training.data.windows import TrainSet, negative_weights, validation_windows
 
 
 def test_holds_events_rejects_only_quiet_steady_noise() -> None:

@@ -15,11 +15,11 @@ from cry_mqtt.config import DetectionConfig
 from cry_mqtt.features import YAMNET, StreamingLogMel, logmel, mel_filterbank
 from cry_mqtt.model import CryModel, Patches
 from cry_mqtt.pipeline import Pipeline
-from training.data import load_audio
+from training.data.audio import load_audio
 from training.export import write_streaming_onnx
-from training.finetune import window_patches
-from training.streaming import pool, predict_windows
-from training.yamnet import BABY_CRY, CryPatches, _dequantised, patches, pretrained
+from training.nets.streaming import pool, predict_windows
+from training.nets.yamnet import BABY_CRY, CryPatches, _dequantised, patches, pretrained
+from training.recipes.finetune import window_patches
 
 YAMNET_PATCHES = Patches(96, 48)
 CHUNK = YAMNET.samples_for(96)  # 15,600 samples: one patch, the TFLite files' input

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from training.data import NO_CRYING, PARAMS, WINDOW_SAMPLES, Cache, build_cache, folder_items
+from training.data.audio import PARAMS, WINDOW_SAMPLES
+from training.data.cache import Cache, build_cache
+from training.data.items import NO_CRYING, folder_items
 
 RATE = PARAMS.sample_rate
 

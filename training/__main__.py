@@ -1,5 +1,5 @@
 """Command line: ``python -m training STEP``, the steps of the recipe, its evaluation and the night
-test (``--help`` lists them in the order a user runs them)."""
+test (``--help`` lists them in the order a user runs them). Each room wires its own steps."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import argparse
 from pathlib import Path
 
 from cry_mqtt.model import ModelError
-from training.data import DEFAULT_RUNS, RecipeError
+from training import DEFAULT_RUNS, RecipeError, export_cli
+from training.data import cli as data_cli
+from training.evaluation import cli as evaluation_cli
 from training.night import add_parser as add_night_parser
-from training.steps import data, models, recipes
+from training.recipes import cli as recipes_cli
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,8 +28,10 @@ def main(argv: list[str] | None = None) -> None:
         "mn04_as, the output of distil, zero-shot with distil --epochs 0 or export --zero-shot)",
     )
     steps = parser.add_subparsers(dest="step", required=True)
-    for group in (data, recipes, models):
-        group.add_parsers(steps)
+    data_cli.add_parsers(steps)
+    recipes_cli.add_parsers(steps)
+    export_cli.add_parser(steps)
+    evaluation_cli.add_parsers(steps)
     add_night_parser(steps)
     args = parser.parse_args(argv)
     try:

@@ -19,14 +19,16 @@ from cry_mqtt.config import THRESHOLD_MAX
 from cry_mqtt.detector import DEFAULT_VOTES, Votes
 from cry_mqtt.features import EFFICIENTAT, YAMNET, FeatureParams
 from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches
-from training import efficientat, yamnet
-from training.arch import build
-from training.data import PARAMS, WINDOW_SECONDS, Cache, RecipeError
+from training import RecipeError
+from training.data.audio import PARAMS, WINDOW_SECONDS
+from training.data.cache import Cache
 from training.evaluation.metrics import MAX_FPR, compute_metrics
 from training.evaluation.validation import Predict, Scored, score_validation
-from training.finetune import load_trained
-from training.runs import CHECKPOINT, read_summary
-from training.streaming import StreamingCry, predict_windows
+from training.nets import efficientat, yamnet
+from training.nets.cnn import build
+from training.nets.streaming import StreamingCry, predict_windows
+from training.recipes.finetune import load_trained
+from training.recipes.runs import CHECKPOINT, read_summary
 
 OPSET = 18
 MIN_THRESHOLD = 0.5

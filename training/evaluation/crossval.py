@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from training.augment import AugmentConfig
-from training.data import Cache
+from training.data.augment import AugmentConfig
+from training.data.cache import Cache
+from training.data.split import grouped_folds
 from training.evaluation.metrics import compute_metrics
 from training.evaluation.validation import score_validation
 from training.export import load_window_model, torch_predict, validation_threshold
-from training.fit import fit
-from training.split import grouped_folds
+from training.recipes.fit import fit
 
 RESULT = "fold.json"
 # name in compute_metrics -> column heading
@@ -87,7 +87,8 @@ def run_fold(
 def crossval(cache: Cache, out: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """Run (or resume) every fold of ``settings["folds"]``-fold grouped cross-validation.
 
-    ``settings`` holds ``folds``, ``seed`` and the keyword arguments of :func:`training.fit.fit`.
+    ``settings`` holds ``folds``, ``seed`` and the keyword arguments of
+    :func:`training.recipes.fit.fit`.
     A fold whose ``fold.json`` was written with the same settings and augmentation is not
     fitted again.
     """
@@ -223,8 +224,9 @@ def markdown(report: dict[str, Any], misses_name: str) -> str:
         ),
         "",
         "Positives holding crying are those that the audit of the 16 kHz uploads did not list "
-        "(`positives-audit.md`) and that hold sound events (`training.data.holds_crying`); the "
-        "others are still validated, and count in every other row.",
+        "(`positives-audit.md`) and that hold sound events "
+        "(`training.data.items.holds_crying`); the others are still validated, and count in every "
+        "other row.",
         "",
         f"{pooled['missed']} clips are missed, from {pooled['groups_with_misses']} of the "
         f"{pooled['groups']} groups (Donate-a-cry app installations). Those with most misses:",

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from cry_mqtt.model import CryModel, default_model_path
-from training.data import Cache
+from training.data.cache import Cache
 from training.evaluation.card import model_card
 from training.evaluation.metrics import compute_metrics
 from training.evaluation.plots import plot
 from training.evaluation.validation import score_validation
-from training.runs import SUMMARY, read_summary
+from training.recipes.runs import SUMMARY, read_summary
 
 
 def evaluate(

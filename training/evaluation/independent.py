@@ -31,7 +31,7 @@ from cry_mqtt.audio import resample
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline
-from training.data import PARAMS, load_audio
+from training.data.audio import PARAMS, load_audio
 from training.evaluation.metrics import rate, rate_by, recall_at_fpr
 
 WORST = 15

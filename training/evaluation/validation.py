@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from cry_mqtt.features import FeatureParams
-from training.data import PARAMS, Cache
-from training.windows import Windows, validation_windows
+from training.data.audio import PARAMS
+from training.data.cache import Cache
+from training.data.windows import Windows, validation_windows
 
 Predict = Callable[[np.ndarray], np.ndarray]
 """P(cry) of log-mel windows ``(n, n_mels, frames)``."""

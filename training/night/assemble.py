@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from training.augment import rms
-from training.data import PARAMS
+from training.data.audio import PARAMS
+from training.data.augment import rms
 
 RATE = PARAMS.sample_rate
 SNRS = (-5.0, 0.0, 10.0, 20.0)

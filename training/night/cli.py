@@ -14,7 +14,8 @@ from typing import Any
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.model import CryModel, default_model_path
 from cry_mqtt.pipeline import WindowResult
-from training.data import DEFAULT_DATA, REPO_ROOT, Cache
+from training import DEFAULT_DATA, REPO_ROOT
+from training.data.cache import Cache
 from training.night.assemble import RATE, Corpus, Night, night_blocks, plan, usage
 from training.night.measure import (
     SETTING_KEYS,

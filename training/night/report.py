@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.data import REPO_ROOT
+from training import REPO_ROOT
 from training.night.assemble import (
     BACKGROUND_DBFS,
     EPISODE_SECONDS,
@@ -246,8 +246,9 @@ def _night_sources(night: dict[str, Any]) -> list[str]:
         "offline path (`Pipeline.run` + `episodes`, as `cry-mqtt score`), at about "
         f"{validation['shipped']['realtime_factor']}x real time:",
         "",
-        "- **validation**: the validation side of the training split (`training/split.py`, same "
-        "fraction and seed as `python -m training prepare`). The detector setting is chosen on "
+        "- **validation**: the validation side of the training split "
+        "(`training/data/split.py`, same fraction and seed as `python -m training prepare`). "
+        "The detector setting is chosen on "
         "this night. It is kept so the old number stays comparable, but its few, short "
         "recordings (mostly 2-s speech clips) are heard over and over.",
         "- **independent**: `independent/` in the shared data: crying from 8 sources the "
@@ -267,7 +268,8 @@ def _night_sources(night: dict[str, Any]) -> list[str]:
         f"{', '.join(f'{s:+g}' for s in SNRS)} dB, {EPISODE_SECONDS[0]:g}-"
         f"{EPISODE_SECONDS[1]:g} s long (log-uniform), are made of the source's crying clips back "
         "to back (each levelled; every clip used once before any repeats; on the validation "
-        "side only the Donate-a-cry clips that hold crying, `training.data.holds_crying`) and "
+        "side only the Donate-a-cry clips that hold crying, "
+        "`training.data.items.holds_crying`) and "
         "mixed over the background at known times; the SNR is taken against the background "
         f"under the episode, floored at {REFERENCE_FLOOR_DBFS:g} dBFS.",
         "",

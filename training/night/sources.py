@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import Cache, holds_crying
+from training.data.cache import Cache
+from training.data.items import holds_crying
 from training.evaluation.independent import load_clips, read_manifest
 from training.night.assemble import Corpus
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from training.data import FLAT_CONTRAST_DB, QUIET_RECORDING_DBFS
+from training.data.audio import FLAT_CONTRAST_DB, QUIET_RECORDING_DBFS
 from training.evaluation.independent import comparison_table
 from training.evaluation.metrics import MAX_FPR
 from training.night.measure import NIGHT_TARGETS
@@ -36,8 +36,8 @@ def validation_section(evaluation: dict[str, Any]) -> list[str]:
         "positives hold no crying: the blind audit of the 16 kHz uploads found none in them "
         "(`docs/positives-audit.md`), or they hold no sound events at all (quiet and flat: "
         f"below {QUIET_RECORDING_DBFS:g} dBFS with nothing {FLAT_CONTRAST_DB:g} dB above the "
-        "noise floor; `training.data.holds_events`). They count in every metric; the last column "
-        "leaves them out.",
+        "noise floor; `training.data.audio.holds_events`). They count in every metric; the last "
+        "column leaves them out.",
         "",
         f"Accuracy {m['accuracy']:.4f}, PR-AUC {m['pr_auc']:.4f}, ROC-AUC on 16 kHz positives "
         f"only {m['roc_auc_ios']:.4f}, ROC-AUC against low-passed negatives "

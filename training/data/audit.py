@@ -15,7 +15,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cry_mqtt.features import LogMel, dbfs, mel_filterbank
-from training.data import PARAMS, Cache, Item
+from training.data.audio import PARAMS
+from training.data.cache import Cache
+from training.data.items import Item
 from training.plotting import plt, save
 
 TICKS_HZ = (500, 1000, 3000)

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from training.data import REPO_ROOT
+from training import REPO_ROOT
 
 
 def add_parsers(steps: Any) -> None:
@@ -100,8 +100,8 @@ def add_parsers(steps: Any) -> None:
 
 
 def _fit(args: argparse.Namespace) -> None:
-    from training.data import Cache
-    from training.fit import fit
+    from training.data.cache import Cache
+    from training.recipes.fit import fit
 
     summary = fit(Cache(args.runs / "cache"), args.runs / args.arch, **_fit_options(args))
     best = summary["best"]
@@ -114,8 +114,8 @@ def _fit(args: argparse.Namespace) -> None:
 
 
 def _finetune(args: argparse.Namespace) -> None:
-    from training.data import Cache
-    from training.finetune import fit_yamnet
+    from training.data.cache import Cache
+    from training.recipes.finetune import fit_yamnet
 
     summary = fit_yamnet(
         Cache(args.runs / "cache"),
@@ -137,8 +137,8 @@ def _finetune(args: argparse.Namespace) -> None:
 
 
 def _distil(args: argparse.Namespace) -> None:
-    from training.data import Cache
-    from training.distil import fit_student
+    from training.data.cache import Cache
+    from training.recipes.distil import fit_student
 
     summary = fit_student(
         Cache(args.runs / "cache"),
@@ -160,7 +160,7 @@ def _distil(args: argparse.Namespace) -> None:
 
 
 def _wise(args: argparse.Namespace) -> None:
-    from training.finetune import interpolate
+    from training.recipes.finetune import interpolate
 
     out = args.out or args.runs / f"yamnet-wise{args.alpha:g}"
     interpolate(args.source or args.runs / "yamnet", out, args.alpha)
@@ -168,14 +168,14 @@ def _wise(args: argparse.Namespace) -> None:
 
 
 def _soup(args: argparse.Namespace) -> None:
-    from training.finetune import soup
+    from training.recipes.finetune import soup
 
     soup(args.sources, args.out)
     print(f"{args.out}: the mean of the weights of {len(args.sources)} runs")
 
 
 def _crossval(args: argparse.Namespace) -> None:
-    from training.data import Cache
+    from training.data.cache import Cache
     from training.evaluation.crossval import crossval, write_report
 
     settings = {"folds": args.folds, **_fit_options(args)}
@@ -187,7 +187,7 @@ def _crossval(args: argparse.Namespace) -> None:
 
 
 def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of :func:`training.fit.fit` given on the command line."""
+    """The keyword arguments of :func:`training.recipes.fit.fit` given on the command line."""
     return {
         "arch": args.arch,
         "epochs": args.epochs,

@@ -12,7 +12,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data import AUDIO_SUFFIXES, Item, RecipeError
+from training import RecipeError
+from training.data.audio import AUDIO_SUFFIXES
+from training.data.items import Item
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from training.data import DEFAULT_DATA, RecipeError
+from training import DEFAULT_DATA, RecipeError
 
 
 def add_parsers(steps: Any) -> None:
@@ -63,9 +63,10 @@ def add_parsers(steps: Any) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> None:
-    from training.data import build_cache, limit_items
-    from training.sources import discover
-    from training.split import grouped_split
+    from training.data.cache import build_cache
+    from training.data.items import limit_items
+    from training.data.sources import discover
+    from training.data.split import grouped_split
 
     data = None if args.no_default_data else args.data
     items = discover(data, args.esc50, args.positives, args.negatives, args.debian, args.emogator)
@@ -91,7 +92,7 @@ def _prepare(args: argparse.Namespace) -> None:
 def _fetch_debian(args: argparse.Namespace) -> None:
     from subprocess import CalledProcessError
 
-    from training.debian import PACKAGES, fetch
+    from training.data.debian import PACKAGES, fetch
 
     try:
         roots = fetch(args.dest, args.packages or list(PACKAGES))
@@ -104,15 +105,15 @@ def _fetch_debian(args: argparse.Namespace) -> None:
 
 
 def _sing(args: argparse.Namespace) -> None:
-    from training.singing import all_tunes, render
+    from training.data.singing import all_tunes, render
 
     manifest = render(args.dest, all_tunes(args.seed), args.per_tune, args.seconds, args.seed)
     print(f"python -m training prepare --negatives {manifest}")
 
 
 def _audit(args: argparse.Namespace) -> None:
-    from training.audit import contact_sheets
-    from training.data import Cache
+    from training.data.audit import contact_sheets
+    from training.data.cache import Cache
 
     out = args.out or args.runs / "audit"
     sheets = contact_sheets(Cache(args.runs / "cache"), out, args.source, args.per_sheet)

@@ -1,15 +1,16 @@
 """Every source of labelled recordings in one call: the standard data folder, the Debian
-packages, EmoGator, ESC-50 and extra folders or manifests. Each layout's reader lives with its
-source (:mod:`training.data`, :mod:`training.debian`, :mod:`training.emogator`); this module only
-gathers them, so none of them needs to import another."""
+packages, EmoGator, ESC-50 and extra folders or manifests (sung lullabies come as a manifest).
+Each layout's reader lives with its source (:mod:`~training.data.items`,
+:mod:`~training.data.debian`, :mod:`~training.data.emogator`); this module only gathers them, so
+none of them needs to import another."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from training.data import Item, donateacry_items, esc50_items, folder_items, manifest_items
-from training.debian import debian_items
-from training.emogator import emogator_items
+from training.data.debian import debian_items
+from training.data.emogator import emogator_items
+from training.data.items import Item, donateacry_items, esc50_items, folder_items, manifest_items
 
 
 def discover(
@@ -25,7 +26,7 @@ def discover(
     ``data`` holds ``donateacry-corpus/``, ``negatives/manifest.csv`` and
     ``negatives-extra/manifest.csv`` (grouped by speaker), any of them may be missing; extra
     positives/negatives are folders or ``.csv`` manifests; ``debian`` are unpacked packages;
-    ``emogator`` is a clone of the EmoGator repository (:mod:`training.emogator`).
+    ``emogator`` is a clone of the EmoGator repository (:mod:`training.data.emogator`).
     """
     items: list[Item] = []
     if data is not None:

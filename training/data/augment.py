@@ -3,7 +3,7 @@
 Most positives are 8 kHz AMR-NB phone recordings. Negatives are passed through that codec (cached
 at ``prepare``) exactly as often as positive windows come out of it, and both classes are
 band-limited at one rate, so that neither "nothing above 4 kHz" nor the codec's sound carries
-information about the label (see :class:`training.windows.TrainSet`).
+information about the label (see :class:`training.data.windows.TrainSet`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-from training.data import PARAMS, WINDOW_SAMPLES
+from training.data.audio import PARAMS, WINDOW_SAMPLES
 
 
 def band_limit(samples: np.ndarray, cutoff_hz: float = 4000.0) -> np.ndarray:

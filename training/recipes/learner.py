@@ -22,8 +22,9 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from torch import nn
 from torch.utils.data import Dataset
 
-from training.data import WINDOW_SECONDS, Cache
-from training.windows import TrainSet, ValidSet, Windows
+from training.data.audio import WINDOW_SECONDS
+from training.data.cache import Cache
+from training.data.windows import TrainSet, ValidSet, Windows
 
 
 def start_run(out: Path, seed: int) -> float:

@@ -17,7 +17,7 @@ from torch import nn
 
 from cry_mqtt.features import YAMNET
 from cry_mqtt.model import Patches
-from training.data import DEFAULT_DATA
+from training import DEFAULT_DATA
 
 PROVENANCE = "YAMNet (tensorflow/models research/audioset/yamnet, Apache-2.0)"
 """What the model card and run summaries name as its source and licence."""

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from training.data import RecipeError
+from training import RecipeError
 
 CHECKPOINT = "model.pth"
 SUMMARY = "fit_summary.json"

@@ -13,7 +13,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from training.data import Item, RecipeError
+from training import RecipeError
+from training.data.items import Item
 
 SOURCE = "emogator"
 LICENSE = "Apache-2.0 (the repository's licence; its README names no separate data licence)"
@@ -62,7 +63,7 @@ def category(prompt: int) -> str:
 
 def emogator_items(root: Path) -> list[Item]:
     """One negative per contributor and prompt, its takes chained in order (the near-silent
-    ones are dropped when the chain is decoded: :func:`training.data.load_item`); grouped by
+    ones are dropped when the chain is decoded: :func:`training.data.items.load_item`); grouped by
     contributor."""
     folder = root / "data" / "mp3"
     if not folder.is_dir():

@@ -1,8 +1,8 @@
 """A cheap student that keeps what two AudioSet teachers know: EfficientAT mn04 fine-tuned for
 crying, distilled from mn04 itself and YAMNet on every training window.
 
-The student starts as EfficientAT mn04_as (:mod:`training.efficientat`), whose "Baby cry, infant
-cry" output scores each 1-s patch and a window the maximum over its patches (the agent's
+The student starts as EfficientAT mn04_as (:mod:`training.nets.efficientat`), whose "Baby cry,
+infant cry" output scores each 1-s patch and a window the maximum over its patches (the agent's
 streaming file). Each augmented training window teaches it three things at once:
 
 - crying: the window's label, softened toward the two teachers' fused crying score (the sum of
@@ -13,8 +13,8 @@ streaming file). Each augmented training window teaches it three things at once:
 - the batch-norm statistics stay AudioSet's (our batches are small and narrow).
 
 No epoch is picked on the independent set: the checkpoint with the best validation (held-out
-training sources) ROC-AUC is kept, and :func:`training.finetune.interpolate` mixes it with the
-pretrained weights (WiSE-FT).
+training sources) ROC-AUC is kept, and :func:`training.recipes.finetune.interpolate` mixes it
+with the pretrained weights (WiSE-FT).
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from cry_mqtt.features import EFFICIENTAT, YAMNET, LogMel
-from training import yamnet
-from training.augment import AugmentConfig
-from training.data import PARAMS, Cache
-from training.efficientat import (
+from training.data.audio import PARAMS
+from training.data.augment import AugmentConfig
+from training.data.cache import Cache
+from training.data.windows import TrainSet, validation_windows
+from training.nets import yamnet
+from training.nets.efficientat import (
     BABY_CRY,
     MACS_PER_PATCH,
     PATCHES,
@@ -45,16 +47,15 @@ from training.efficientat import (
     normalise,
     pretrained,
 )
-from training.learner import (
+from training.nets.streaming import pool, window_patches
+from training.recipes.learner import (
     recorded_history,
     run_summary,
     start_run,
     validation_only,
     window_learner,
 )
-from training.runs import CHECKPOINT, write_summary
-from training.streaming import pool, window_patches
-from training.windows import TrainSet, validation_windows
+from training.recipes.runs import CHECKPOINT, write_summary
 
 AUGMENT = AugmentConfig(p_reverb=0.3)
 """The recipe's augmentation plus reverberation: a far-field nursery microphone."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from training.data import Item
+from training.data.items import Item
 
 
 def stratum(item: Item) -> tuple[int, str]:

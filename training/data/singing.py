@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data import RecipeError
+from training import RecipeError
 
 SOUND_FONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 """Debian's ``fluid-soundfont-gm`` (MIT)."""

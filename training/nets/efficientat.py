@@ -16,7 +16,7 @@ from torch import nn
 
 from cry_mqtt.features import EFFICIENTAT
 from cry_mqtt.model import Patches
-from training.data import DEFAULT_DATA
+from training import DEFAULT_DATA
 
 PROVENANCE = "EfficientAT mn04_as (fschmid56/EfficientAT, MIT)"
 """What the model card and run summaries name as its source and licence."""

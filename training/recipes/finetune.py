@@ -1,8 +1,8 @@
 """Fine-tuning YAMNet for crying without forgetting what AudioSet taught it.
 
 The cry output starts as YAMNet's own "Baby cry, infant cry" unit and a window's logit is the
-maximum over its 0.96-s patches (:func:`training.streaming.pool`). The lower layers stay frozen;
-the top ones learn from our windows under two restraints: the other 520 AudioSet outputs are
+maximum over its 0.96-s patches (:func:`training.nets.streaming.pool`). The lower layers stay
+frozen; the top ones learn from our windows under two restraints: the other 520 AudioSet outputs are
 held to the original network's on every training patch (learning without forgetting), and the
 weights are pulled toward the pretrained ones (L2-SP). ``epochs=0`` keeps YAMNet unchanged
 (zero-shot).
@@ -20,26 +20,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from cry_mqtt.features import YAMNET
-from training import efficientat, streaming
-from training.data import Cache, RecipeError
-from training.learner import (
+from training import RecipeError
+from training.data.cache import Cache
+from training.data.windows import TrainSet, validation_windows
+from training.nets import efficientat, streaming
+from training.nets.streaming import pool
+from training.nets.yamnet import BABY_CRY, MACS_PER_PATCH, PATCHES, TFLITE, CryPatches, pretrained
+from training.recipes.learner import (
     recorded_history,
     run_summary,
     start_run,
     validation_only,
     window_learner,
 )
-from training.runs import CHECKPOINT, read_summary, write_summary
-from training.streaming import pool
-from training.windows import TrainSet, validation_windows
-from training.yamnet import (
-    BABY_CRY,
-    MACS_PER_PATCH,
-    PATCHES,
-    TFLITE,
-    CryPatches,
-    pretrained,
-)
+from training.recipes.runs import CHECKPOINT, read_summary, write_summary
 
 
 def window_patches(windows: torch.Tensor) -> torch.Tensor:
@@ -173,7 +167,7 @@ def load(run_dir: Path) -> CryPatches:
 def load_trained(run_dir: Path) -> nn.Module:
     """The trained patch network of ``run_dir`` (fine-tuned YAMNet or the mn04 student)."""
     if read_summary(run_dir)["arch"] == "mn04":
-        from training import distil
+        from training.recipes import distil
 
         return distil.load(run_dir)
     return load(run_dir)

@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 from cry_mqtt.audio import resample
 from cry_mqtt.features import FeatureParams, LogMel
-from training.augment import (
+from training.data.audio import PARAMS, WINDOW_SAMPLES
+from training.data.augment import (
     AugmentConfig,
     augment_window,
     band_limit,
@@ -23,14 +24,8 @@ from training.augment import (
     onset_window,
     spec_augment,
 )
-from training.data import (
-    PARAMS,
-    WINDOW_SAMPLES,
-    Cache,
-    Item,
-    holds_crying,
-    is_phone_recording,
-)
+from training.data.cache import Cache
+from training.data.items import Item, holds_crying, is_phone_recording
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The CNN trained from scratch with fastai: lr_find, one-cycle with mixup, the best epoch's
-weights (the learner, its metrics and the summary fields are :mod:`training.learner`'s)."""
+weights (the learner, its metrics and the summary fields are :mod:`training.recipes.learner`'s)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from fastai.callback.tracker import SaveModelCallback
 from fastai.losses import BCEWithLogitsLossFlat
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from training.arch import build, count_macs, count_params
-from training.data import PARAMS, Cache
-from training.learner import recorded_history, run_summary, start_run, window_learner
+from training.data.audio import PARAMS
+from training.data.cache import Cache
+from training.data.windows import TrainSet, validation_windows
+from training.nets.cnn import build, count_macs, count_params
 from training.plotting import plt, save
-from training.runs import CHECKPOINT, write_summary
-from training.windows import TrainSet, validation_windows
+from training.recipes.learner import recorded_history, run_summary, start_run, window_learner
+from training.recipes.runs import CHECKPOINT, write_summary
 
 
 class WeightAverage(Callback):

@@ -1,8 +1,9 @@
 """The graph of a streaming model file (see :mod:`cry_mqtt.model`), for any patch network.
 
 A patch network has ``patch_logit(patches)``: the crying logit of each log-mel patch, given as
-the agent cuts them, ``(n, n_mels, patch_frames)``. YAMNet's (:class:`training.yamnet.CryPatches`)
-and EfficientAT's (:class:`training.efficientat.MobileNetAT`) both do.
+the agent cuts them, ``(n, n_mels, patch_frames)``. YAMNet's
+(:class:`training.nets.yamnet.CryPatches`) and EfficientAT's
+(:class:`training.nets.efficientat.MobileNetAT`) both do.
 """
 
 from __future__ import annotations
