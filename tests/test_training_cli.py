@@ -1,6 +1,7 @@
 """The recipe's command line: a step that cannot start says why in one line."""
 
 import argparse
+import re
 import shlex
 from pathlib import Path
 
@@ -46,3 +47,15 @@ def test_the_performance_pages_command_line_runs_as_printed(
     (parsed,) = seen
     assert parsed.report and parsed.model == Path("cry_mqtt/models/cry-yamnet.onnx")
     assert (parsed.seed, parsed.hours, parsed.per_snr) == (42, 10.0, 40)
+
+
+def test_help_lists_the_steps_in_the_order_a_user_runs_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    steps = re.search(r"\{(fetch-debian[^}]*)\}", capsys.readouterr().out)[1].split(",")
+    order = ["fetch-debian", "sing", "prepare", "fit", "distil", "soup", "export", "evaluate"]
+    assert [steps.index(step) for step in order] == sorted(steps.index(step) for step in order)
+    assert steps[-1] == "night"

@@ -16,8 +16,8 @@ from cry_mqtt.model import CryModel
 from training.__main__ import main
 from training.data.augment import reverberate
 from training.nets.efficientat import BABY_CRY, pretrained
-from training.recipes.distil import load
 from training.recipes.runs import CHECKPOINT
+from training.recipes.weights import load_trained as load
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 def test_the_student_learns_crying_and_keeps_audioset_statistics(runs: Path) -> None:
     summary = json.loads((runs / "mn04" / "fit_summary.json").read_text())
     assert summary["arch"] == "mn04" and len(summary["history"]) == 1
-    assert any("YAMNet" in t for t in summary["teachers"])
+    assert any("YAMNet" in t for t in summary["settings"]["teachers"])
     assert summary["augment"]["p_reverb"] > 0
     student, start = load(runs / "mn04"), pretrained()
     row = student.classifier[5].weight[BABY_CRY]
@@ -51,14 +51,14 @@ def test_wise_mixes_the_student_and_exports_a_streaming_model(runs: Path, tmp_pa
     main(["--runs", str(runs), "--arch", "mn04", "export", "--run-dir", str(mixed)])
     model = CryModel(mixed / "cry-mn04.onnx")
     assert model.info.features == EFFICIENTAT and model.info.window_patches == 12
-    assert model.info.details["wise_alpha"] == 0.5
+    assert model.info.details["run"]["settings"]["wise_alpha"] == 0.5
 
 
 def test_soup_averages_seeds_of_one_recipe_and_refuses_others(runs: Path, tmp_path: Path) -> None:
     other = tmp_path / "seed7"
     shutil.copytree(runs / "mn04", other)
     summary = json.loads((other / "fit_summary.json").read_text())
-    (other / "fit_summary.json").write_text(json.dumps(summary | {"seed": 7, "history": []}))
+    (other / "fit_summary.json").write_text(json.dumps(summary | {"seeds": [7], "history": []}))
     state = load(other).state_dict()
     shifted = {k: v + 0.002 if v.is_floating_point() else v for k, v in state.items()}
     torch.save(shifted, other / CHECKPOINT)
@@ -69,7 +69,7 @@ def test_soup_averages_seeds_of_one_recipe_and_refuses_others(runs: Path, tmp_pa
             torch.testing.assert_close(value, shifted[name] - 0.001)
     main(["--runs", str(runs), "--arch", "mn04", "export", "--run-dir", str(soup)])
     details = CryModel(soup / "cry-mn04.onnx").info.details
-    assert details["seed"] == [42, 7] and len(details["soup"]) == 2
+    assert details["run"]["seeds"] == [42, 7] and len(details["run"]["runs"]) == 2
     wall = json.loads((soup / "fit_summary.json").read_text())["total_seconds"]
     assert wall == pytest.approx(2 * summary["total_seconds"])  # both runs' time
 
@@ -78,8 +78,9 @@ def test_soup_averages_seeds_of_one_recipe_and_refuses_others(runs: Path, tmp_pa
     )
     card = (soup / "mn04-MODEL_CARD.md").read_text()
     assert "32 kHz audio for infant crying with EfficientAT mn04_as" in card
-    assert "distillation from two AudioSet teachers" in card
-    assert "a uniform soup (the mean of the weights) of 2 runs with seeds 42, 7" in card
+    assert "each distilled with fastai (`python -m training distil`)" in card
+    assert "a uniform soup (the mean of the weights) of 2 runs that differ only" in card
+    assert "kept (seeds 42, 7) |" in card
     assert "softened 0.25 toward the fused teachers" in card
     assert (
         "4 kHz (20% of both classes), a synthetic room (RT60 0.2..0.8 s, 30% of windows), a "
@@ -87,7 +88,8 @@ def test_soup_averages_seeds_of_one_recipe_and_refuses_others(runs: Path, tmp_pa
     )
     assert "| EfficientAT mn04_as weights |" in card
 
-    (other / "fit_summary.json").write_text(json.dumps(summary | {"softening": 0.9}))
+    softer = summary["settings"] | {"softening": 0.9}
+    (other / "fit_summary.json").write_text(json.dumps(summary | {"settings": softer}))
     with pytest.raises(SystemExit, match=r"differ only in their seed; .* differ in softening$"):
         main(["--runs", str(runs), "soup", str(runs / "mn04"), str(other), "--out", str(soup)])
 
@@ -100,7 +102,7 @@ def test_zero_epochs_keep_mn04_as_audioset_left_it(runs: Path, tmp_path: Path) -
     (zero / "cache").symlink_to(runs / "cache")
     main(["--runs", str(zero), "distil", "--epochs", "0", "--batch-size", "4", "--workers", "0"])
     summary = json.loads((zero / "mn04" / "fit_summary.json").read_text())
-    assert summary["epochs"] == 0 and summary["trained_layers"] == 0
+    assert summary["epochs"] == 0 and summary["recipe"] == "zero-shot"
     assert [row["epoch"] for row in summary["history"]] == [0]
     assert {"valid_loss", "balanced_acc", "roc_auc"} <= summary["history"][0].keys()
     start = pretrained().state_dict()
@@ -114,10 +116,10 @@ def test_zero_epochs_keep_mn04_as_audioset_left_it(runs: Path, tmp_path: Path) -
     main(["--runs", str(zero), "--arch", "mn04", "export", "--pool-top", "3"])
     main(["--runs", str(zero), "--arch", "mn04", "evaluate"])
     card = (zero / "mn04" / "mn04-MODEL_CARD.md").read_text()
-    assert "is the cry output, unchanged (zero-shot)" in card
+    assert "| starting weights | EfficientAT mn04_as (fschmid56/EfficientAT, MIT) |" in card
     assert "mean of the 3 highest cry logits over its 12 patches of 1 s" in card
     assert "| training | none: mn04's AudioSet weights unchanged (zero-shot) |" in card
-    assert "- mn04 has never heard the Donate-a-cry uploads" in card
+    assert "- EfficientAT mn04_as has never heard the Donate-a-cry uploads" in card
     assert "| student |" in card  # the student's row beside it, on the same split
 
 

@@ -154,8 +154,9 @@ def test_zero_shot_export_names_the_tagger_and_its_front_end(tmp_path, data_dir)
     assert model.info.features == EFFICIENTAT
     assert model.info.patches == Patches(PATCH_FRAMES, PATCH_HOP_FRAMES)
     details = model.info.details
-    assert details["arch"] == "mn04" and "MIT" in details["pretrained"]
-    assert details["epochs"] == 0 and details["pool_top"] == 2
+    assert details["arch"] == "mn04" and "MIT" in details["run"]["pretrained"]
+    assert details["run"]["epochs"] == 0 and details["pool_top"] == 2
+    assert details["run"]["recipe"] == "zero-shot"
     assert 0.5 <= model.info.threshold <= 0.99
-    with pytest.raises(SystemExit, match="export: no pretrained tagger 'cnn' to export zero-shot"):
+    with pytest.raises(SystemExit, match="export: no pretrained tagger 'cnn' to take zero-shot"):
         main(["--runs", str(runs), "export", "--zero-shot"])

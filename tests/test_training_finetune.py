@@ -13,7 +13,7 @@ from cry_mqtt.features import YAMNET
 from cry_mqtt.model import CryModel, default_model_path
 from training.__main__ import main
 from training.nets.yamnet import BABY_CRY, CryPatches, pretrained
-from training.recipes.finetune import load
+from training.recipes.weights import load_trained as load
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 def test_fine_tuning_moves_only_the_top_layers_and_keeps_a_log(runs: Path) -> None:
     summary = json.loads((runs / "yamnet" / "fit_summary.json").read_text())
     assert summary["epochs"] == 1 and len(summary["history"]) == 1
-    assert summary["drift"] > 0
+    assert summary["history"][-1]["drift"] > 0
     tuned, start = load(runs / "yamnet").yamnet, pretrained()
-    frozen = len(tuned.layers) - summary["trained_layers"]
+    frozen = len(tuned.layers) - summary["settings"]["trained_layers"]
     for k, (a, b) in enumerate(zip(tuned.layers, start.layers, strict=True)):
         same = all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
         assert same == (k < frozen), f"layer {k}"
@@ -55,7 +55,7 @@ def test_wise_mixes_the_weights_and_exports_a_streaming_model(runs: Path, tmp_pa
     tuned, start = load(runs / "yamnet").state_dict(), CryPatches(pretrained()).state_dict()
     for name, value in load(mixed).state_dict().items():
         torch.testing.assert_close(value, 0.75 * start[name] + 0.25 * tuned[name])
-    assert json.loads((mixed / "fit_summary.json").read_text())["wise_alpha"] == 0.25
+    assert json.loads((mixed / "fit_summary.json").read_text())["settings"]["wise_alpha"] == 0.25
 
     shipped = default_model_path().read_bytes()
     main(["--runs", str(runs), "--arch", "yamnet", "export", "--run-dir", str(mixed)])
@@ -63,8 +63,8 @@ def test_wise_mixes_the_weights_and_exports_a_streaming_model(runs: Path, tmp_pa
     assert default_model_path().read_bytes() == shipped
     main(["--runs", str(runs), "--arch", "yamnet", "evaluate", "--model", str(model_path)])
     card = (mixed / "yamnet-MODEL_CARD.md").read_text()
-    assert "WiSE-FT" in card and "0.25 x the fine-tuned" in card
+    assert "WiSE-FT" in card and "0.25 x the trained" in card
     model = CryModel(model_path)
     assert model.info.features == YAMNET and model.info.window_patches == 13
-    assert model.info.details["wise_alpha"] == 0.25
+    assert model.info.details["run"]["settings"]["wise_alpha"] == 0.25
     assert 0.5 <= model.info.threshold < 1

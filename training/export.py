@@ -6,6 +6,7 @@ scored in PyTorch (:mod:`training.evaluation.validation`, :mod:`training.evaluat
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,16 +20,14 @@ from cry_mqtt.config import THRESHOLD_MAX
 from cry_mqtt.detector import DEFAULT_VOTES, Votes
 from cry_mqtt.features import EFFICIENTAT, YAMNET, FeatureParams
 from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches
-from training import RecipeError
 from training.data.audio import PARAMS, WINDOW_SECONDS
 from training.data.cache import Cache
 from training.evaluation.metrics import MAX_FPR, compute_metrics
 from training.evaluation.validation import Predict, Scored, score_validation
 from training.nets import efficientat, yamnet
-from training.nets.cnn import build
 from training.nets.streaming import StreamingCry, predict_windows
-from training.recipes.finetune import load_trained
-from training.recipes.runs import CHECKPOINT, read_summary
+from training.recipes.runs import read_summary
+from training.recipes.weights import load_trained, network, zero_shot
 
 OPSET = 18
 MIN_THRESHOLD = 0.5
@@ -51,21 +50,6 @@ STREAMING = {
     "mn04": (EFFICIENTAT, efficientat.PATCHES),
 }
 """Front end and patches of each streaming architecture (a pretrained AudioSet tagger)."""
-PRETRAINED = {"yamnet": yamnet.PROVENANCE, "mn04": efficientat.PROVENANCE}
-
-
-def zero_shot_model(arch: str) -> nn.Module:
-    """The pretrained tagger ``arch`` as AudioSet left it, as a patch network."""
-    return efficientat.pretrained() if arch == "mn04" else yamnet.CryPatches(yamnet.pretrained())
-
-
-def zero_shot_summary(arch: str) -> dict[str, Any]:
-    """What the model card and metadata say of a zero-shot tagger."""
-    if arch not in STREAMING:
-        raise RecipeError(f"no pretrained tagger {arch!r} to export zero-shot: {sorted(STREAMING)}")
-    params = sum(p.numel() for p in zero_shot_model(arch).parameters())
-    return {"arch": arch, "pretrained": PRETRAINED[arch], "params": params, "epochs": 0,
-            "trained_layers": 0}  # fmt: skip
 
 
 def default_output(arch: str, run_dir: Path) -> Path:
@@ -74,12 +58,9 @@ def default_output(arch: str, run_dir: Path) -> Path:
     return run_dir / f"cry-{arch}.onnx"
 
 
-def load_window_model(run_dir: Path) -> tuple[WindowProbability, dict[str, Any]]:
-    """The fitted window model of ``run_dir`` in eval mode, and its fit summary."""
-    summary = read_summary(run_dir)
-    model = build(summary["arch"])
-    model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu"))
-    return WindowProbability(model).eval(), summary
+def load_window_model(run_dir: Path) -> WindowProbability:
+    """The fitted window model of ``run_dir`` in eval mode."""
+    return WindowProbability(load_trained(run_dir)).eval()
 
 
 def torch_predict(model: WindowProbability, mels: np.ndarray, batch: int = 128) -> np.ndarray:
@@ -136,43 +117,35 @@ def export(
     out: Path,
     threshold: float | None = None,
     pool_top: int = 1,
-    zero_shot: str | None = None,
+    zero_shot_arch: str | None = None,
     votes: Votes = DEFAULT_VOTES,
 ) -> ModelInfo:
-    """Write ``out`` from the checkpoint in ``run_dir`` or, with ``zero_shot`` (``yamnet``,
-    ``mn04``), from that pretrained tagger as AudioSet left it;
-    the threshold (unless given) and the validation metrics come from the validation split. A
-    streaming model's window scores the mean of its ``pool_top`` highest patch logits; ``votes``
-    is the detector rule the file carries. Raises if
-    the file, scored as the agent scores it, and PyTorch disagree by more than 1e-4."""
-    summary = zero_shot_summary(zero_shot) if zero_shot else read_summary(run_dir)
-    front_end = STREAMING.get(summary["arch"])
+    """Write ``out`` from the checkpoint in ``run_dir`` or, with ``zero_shot_arch`` (``yamnet``,
+    ``mn04``), from that pretrained tagger as AudioSet left it; the run's summary goes into the
+    metadata (``run``), so the file describes itself to ``evaluate``. The threshold (unless
+    given) and the validation metrics come from the validation split. A streaming model's window
+    scores the mean of its ``pool_top`` highest patch logits; ``votes`` is the detector rule the
+    file carries. Raises if the file, scored as the agent scores it, and PyTorch disagree by
+    more than 1e-4."""
+    trained = None if zero_shot_arch else read_summary(run_dir)
+    cache = Cache(cache_dir)
+    summary = trained or zero_shot(zero_shot_arch, cache, time.perf_counter())
+    front_end = STREAMING.get(summary.arch)
     if front_end is not None:
         params, patches = front_end
-        model = zero_shot_model(summary["arch"]) if zero_shot else load_trained(run_dir)
+        model = network(summary.arch).eval() if zero_shot_arch else load_trained(run_dir)
         predict = partial(predict_windows, model, patches=patches, top=pool_top)
     else:
-        window_model, _ = load_window_model(run_dir)
+        window_model = load_window_model(run_dir)
         predict = partial(torch_predict, window_model)
         params = PARAMS
-    cache = Cache(cache_dir)
     scored = score_validation(cache, predict, params)
     fpr_threshold = validation_threshold(scored)
     threshold = fpr_threshold if threshold is None else threshold
-    keys = (
-        "arch",
-        "params",
-        "macs_per_window",
-        "pretrained",
-        "trained_layers",
-        "epochs",
-        "wise_alpha",
-        "soup",
-        "seed",
-    )
-    version = f"{summary['arch']}-{time.strftime('%Y%m%d.%H%M')}"
+    version = f"{summary.arch}-{time.strftime('%Y%m%d.%H%M')}"
     details = {
-        **{k: summary[k] for k in keys if k in summary},
+        "arch": summary.arch,
+        "run": {k: v for k, v in asdict(summary).items() if k != "data"},
         "training_data": data_summary(cache),
         "validation": compute_metrics(scored, threshold),
         "threshold_at_1pct_fpr": fpr_threshold,

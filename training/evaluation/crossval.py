@@ -48,7 +48,7 @@ def run_fold(
     fold_cache = cache.resplit(valid_groups)
     fit_options = {k: v for k, v in settings.items() if k != "folds"}
     summary = fit(fold_cache, out, **fit_options)
-    window_model, _ = load_window_model(out)
+    window_model = load_window_model(out)
     scored = score_validation(fold_cache, partial(torch_predict, window_model))
     windows = scored.windows
     threshold = validation_threshold(scored)
@@ -56,9 +56,9 @@ def run_fold(
     result = {
         "fold": fold,
         "settings": settings,
-        "augment": summary["augment"],
-        "fit_minutes": round(summary["total_seconds"] / 60, 1),
-        "best_epoch": summary["best_epoch"],
+        "augment": summary.augment,
+        "fit_minutes": round(summary.total_seconds / 60, 1),
+        "best_epoch": summary.best_epoch,
         "metrics": compute_metrics(scored, threshold),
         "positives": [
             {

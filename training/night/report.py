@@ -248,9 +248,9 @@ def _night_sources(night: dict[str, Any]) -> list[str]:
         "",
         "- **validation**: the validation side of the training split "
         "(`training/data/split.py`, same fraction and seed as `python -m training prepare`). "
-        "The detector setting is chosen on "
-        "this night. It is kept so the old number stays comparable, but its few, short "
-        "recordings (mostly 2-s speech clips) are heard over and over.",
+        "The detector setting is chosen on this night. It is kept so the old number stays "
+        "comparable, but its few, short recordings (mostly 2-s speech clips) are heard over and "
+        "over.",
         "- **independent**: `independent/` in the shared data: crying from 8 sources the "
         "training data does not use; conversation, nonverbal adult sounds (laughing, crying, "
         "screaming...), ESC-50 sounds, white-noise machines, lullabies and infant babble as "
@@ -268,9 +268,8 @@ def _night_sources(night: dict[str, Any]) -> list[str]:
         f"{', '.join(f'{s:+g}' for s in SNRS)} dB, {EPISODE_SECONDS[0]:g}-"
         f"{EPISODE_SECONDS[1]:g} s long (log-uniform), are made of the source's crying clips back "
         "to back (each levelled; every clip used once before any repeats; on the validation "
-        "side only the Donate-a-cry clips that hold crying, "
-        "`training.data.items.holds_crying`) and "
-        "mixed over the background at known times; the SNR is taken against the background "
+        "side only the Donate-a-cry clips that hold crying, `training.data.items.holds_crying`) "
+        "and mixed over the background at known times; the SNR is taken against the background "
         f"under the episode, floored at {REFERENCE_FLOOR_DBFS:g} dBFS.",
         "",
         *_usage_table(night),
@@ -446,7 +445,6 @@ def cost_section(cost: dict[str, Any], night: dict[str, Any]) -> list[str]:
         "",
         "![cost against hop](cost-hop.png)",
         "",
-        f"Targets: (a) under 1% of one core: {cheap}; (a) at least 5x cheaper than (b): "
-        f"{faster}.",
+        f"Targets: (a) under 1% of one core: {cheap}; (a) at least 5x cheaper than (b): {faster}.",
         "",
     ]  # fmt: skip

@@ -7,9 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from training import REPO_ROOT
+
+if TYPE_CHECKING:
+    from training.recipes.runs import RunSummary
 
 
 def add_parsers(steps: Any) -> None:
@@ -103,14 +106,7 @@ def _fit(args: argparse.Namespace) -> None:
     from training.data.cache import Cache
     from training.recipes.fit import fit
 
-    summary = fit(Cache(args.runs / "cache"), args.runs / args.arch, **_fit_options(args))
-    best = summary["best"]
-    print(
-        f"{args.arch}: {summary['params']:,} params, {summary['macs_per_window'] / 1e6:.1f} MMAC"
-        f"/window, fit {summary['fit_seconds'] / 60:.1f} min "
-        f"(total {summary['total_seconds'] / 60:.1f} min); best epoch {best['epoch']}: "
-        + ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k != "epoch")
-    )
+    _report(fit(Cache(args.runs / "cache"), args.runs / args.arch, **_fit_options(args)))
 
 
 def _finetune(args: argparse.Namespace) -> None:
@@ -129,11 +125,7 @@ def _finetune(args: argparse.Namespace) -> None:
         forgetting=args.forgetting,
         drift=args.drift,
     )
-    print(
-        f"yamnet: {summary['epochs']} epochs in {summary['total_seconds'] / 60:.1f} min, "
-        f"drift {summary['drift']:.3g}; last: "
-        + ", ".join(f"{k} {v:.4f}" for k, v in summary["best"].items() if k != "epoch")
-    )
+    _report(summary)
 
 
 def _distil(args: argparse.Namespace) -> None:
@@ -153,14 +145,23 @@ def _distil(args: argparse.Namespace) -> None:
         category_balance=args.category_balance,
         speed=args.speed,
     )
+    _report(summary)
+
+
+def _report(summary: RunSummary) -> None:
+    """One line on a finished run: its size, time and the kept epoch's validation metrics."""
+    kept = next((h for h in summary.history if h["epoch"] == summary.best_epoch), None)
+    metrics = kept or (summary.history[-1] if summary.history else {})
     print(
-        f"mn04: {summary['epochs']} epochs in {summary['total_seconds'] / 60:.1f} min; best: "
-        + ", ".join(f"{k} {v:.4f}" for k, v in summary["best"].items())
+        f"{summary.arch} ({summary.recipe}): {summary.params:,} params, "
+        f"{summary.macs_per_window / 1e6:.1f} MMAC/window, {summary.epochs} epochs in "
+        f"{summary.total_seconds / 60:.1f} min; epoch {metrics.get('epoch', '-')}: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "epoch")
     )
 
 
 def _wise(args: argparse.Namespace) -> None:
-    from training.recipes.finetune import interpolate
+    from training.recipes.mixing import interpolate
 
     out = args.out or args.runs / f"yamnet-wise{args.alpha:g}"
     interpolate(args.source or args.runs / "yamnet", out, args.alpha)
@@ -168,7 +169,7 @@ def _wise(args: argparse.Namespace) -> None:
 
 
 def _soup(args: argparse.Namespace) -> None:
-    from training.recipes.finetune import soup
+    from training.recipes.mixing import soup
 
     soup(args.sources, args.out)
     print(f"{args.out}: the mean of the weights of {len(args.sources)} runs")

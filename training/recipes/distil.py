@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +38,6 @@ from training.data.windows import TrainSet, validation_windows
 from training.nets import yamnet
 from training.nets.efficientat import (
     BABY_CRY,
-    MACS_PER_PATCH,
     PATCHES,
     PROVENANCE,
     STATE_DICT,
@@ -55,7 +53,8 @@ from training.recipes.learner import (
     validation_only,
     window_learner,
 )
-from training.recipes.runs import CHECKPOINT, write_summary
+from training.recipes.runs import CHECKPOINT, RunSummary, write_summary
+from training.recipes.weights import tagger_macs, zero_shot
 
 AUGMENT = AugmentConfig(p_reverb=0.3)
 """The recipe's augmentation plus reverberation: a far-field nursery microphone."""
@@ -179,7 +178,7 @@ def fit_student(
     category_balance: float,
     speed: float = 0.0,
     weights: Path = STATE_DICT,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Train the student on the cache's train split (``category_balance``: see
     :class:`TrainSet`; ``speed``: :attr:`AugmentConfig.p_speed`); the checkpoint with the best
     validation ROC-AUC and a summary go to ``out``. ``epochs=0`` saves mn04 unchanged (its
@@ -198,33 +197,40 @@ def fit_student(
     else:
         history = validation_only(learn)
     torch.save(student.state_dict(), out / CHECKPOINT)
-    best = max(history, key=lambda row: row["roc_auc"])
-    summary = run_summary(
-        cache,
-        train.windows,
-        started,
-        arch="mn04",
-        params=sum(p.numel() for p in student.parameters()),
-        macs_per_window=MACS_PER_PATCH * PATCHES.count(valid.mels.shape[2]),
-        epochs=epochs,
-        batch_size=batch_size,
-        lr_max=lr,
-        trained_layers="all" if epochs else 0,
-        softening=softening,
-        forgetting_weight=forgetting,
-        category_balance=category_balance,
-        pretrained=PROVENANCE,
-        teachers=[PROVENANCE, yamnet.PROVENANCE],
-        seed=seed,
-        best=best,
-        history=history,
-    )
+    if not epochs:
+        summary = zero_shot("mn04", cache, started, history)
+    else:
+        summary = run_summary(
+            cache,
+            train.windows,
+            started,
+            seed,
+            max(history, key=lambda row: row["roc_auc"]),
+            history,
+            arch="mn04",
+            recipe="distil",
+            training="distilled with fastai (`python -m training distil`): the stem, the first "
+            f"six blocks and every batch-norm statistic frozen, {epochs} epochs one-cycle, "
+            f"lr_max {lr:.2e}, batch {batch_size}, {len(train.windows)} crops of 3 s per epoch, "
+            f"{category_balance:.0%} of the negatives drawn with equal weight per category; "
+            f"loss: cross-entropy of the crying logit against the label softened {softening:g} "
+            "toward the fused teachers (the sigmoid of YAMNet's plus mn04's crying logit on the "
+            f"same crop) + {forgetting:g} x cross-entropy of the other 526 outputs against the "
+            "frozen mn04's on every patch (learning without forgetting); the epoch with the "
+            "best validation ROC-AUC kept",
+            params=sum(p.numel() for p in student.parameters()),
+            macs_per_window=tagger_macs("mn04"),
+            epochs=epochs,
+            pretrained=PROVENANCE,
+            settings={
+                "batch_size": batch_size,
+                "lr_max": lr,
+                "softening": softening,
+                "forgetting_weight": forgetting,
+                "category_balance": category_balance,
+                "speed": speed,
+                "teachers": [PROVENANCE, yamnet.PROVENANCE],
+            },
+        )
     write_summary(out, summary)
     return summary
-
-
-def load(run_dir: Path) -> MobileNetAT:
-    """The student of ``run_dir`` in evaluation mode."""
-    model = MobileNetAT()
-    model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu"))
-    return model.eval()

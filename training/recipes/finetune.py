@@ -11,21 +11,18 @@ weights are pulled toward the pretrained ones (L2-SP). ``epochs=0`` keeps YAMNet
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cry_mqtt.features import YAMNET
-from training import RecipeError
 from training.data.cache import Cache
 from training.data.windows import TrainSet, validation_windows
-from training.nets import efficientat, streaming
+from training.nets import streaming
 from training.nets.streaming import pool
-from training.nets.yamnet import BABY_CRY, MACS_PER_PATCH, PATCHES, TFLITE, CryPatches, pretrained
+from training.nets.yamnet import BABY_CRY, PATCHES, PROVENANCE, TFLITE, CryPatches, pretrained
 from training.recipes.learner import (
     recorded_history,
     run_summary,
@@ -33,7 +30,8 @@ from training.recipes.learner import (
     validation_only,
     window_learner,
 )
-from training.recipes.runs import CHECKPOINT, read_summary, write_summary
+from training.recipes.runs import CHECKPOINT, RunSummary, write_summary
+from training.recipes.weights import tagger_macs, zero_shot
 
 
 def window_patches(windows: torch.Tensor) -> torch.Tensor:
@@ -118,7 +116,7 @@ def fit_yamnet(
     forgetting: float,
     drift: float,
     weights: Path = TFLITE,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Fine-tune YAMNet on the cache's train split; the last epoch's weights and a summary go
     to ``out`` (no epoch is picked on validation). ``epochs=0`` saves YAMNet unchanged."""
     start = start_run(out, seed)
@@ -134,110 +132,37 @@ def fit_yamnet(
     else:
         history = validation_only(learn)
     torch.save(model.state_dict(), out / CHECKPOINT)
-    summary = run_summary(
-        cache,
-        train,
-        start,
-        arch="yamnet",
-        params=sum(p.numel() for p in model.parameters()),
-        macs_per_window=MACS_PER_PATCH * PATCHES.count(valid.mels.shape[2]),
-        epochs=epochs,
-        batch_size=batch_size,
-        lr_max=lr,
-        trained_layers=trained_layers,
-        forgetting_weight=forgetting,
-        drift_weight=drift,
-        drift=float(windows.drift().detach()),
-        pretrained=str(weights.name),
-        seed=seed,
-        best=history[-1],
-        history=history,
-    )
-    write_summary(out, summary)
-    return summary
-
-
-def load(run_dir: Path) -> CryPatches:
-    """The fine-tuned model of ``run_dir`` in evaluation mode."""
-    model = CryPatches(pretrained())
-    model.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu"))
-    return model.eval()
-
-
-def load_trained(run_dir: Path) -> nn.Module:
-    """The trained patch network of ``run_dir`` (fine-tuned YAMNet or the mn04 student)."""
-    if read_summary(run_dir)["arch"] == "mn04":
-        from training.recipes import distil
-
-        return distil.load(run_dir)
-    return load(run_dir)
-
-
-def interpolate(run_dir: Path, out: Path, alpha: float) -> dict[str, Any]:
-    """Write to ``out`` the weight-space ensemble of the model trained in ``run_dir`` (YAMNet
-    fine-tuned or the mn04 student) and the pretrained one (WiSE-FT: ``(1 - alpha) *
-    pretrained + alpha * trained``), with the training's summary and ``alpha``. Interpolating
-    the weights keeps more of what the pretrained network knows about sounds our data lacks
-    than the trained end point does. Batch-norm counters are the trained model's."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError("alpha must be in [0, 1]")
-    summary = read_summary(run_dir)
-    start = (
-        efficientat.pretrained() if summary["arch"] == "mn04" else CryPatches(pretrained())
-    ).state_dict()
-    tuned = load_trained(run_dir).state_dict()
-    summary |= {"wise_alpha": alpha, "fine_tuned": str(run_dir)}
-    return _write_mixed(out, [start, tuned], [1 - alpha, alpha], summary)
-
-
-def soup(run_dirs: list[Path], out: Path) -> dict[str, Any]:
-    """Write to ``out`` the mean of the weights of ``run_dirs``, runs of one recipe that differ
-    only in their seed (a uniform model soup): fine-tuned from the same pretrained weights, they
-    lie in one basin, so their mean averages out what each seed learned by chance at the cost
-    of one network. The summary is the recipe's, with the runs, their seeds and their wall
-    time added up."""
-    if len(run_dirs) < 2:
-        raise RecipeError("a soup takes two or more runs")
-    summaries = [read_summary(d) for d in run_dirs]
-    recipes = [_recipe(s) for s in summaries]
-    differ = sorted(
-        k
-        for k in set().union(*recipes)
-        if len({json.dumps(r.get(k), sort_keys=True) for r in recipes}) > 1
-    )
-    if differ:
-        raise RecipeError(
-            "a soup takes runs of one recipe that differ only in their seed; "
-            f"{', '.join(map(str, run_dirs))} differ in {', '.join(differ)}"
+    if not epochs:
+        summary = zero_shot("yamnet", cache, start, history)
+    else:
+        history[-1]["drift"] = float(windows.drift().detach())  # L2-SP's distance at the end
+        summary = run_summary(
+            cache,
+            train,
+            start,
+            seed,
+            history[-1],
+            history,
+            arch="yamnet",
+            recipe="finetune",
+            training=f"top {trained_layers} of 14 layers and the classifier fine-tuned (the rest "
+            f"frozen), {epochs} epochs one-cycle, lr_max {lr:.2e}, batch {batch_size}, "
+            f"{len(train)} windows per epoch, the last epoch kept; loss: cross-entropy of the "
+            f"window's max-pooled cry logit + {forgetting:g} x cross-entropy of the other 520 "
+            "outputs against the original network's on the same patches (learning without "
+            f"forgetting) + {drift:g} x squared distance to the pretrained weights (L2-SP)",
+            params=sum(p.numel() for p in model.parameters()),
+            macs_per_window=tagger_macs("yamnet"),
+            epochs=epochs,
+            pretrained=PROVENANCE,
+            settings={
+                "batch_size": batch_size,
+                "lr_max": lr,
+                "trained_layers": trained_layers,
+                "forgetting_weight": forgetting,
+                "drift_weight": drift,
+                "weights": weights.name,
+            },
         )
-    states = [load_trained(d).state_dict() for d in run_dirs]
-    summary = recipes[0] | {
-        "soup": [str(d) for d in run_dirs],
-        "seed": [s["seed"] for s in summaries],
-        "total_seconds": sum(s["total_seconds"] for s in summaries),
-    }
-    return _write_mixed(out, states, [1 / len(states)] * len(states), summary)
-
-
-SEED_KEYS = ("seed", "best", "history", "total_seconds", "torch_threads")
-"""Fit-summary keys that may differ between runs of one recipe."""
-
-
-def _recipe(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in summary.items() if k not in SEED_KEYS}
-
-
-def _write_mixed(
-    out: Path, states: list[dict[str, torch.Tensor]], weights: list[float], summary: dict[str, Any]
-) -> dict[str, Any]:
-    """Save the weighted sum of ``states`` (integer buffers from the last) as the run ``out``."""
-    mixed = {
-        k: sum(w * s[k] for s, w in zip(states, weights, strict=True))
-        if v.is_floating_point()
-        else v
-        for k, v in states[-1].items()
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(mixed, out / CHECKPOINT)
     write_summary(out, summary)
     return summary

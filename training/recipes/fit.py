@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from training.data.windows import TrainSet, validation_windows
 from training.nets.cnn import build, count_macs, count_params
 from training.plotting import plt, save
 from training.recipes.learner import recorded_history, run_summary, start_run, window_learner
-from training.recipes.runs import CHECKPOINT, write_summary
+from training.recipes.runs import CHECKPOINT, RunSummary, write_summary
 
 
 class WeightAverage(Callback):
@@ -69,7 +68,7 @@ def fit(
     mixup: float = 0.4,
     lr_find_iters: int = 60,
     weight_average: float = 0.0,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Train ``arch`` on the cache's train split; writes the best weights and a summary to ``out``.
 
     Without ``lr`` the learning rate is lr_find's "minimum" suggestion (the loss minimum / 10),
@@ -102,24 +101,30 @@ def fit(
     torch.save(learn.model.state_dict(), out / CHECKPOINT)
     history = recorded_history(learn)
     best = min(history, key=lambda h: h["valid_loss"])
+    averaged = f", as its weight average (decay {weight_average} a step)" if weight_average else ""
     summary = run_summary(
         cache,
         train,
         start,
+        seed,
+        best,
+        history,
         arch=arch,
+        recipe="fit",
+        training=f"trained from scratch with fastai (`python -m training fit`): {epochs} epochs "
+        f"one-cycle, lr_max {lr_max:.2e} (lr_find), batch {batch_size}, {len(train)} windows per "
+        f"epoch, mixup {mixup}; the epoch with the lowest validation loss kept{averaged}",
         params=count_params(model),
         macs_per_window=count_macs(model, PARAMS.n_mels, valid.mels.shape[2]),
         epochs=epochs,
-        batch_size=batch_size,
-        lr_find={k: float(v) for k, v in suggestion._asdict().items()},
-        lr_max=lr_max,
-        mixup_alpha=mixup,
-        weight_average=weight_average,
-        seed=seed,
-        best_epoch=best["epoch"],
-        best=best,
-        history=history,
-        fit_seconds=round(time.perf_counter() - fit_start, 1),
+        settings={
+            "batch_size": batch_size,
+            "lr_find": {k: float(v) for k, v in suggestion._asdict().items()},
+            "lr_max": lr_max,
+            "mixup_alpha": mixup,
+            "weight_average": weight_average,
+            "fit_seconds": round(time.perf_counter() - fit_start, 1),
+        },
     )
     write_summary(out, summary)
     return summary

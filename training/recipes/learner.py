@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from training.data.audio import WINDOW_SECONDS
 from training.data.cache import Cache
 from training.data.windows import TrainSet, ValidSet, Windows
+from training.recipes.runs import RunSummary
 
 
 def start_run(out: Path, seed: int) -> float:
@@ -99,18 +100,30 @@ def validation_only(learn: Learner) -> list[dict[str, float]]:
     return [dict(zip(names, [0, *map(float, values)], strict=True))]
 
 
-def run_summary(cache: Cache, train: TrainSet, started: float, **fields: Any) -> dict[str, Any]:
-    """A run's summary: ``fields`` (the architecture's own), then what every run records: the
-    window, the training set and its augmentation, the wall time since ``started``
-    (:func:`time.perf_counter`), torch's threads and the split."""
-    return {
+def run_summary(
+    cache: Cache,
+    train: TrainSet,
+    started: float,
+    seed: int,
+    best: dict[str, float],
+    history: list[dict[str, float]],
+    **fields: Any,
+) -> RunSummary:
+    """A trained run's summary: ``fields`` (the recipe's: arch, recipe, training, params,
+    macs_per_window, epochs, settings, pretrained), then what every run records: the seed, the
+    kept epoch (``best``) and the history, the training set and its augmentation, the wall time
+    since ``started`` (:func:`time.perf_counter`), torch's threads and the split."""
+    return RunSummary(
         **fields,
-        "window_seconds": WINDOW_SECONDS,
-        "train_windows_per_epoch": len(train),
-        "augment": asdict(train.cfg),
-        "p_phone_negative": round(train.p_phone_negative, 4),
-        "positives_without_crying": train.left_out,
-        "total_seconds": round(time.perf_counter() - started, 1),
-        "torch_threads": torch.get_num_threads(),
-        "data": cache.summary["splits"],
-    }
+        seeds=[seed],
+        best_epoch=int(best["epoch"]),
+        history=history,
+        window_seconds=WINDOW_SECONDS,
+        train_windows_per_epoch=len(train),
+        augment=asdict(train.cfg),
+        p_phone_negative=round(train.p_phone_negative, 4),
+        positives_without_crying=train.left_out,
+        total_seconds=round(time.perf_counter() - started, 1),
+        torch_threads=torch.get_num_threads(),
+        data=cache.summary["splits"],
+    )

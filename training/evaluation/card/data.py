@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from training.recipes.runs import RunSummary
 
-def data_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
+
+def data_section(evaluation: dict[str, Any], run: RunSummary) -> list[str]:
     """Clips per split, source and category; the validation windows; the augmentation."""
     windows = evaluation["metrics"]["windows"]
     lines = [
@@ -15,7 +17,7 @@ def data_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> lis
         "| split | positives | by source | negatives | by category | minutes |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for split, part in fit_summary["data"].items():
+    for split, part in run.data.items():
         pos = ", ".join(f"{k} {v}" for k, v in part["positives_by_source"].items())
         neg = ", ".join(f"{k} {v}" for k, v in part["negatives_by_category"].items())
         lines.append(
@@ -28,34 +30,34 @@ def data_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> lis
         f"Validation windows: {windows['positives']} positive clips (centred 7 s) and "
         f"{windows['negatives']} negative windows (7 s at a 3.5-s hop over each recording).",
         "",
-        _augmentation(fit_summary),
+        _augmentation(run),
         "",
     ]
 
 
-def _augmentation(fit_summary: dict[str, Any]) -> str:
-    if not fit_summary["epochs"]:
+def _augmentation(run: RunSummary) -> str:
+    if run.augment is None:
         return (
             "Nothing here was trained on these data: the training split only shows what the "
             "network would have learned from; the validation windows measure it."
         )
-    a = fit_summary["augment"]
+    a = run.augment
     snr, level = a["snr_db"], a["level_dbfs"]
     return (
-        f"Training positives: {fit_summary['positives_without_crying']} that hold no crying "
+        f"Training positives: {run.positives_without_crying} that hold no crying "
         "(audited, or without sound events) left out; the rest drawn with equal weight per "
         "source. Augmentation (training only): random crops of long recordings, time shifts of "
         f"up to {a['max_shift_seconds']} s, "
-        f"{_onset(a, fit_summary['window_seconds'])}"
+        f"{_onset(a, run.window_seconds)}"
         f"crying mixed into negatives at {snr[0]:g}..+{snr[1]:g} dB SNR "
         f"({a['p_background_positive']:.0%} of positives), negatives mixed with other negatives "
         f"({a['p_background_negative']:.0%}), random level {level[0]:g}..{level[1]:g} dBFS, the "
         "whole window through the Android uploads' 8 kHz AMR-NB codec (Android positives "
         f"always, other positives {a['p_phone']:.0%}, negatives "
-        f"{fit_summary['p_phone_negative']:.0%}: as often as positives, so the codec says nothing "
+        f"{run.p_phone_negative:.0%}: as often as positives, so the codec says nothing "
         f"about the label), band-limiting to 4 kHz ({a['p_band_limit']:.0%} of both classes), "
         f"{_room_and_speed(a)}a random microphone noise floor, SpecAugment masks"
-        + (" and mixup." if fit_summary.get("mixup_alpha") else ".")
+        + (" and mixup." if run.settings.get("mixup_alpha") else ".")
     )
 
 

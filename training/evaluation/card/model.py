@@ -7,14 +7,17 @@ import os
 from typing import Any
 
 from training.evaluation.card.results import threshold_origin
+from training.recipes.runs import RunSummary
 
 
-def model_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
+def model_section(evaluation: dict[str, Any], run: RunSummary) -> list[str]:
     """The title, what the model does, and the table of its size, cost and training."""
+    top = evaluation.get("pool_top", 1)
+    pooling = "maximum cry logit" if top == 1 else f"mean of the {top} highest cry logits"
     return [
         f"# Model card: {evaluation['model'].split('/')[-1]} ({evaluation['version']})",
         "",
-        _intro(evaluation, fit_summary),
+        INTROS[run.arch].format(pooling=pooling),
         "",
         "## Model",
         "",
@@ -29,8 +32,9 @@ def model_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> li
         f"({threshold_origin(evaluation)}) |",
         "| detector votes | ON when {trigger_windows} of the last {of_windows} windows, scored "
         "every {hop_seconds:g} s, reach the threshold |".format(**evaluation["votes"]),
-        *_training_rows(fit_summary),
-        *([f"| note | {fit_summary['note']} |"] if "note" in fit_summary else []),
+        *([f"| starting weights | {run.pretrained} |"] if run.pretrained else []),
+        f"| training | {run.training}{_seeds(run)} |",
+        *([f"| fit wall time | {_wall(run)} |"] if run.trained else []),
         "",
     ]
 
@@ -56,7 +60,7 @@ MN04_INTRO = (
     "Scores 7-second windows of 32 kHz audio for infant crying with EfficientAT mn04_as "
     "(fschmid56/EfficientAT, MIT; a MobileNetV3 at width 0.4 trained on AudioSet, 527 classes), "
     "whose weights are read from `../shared/data/pretrained/efficientat/` and whose "
-    '"Baby cry, infant cry" unit (class 23) is the cry output{training}. Front end: '
+    '"Baby cry, infant cry" unit (class 23) is the cry output. Front end: '
     "EfficientAT's (pre-emphasis 0.97, 25-ms symmetric Hann window, 10-ms hop, 1024-point FFT "
     "power, 128 mel bands to 15 kHz, log(mel + 1e-5); `cry_mqtt.features.EFFICIENTAT`). A "
     "window's P(cry) is the sigmoid of the {pooling} over its 12 patches of 1 s at a 0.5-s hop. "
@@ -72,99 +76,26 @@ CNN_INTRO = (
 )
 
 
-def _intro(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> str:
-    top = evaluation.get("pool_top", 1)
-    pooling = "maximum cry logit" if top == 1 else f"mean of the {top} highest cry logits"
-    if evaluation["arch"] == "yamnet":
-        return YAMNET_INTRO.format(pooling=pooling)
-    if evaluation["arch"] == "mn04":
-        training = (
-            ", unchanged (zero-shot)"
-            if not fit_summary["epochs"]
-            else ", fine-tuned on our data by distillation from two AudioSet teachers, YAMNet "
-            "(Apache-2.0) and mn04 itself (the training rows below)"
-        )
-        return MN04_INTRO.format(pooling=pooling, training=training)
-    return CNN_INTRO
+INTROS = {"yamnet": YAMNET_INTRO, "mn04": MN04_INTRO, "cnn": CNN_INTRO, "resnet34": CNN_INTRO}
+"""What each network is and how it scores a window (``{pooling}``: the streaming files' pooling)."""
 
 
-def _training_rows(fit_summary: dict[str, Any]) -> list[str]:
-    """The model table's rows on how the weights came about."""
-    f = fit_summary
-    if f["arch"] == "mn04":
-        return _student_rows(f)
-    cores = _cores(f)
-    if f["arch"] != "yamnet":
-        return [
-            f"| fit wall time | {f['total_seconds'] / 60:.1f} min in all "
-            f"({f['fit_seconds'] / 60:.1f} min one-cycle, rest lr_find and setup) {cores} |",
-            f"| training | {f['epochs']} epochs one-cycle, lr_max {f['lr_max']:.2e}, batch "
-            f"{f['batch_size']}, {f['train_windows_per_epoch']} windows per epoch, mixup "
-            f"{f['mixup_alpha']}, seed {f['seed']}, best epoch {f['best_epoch']} (lowest valid "
-            f"loss) kept{_weights(f)} |",
-        ]
-    if not f["epochs"]:
-        return ["| training | none: YAMNet's AudioSet weights unchanged (zero-shot) |"]
-    return [
-        f"| fit wall time | {f['total_seconds'] / 60:.1f} min in all {cores} |",
-        f"| training | top {f['trained_layers']} of 14 layers and the classifier fine-tuned "
-        f"(the rest frozen), {f['epochs']} epochs one-cycle, lr_max {f['lr_max']:.2e}, batch "
-        f"{f['batch_size']}, {f['train_windows_per_epoch']} windows per epoch, seed {f['seed']}, "
-        "last epoch kept; loss: cross-entropy of the window's max-pooled cry logit + "
-        f"{f['forgetting_weight']:g} x cross-entropy of the other 520 outputs against the "
-        "original network's on the same patches (learning without forgetting) + "
-        f"{f['drift_weight']:g} x squared distance to the pretrained weights (L2-SP; "
-        f"{f['drift']:.3g} at the end) |",
-        *_wise_row(f),
-    ]
+def _seeds(run: RunSummary) -> str:
+    seeds = ", ".join(map(str, run.seeds))
+    kept = f", epoch {run.best_epoch}" if run.best_epoch is not None else ""
+    return f" (seed{'s' if len(run.seeds) > 1 else ''} {seeds}{kept})" if seeds else ""
 
 
-def _cores(f: dict[str, Any]) -> str:
-    return f"on {os.cpu_count()} CPU cores, {f['torch_threads']} torch threads"
+def _wall(run: RunSummary) -> str:
+    minutes = f"{run.total_seconds / 60:.1f} min"
+    if len(run.runs) > 1:
+        return f"{minutes} for the {len(run.runs)} runs"
+    return f"{minutes} in all on {os.cpu_count()} CPU cores, {run.torch_threads} torch threads"
 
 
-def _student_rows(f: dict[str, Any]) -> list[str]:
-    """The model table's rows for mn04: zero-shot, one distilled run or a soup of runs."""
-    if not f["epochs"]:
-        return ["| training | none: mn04's AudioSet weights unchanged (zero-shot) |"]
-    if "soup" in f:
-        kept = (
-            f"a uniform soup (the mean of the weights) of {len(f['soup'])} runs with seeds "
-            f"{', '.join(map(str, f['seed']))}, each kept at its epoch with the best validation "
-            "ROC-AUC"
-        )
-        wall = f"{f['total_seconds'] / 60:.1f} min for the {len(f['soup'])} runs"
-    else:
-        kept = f"seed {f['seed']}, epoch {f['best']['epoch']} kept (best validation ROC-AUC)"
-        wall = f"{f['total_seconds'] / 60:.1f} min in all {_cores(f)}"
-    return [
-        f"| fit wall time | {wall} |",
-        "| training | distilled with fastai (`python -m training distil`): the stem, the first "
-        f"six blocks and every batch-norm statistic frozen, {f['epochs']} epochs one-cycle, "
-        f"lr_max {f['lr_max']:.2e}, batch {f['batch_size']}, {f['train_windows_per_epoch']} "
-        f"crops of 3 s per epoch, {f['category_balance']:.0%} of the negatives drawn with equal "
-        "weight per category; loss: cross-entropy of the crying logit against the label "
-        f"softened {f['softening']:g} toward the fused teachers (the sigmoid of YAMNet's plus "
-        f"mn04's crying logit on the same crop) + {f['forgetting_weight']:g} x cross-entropy of "
-        "the other 526 outputs against the frozen mn04's on every patch (learning without "
-        f"forgetting); {kept} |",
-        *_wise_row(f),
-    ]
-
-
-def _wise_row(fit_summary: dict[str, Any]) -> list[str]:
-    alpha = fit_summary.get("wise_alpha")
-    if alpha is None:
-        return []
-    return [
-        f"| weights | {alpha:g} x the fine-tuned + {1 - alpha:g} x the pretrained (WiSE-FT "
-        "weight-space ensemble; the training log below is the fine-tuning's) |"
-    ]
-
-
-def training_log(fit_summary: dict[str, Any]) -> list[str]:
-    """The per-epoch table; none for a model that was not trained (zero-shot) or a soup."""
-    if not fit_summary["epochs"] or "history" not in fit_summary:
+def training_log(run: RunSummary) -> list[str]:
+    """The per-epoch table of a run that trained (none for zero-shot or a soup)."""
+    if not run.trained or not run.history:
         return []
     return [
         "## Training log (per epoch; balanced accuracy at 0.5)",
@@ -174,12 +105,7 @@ def training_log(fit_summary: dict[str, Any]) -> list[str]:
         *(
             f"| {h['epoch']} | {h['train_loss']:.4f} | {h['valid_loss']:.4f} "
             f"| {h['balanced_acc']:.4f} | {h['roc_auc']:.4f} |"
-            for h in fit_summary["history"]
+            for h in run.history
         ),
         "",
     ]
-
-
-def _weights(fit_summary: dict[str, Any]) -> str:
-    decay = fit_summary.get("weight_average")
-    return f", as its weight average (decay {decay} per step)" if decay else ""

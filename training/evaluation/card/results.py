@@ -11,6 +11,7 @@ from training.evaluation.independent import comparison_table
 from training.evaluation.metrics import MAX_FPR
 from training.night.measure import NIGHT_TARGETS
 from training.night.report import setting_text
+from training.recipes.runs import RunSummary
 
 VALIDATION_TARGETS = {
     "balanced_accuracy": 0.98,
@@ -271,13 +272,9 @@ def _at_1pct_fpr(evaluation: dict[str, Any]) -> list[str]:
     ]
 
 
-def limitations_section(evaluation: dict[str, Any], fit_summary: dict[str, Any]) -> list[str]:
-    name = {"yamnet": "YAMNet", "mn04": "mn04"}.get(evaluation["arch"])
-    limits = (
-        _zero_shot_limits(evaluation["metrics"], name)
-        if name and not fit_summary["epochs"]
-        else TRAINED_LIMITS
-    )
+def limitations_section(evaluation: dict[str, Any], run: RunSummary) -> list[str]:
+    """What the validation side shows this model cannot do, and what to do about it."""
+    limits = TRAINED_LIMITS if run.trained else _zero_shot_limits(evaluation["metrics"], run)
     return [
         "",
         "## Limitations",
@@ -300,8 +297,9 @@ TRAINED_LIMITS = [
 ]
 
 
-def _zero_shot_limits(m: dict[str, Any], name: str) -> list[str]:
-    """What the unchanged AudioSet model ``name`` cannot do, from its validation metrics."""
+def _zero_shot_limits(m: dict[str, Any], run: RunSummary) -> list[str]:
+    """What an unchanged AudioSet model cannot do, from its validation metrics."""
+    name = run.pretrained.split(" (")[0]
     by_source = ", ".join(f"{v:.0%} of {k}" for k, v in m["recall_by_source"].items())
     return [
         f"- {name} has never heard the Donate-a-cry uploads: at the default threshold it catches "
