@@ -38,6 +38,9 @@ MQTT_SERVICE_LOGIN = ("username", "password")
 """What the Supervisor's MQTT service fills in where the options leave it empty: the address,
 and the login unless the options give one."""
 SUPERVISOR_TIMEOUT = 10.0
+MEDIA_FOLDER = Path("/media/cry-mqtt")
+"""Where the add-on records episodes: Home Assistant's media folder (``map: media:rw``), which
+its media browser plays."""
 
 
 def mqtt_service(supervisor: str, token: str | None) -> dict[str, Any]:
@@ -100,6 +103,9 @@ def agent_config(options: dict[str, Any], supervisor: str, token: str | None) ->
     detection = config.get("detection")
     if isinstance(detection, dict) and "threshold" in detection:
         detection["threshold"] = _probability(detection["threshold"])
+    record = config.setdefault("record", {})
+    if isinstance(record, dict):
+        record.setdefault("folder", str(MEDIA_FOLDER))
     mqtt = config.setdefault("mqtt", {})
     if isinstance(mqtt, dict) and "host" not in mqtt:
         service = mqtt_service(supervisor, token)

@@ -7,21 +7,18 @@ latest valid value of each setting, so every change of state happens in one plac
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from cry_mqtt.audio import AudioError, AudioSource, MutedInput
 from cry_mqtt.command import rate_judged_within
-from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
+from cry_mqtt.config import Config
 from cry_mqtt.detector import Episode
+from cry_mqtt.episodes import EpisodeEvidence
 from cry_mqtt.homeassistant import (
     OFF,
     ON,
@@ -32,6 +29,8 @@ from cry_mqtt.homeassistant import (
     crying_attributes,
     discovery_messages,
     episode_attributes,
+    night_states,
+    parse_press,
     parse_switch,
     parse_threshold,
     percent,
@@ -40,6 +39,8 @@ from cry_mqtt.homeassistant import (
 from cry_mqtt.model import CryModel
 from cry_mqtt.mqtt import MqttLink
 from cry_mqtt.pipeline import Pipeline, WindowResult
+from cry_mqtt.selftest import TEST_ON_SECONDS, SelfTestError, self_test
+from cry_mqtt.state import SavedSettings, threshold_source
 from cry_mqtt.stopping import POLL_SECONDS, Shutdown, check_stop
 from cry_mqtt.throttle import Throttle
 
@@ -52,83 +53,16 @@ BROKER_REMINDER_SECONDS = 600.0
 COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "threshold": parse_threshold,
     "paused": parse_switch,
+    "recording": parse_switch,
+    "test": parse_press,
 }
-MAX_SETTINGS_BYTES = 4096
+PICTURE_SECONDS = 10.0
+"""While an episode lasts, its picture is published at most this often (and at its end)."""
+NIGHT_CHECK_SECONDS = 30.0
 
 
 class AgentError(Exception):
     """The agent cannot go on (for example, the broker refused its credentials for a recording)."""
-
-
-class SavedSettings:
-    """Settings changed from Home Assistant, kept in a small JSON file across restarts.
-
-    What is loaded is checked as a command from Home Assistant would be; a file that is too
-    large, not JSON or holds a bad value is ignored (with a warning), never fatal.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> dict[str, Any]:
-        """The valid saved settings: ``threshold`` (a probability), ``paused`` (a bool)."""
-        try:
-            with self.path.open("rb") as file:
-                text = file.read(MAX_SETTINGS_BYTES + 1)
-            if len(text) > MAX_SETTINGS_BYTES:
-                raise ValueError(f"larger than {MAX_SETTINGS_BYTES} bytes")
-            data = json.loads(text, parse_constant=_no_constant)
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, RecursionError) as exc:
-            log.warning("ignoring unreadable saved settings %s: %s", self.path, exc)
-            return {}
-        if not isinstance(data, dict):
-            log.warning("ignoring saved settings %s: not a JSON object", self.path)
-            return {}
-        valid = {}
-        threshold, paused = data.get("threshold"), data.get("paused")
-        if threshold is not None:
-            if isinstance(threshold, float) and THRESHOLD_MIN <= threshold <= THRESHOLD_MAX:
-                valid["threshold"] = threshold
-            else:
-                log.warning("ignoring saved threshold %.40r in %s", threshold, self.path)
-        if paused is not None:
-            if isinstance(paused, bool):
-                valid["paused"] = paused
-            else:
-                log.warning("ignoring saved paused %.40r in %s", paused, self.path)
-        return valid
-
-    def save(self, **values: Any) -> None:
-        """Write a new file and rename it over the old one: a planted link is replaced, not
-        written through."""
-        tmp = None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            with os.fdopen(fd, "w") as file:
-                file.write(json.dumps(values))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            log.error("cannot save settings to %s: %s", self.path, exc)
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a setting")
-
-
-def threshold_source(config: Config, saved: dict[str, Any], state_path: Path) -> str:
-    """Where the threshold in force comes from: a setting saved from Home Assistant's slider wins
-    over ``detection.threshold``, which wins over the model's own."""
-    configured = config.detection.threshold
-    if "threshold" in saved:
-        said = "" if configured is None else f"; detection.threshold says {configured:g}"
-        return f"saved from Home Assistant in {state_path}{said}"
-    return "the model's" if configured is None else "detection.threshold"
 
 
 class Agent:
@@ -143,6 +77,15 @@ class Agent:
         self.pipeline = Pipeline(model, config.detection, saved.get("threshold"))
         self.pipeline.paused = saved.get("paused", False)
         self.threshold_source = threshold_source(config, saved, self._saved.path)
+        features = model.info.features
+        self._evidence = EpisodeEvidence(
+            config, features.sample_rate, model.info.window_seconds, datetime.now()
+        )
+        self._evidence.recorder.enabled = saved.get("recording", config.record.enabled)
+        self._picture_due = 0.0
+        self._night_due = 0.0
+        self._test_off_at: float | None = None
+        """When the test's ON ends (monotonic), while one is on."""
         self._commands: dict[str, Any] = {}
         """The latest valid command value of each setting, not yet applied."""
         self._commands_lock = threading.Lock()
@@ -195,6 +138,7 @@ class Agent:
         self._publish_settings()
         self._publish_crying(None)
         self._publish_audio_problem(None)
+        self._publish_night()
         self.link.start()
         try:
             if wait_for_broker and not self._wait_for_broker(wait_for_broker):
@@ -277,6 +221,7 @@ class Agent:
                     if self._streamed or self._muted:
                         self._audio_back()
                 self._tick()
+                self._evidence.feed(block)
                 for result in self.pipeline.push(block):
                     self._report(result)
                     windows += 1
@@ -318,6 +263,14 @@ class Agent:
         if repaired > self._repaired_reported and now >= self._repaired_due:
             log.warning("replaced %d invalid audio samples (NaN, inf or clipped) so far", repaired)
             self._repaired_reported, self._repaired_due = repaired, now + 60
+        if self._test_off_at is not None and now >= self._test_off_at:
+            self._test_off_at = None
+            self._episode["episode_duration_s"] = TEST_ON_SECONDS
+            self._publish_crying(None)
+        if now >= self._night_due:
+            self._night_due = now + NIGHT_CHECK_SECONDS
+            if self._evidence.tally.roll(datetime.now()):
+                self._publish_night()
 
     def _audio_failed(self, error: AudioError) -> None:
         """The source failed: tell Home Assistant there is a problem (which makes crying
@@ -373,15 +326,43 @@ class Agent:
             if self.pipeline.paused:
                 self._end_episode(" (detection paused)")
             log.info("detection %s", "paused" if self.pipeline.paused else "resumed")
-        if commands:
-            self._saved.save(threshold=self._threshold, paused=self.pipeline.paused)
+        if "recording" in commands:
+            self._evidence.recorder.enabled = commands["recording"]
+            log.info("recording episodes %s", "on" if commands["recording"] else "off")
+        if "test" in commands:
+            self._test_the_chain()
+        if commands.keys() - {"test"}:
+            self._saved.save(
+                threshold=self._threshold,
+                paused=self.pipeline.paused,
+                recording=self._evidence.recorder.enabled,
+            )
             self._publish_settings()
+
+    def _test_the_chain(self) -> None:
+        """The "Test the monitor" button: the bundled crying through the real features, model
+        and detector; a real ON (``test: true``) follows, and an OFF a few seconds later."""
+        if self.pipeline.detector.on or self._test_off_at is not None:
+            log.warning("test of the monitor not run: crying is on")
+            return
+        try:
+            episode = self_test(self._model, self._config.detection, self._threshold)
+        except SelfTestError as exc:
+            log.error("test of the monitor failed: %s", exc)
+            return
+        log.info("test of the monitor: crying heard (confidence %s %%)", percent(episode.peak))
+        started = datetime.now(UTC)
+        self._episode = episode_attributes(episode, started, episode.start) | {"test": True}
+        self._publish_crying_attributes()
+        self.link.publish_state(self._topics.state("crying"), ON, retain=False)
+        self._test_off_at = time.monotonic() + TEST_ON_SECONDS
 
     @property
     def _threshold(self) -> float:
         return self.pipeline.detector.settings.threshold
 
     def _report(self, result: WindowResult) -> None:
+        self._evidence.score(result.t, result.prob)
         if result.changed is not None:
             if result.on:  # crying heard: the audio works, whatever the clock says
                 self._streamed = True
@@ -402,6 +383,10 @@ class Agent:
             )
             if (ongoing := self.pipeline.detector.episode) is not None:
                 self._episode = episode_attributes(ongoing, self._episode_started, result.t)
+                self._episode["clip"] = self._evidence.clip
+                if result.t >= self._picture_due:
+                    self._publish_picture()
+                    self._picture_due = result.t + PICTURE_SECONDS
             self._publish_crying_attributes()
             self._peak_prob, self._peak_dbfs = 0.0, -float("inf")
             self._telemetry_due = result.t + self._config.mqtt.telemetry_seconds
@@ -409,18 +394,35 @@ class Agent:
     def _publish_settings(self) -> None:
         self.link.publish_state(self._topics.state("threshold"), percent(self._threshold))
         self.link.publish_state(self._topics.state("paused"), switch(self.pipeline.paused))
+        recording = switch(self._evidence.recorder.enabled)
+        self.link.publish_state(self._topics.state("recording"), recording)
+
+    def _publish_picture(self) -> None:
+        if (picture := self._evidence.picture(self._threshold)) is not None:
+            self.link.publish_state(self._topics.state("last_episode"), picture)
+
+    def _publish_night(self) -> None:
+        for key, value in night_states(self._evidence.tally.night).items():
+            self.link.publish_state(self._topics.state(key), value)
 
     def _publish_crying(self, episode: Episode | None, why: str = "") -> None:
         """Publish the attributes of ``episode`` (started or ended, ``why`` if not by the
         detector's rule), then the state."""
         if episode is not None:
             if episode.end is None:
+                self._test_off_at = None  # real crying outranks a test
                 self._episode_started = datetime.now(UTC)
                 log.info("crying detected (confidence %s %%)", percent(episode.peak))
+                self._evidence.begin(episode.start, datetime.now())
             else:
                 log.info("crying stopped after %.0f s%s", episode.duration(episode.end), why)
+                self._evidence.end(episode.duration(episode.end), datetime.now())
+                self._publish_night()
             at = episode.start if episode.end is None else episode.end
             self._episode = episode_attributes(episode, self._episode_started, at)
+            self._episode["clip"] = self._evidence.clip
+            self._publish_picture()
+            self._picture_due = at + PICTURE_SECONDS
         self._publish_crying_attributes()
         on = episode is not None and episode.end is None
         # Not retained: a broker restored from an autosave must not serve a stale ON.

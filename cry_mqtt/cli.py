@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cry_mqtt import __version__, stopping
-from cry_mqtt.agent import Agent, AgentError, SavedSettings, threshold_source
+from cry_mqtt.agent import Agent, AgentError
 from cry_mqtt.audio import AudioError, AudioSource
 from cry_mqtt.command import CommandSource, Redactor
 from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, keys_set, load_config
@@ -22,6 +22,8 @@ from cry_mqtt.model import CryModel, ModelError, default_model_path
 from cry_mqtt.mqtt import MqttError, check_connection
 from cry_mqtt.pipeline import Pipeline, episodes, votes_hop_warning
 from cry_mqtt.recording import FileSource, open_recording
+from cry_mqtt.selftest import SelfTestError, self_test
+from cry_mqtt.state import SavedSettings, threshold_source
 from cry_mqtt.stopping import Shutdown
 
 log = logging.getLogger("cry_mqtt")
@@ -304,6 +306,7 @@ def check(config: Config, input_path: str | None = None) -> int:
     print("config: ok")
     checks = {
         "model": _check_model,
+        "test": _check_test,
         "audio": lambda config: _check_audio(config, input_path),
         "mqtt": _check_mqtt,
     }
@@ -311,7 +314,7 @@ def check(config: Config, input_path: str | None = None) -> int:
     for name, probe in checks.items():
         try:
             print(f"{name}: ok ({probe(config)})")
-        except (ModelError, AudioError, MqttError, ConfigError) as exc:
+        except (ModelError, SelfTestError, AudioError, MqttError, ConfigError) as exc:
             print(f"{name}: FAILED: {exc}")
             failed += 1
     return EXIT_FAILURE if failed else 0
@@ -320,6 +323,18 @@ def check(config: Config, input_path: str | None = None) -> int:
 def _check_model(config: Config) -> str:
     model = load_model(config)
     return f"{model.path.name}, version {model.info.version}"
+
+
+def _check_test(config: Config) -> str:
+    """The "Test the monitor" button's test, offline, at the threshold the agent would use."""
+    model = load_model(config)
+    saved = SavedSettings(config.state_path()).load().get("threshold")
+    threshold = saved or config.detection.threshold or model.info.threshold
+    episode = self_test(model, config.detection, threshold)
+    return (
+        f"the test recording of crying turned crying on at threshold {threshold:g} "
+        f"(confidence {episode.peak:.0%})"
+    )
 
 
 def _check_audio(config: Config, input_path: str | None) -> str:

@@ -8,6 +8,7 @@ the dotted key. ``config.example.yaml`` documents every key with its default.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
 import math
 import os
@@ -133,6 +134,32 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class RecordConfig:
+    """Every crying episode's audio, kept in the house as an Opus file (never sent to the
+    broker): from ``pre_roll_seconds`` before the window that turned crying on to the OFF."""
+
+    enabled: bool = True
+    folder: Path | None = None
+    """None: ``episodes/`` beside the state file."""
+    pre_roll_seconds: float = _range(5.0, 0.0, 30.0)
+    max_episode_seconds: float = _range(600.0, 10.0, 7200.0)
+    keep_count: int = _range(200, 1, 100_000)
+    keep_days: float = _range(30.0, 0.1, 3650.0)
+    keep_megabytes: float = _range(500.0, 1.0, 1_000_000.0)
+
+
+@dataclass(frozen=True)
+class NightConfig:
+    """The night in numbers: episodes and minutes of crying since ``start`` (local time,
+    ``HH:MM``), every day."""
+
+    start: str = "18:00"
+
+    def start_time(self) -> dt.time:
+        return dt.time.fromisoformat(self.start)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole agent configuration."""
 
@@ -141,6 +168,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
+    night: NightConfig = field(default_factory=NightConfig)
     state_file: Path | None = None
     heartbeat_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -178,6 +207,15 @@ class Config:
             return self.state_file
         root = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
         return root / "cry-mqtt" / f"{self.device.instance_id}.json"
+
+    def night_path(self) -> Path:
+        """Where the night's numbers are kept across restarts: beside the state file."""
+        return self.state_path().with_suffix(".night.json")
+
+    def record_folder(self) -> Path:
+        """Where episodes are recorded: ``record.folder``, else ``episodes/`` beside the state
+        file."""
+        return self.record.folder or self.state_path().parent / "episodes"
 
 
 def keys_set(config: Any, defaults: Any = None, prefix: str = "") -> list[str]:
@@ -292,6 +330,10 @@ def _check(config: Config, audio_given: bool) -> None:
         raise ConfigError("audio.command: required when audio.source is 'command'")
     if config.mqtt.password is not None and config.mqtt.password_file is not None:
         raise ConfigError("mqtt.password: give either password or password_file, not both")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", config.night.start):
+        raise ConfigError(
+            f"night.start: expected a time of day as HH:MM (got {config.night.start!r})"
+        )
     for key, topic in (
         ("mqtt.base_topic", config.mqtt.base_topic),
         ("mqtt.discovery_prefix", config.mqtt.discovery_prefix),

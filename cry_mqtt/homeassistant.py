@@ -14,9 +14,11 @@ from typing import Any
 from cry_mqtt import __version__
 from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
 from cry_mqtt.detector import Detector, Episode
+from cry_mqtt.state import Night
 
 ONLINE, OFFLINE = "online", "offline"
 ON, OFF = "ON", "OFF"
+PRESS = "PRESS"
 SLIDER_MIN, SLIDER_MAX = round(THRESHOLD_MIN * 100), round(THRESHOLD_MAX * 100)
 """Bounds of the threshold entity, in percent."""
 MAX_COMMAND_BYTES = 64
@@ -45,6 +47,8 @@ class Entity:
     """It is unavailable while the audio source has a problem."""
     needs_detection: bool = False
     """It is unavailable while detection is paused (it would read "not crying")."""
+    state_key: str | None = "state_topic"
+    """The discovery key of its state topic (an image's is ``image_topic``; a button has none)."""
 
 
 ENTITIES = (
@@ -111,6 +115,64 @@ ENTITIES = (
         "cry_detection_paused",
         {"payload_on": ON, "payload_off": OFF, "entity_category": "config", "icon": "mdi:pause"},
         command=True,
+    ),
+    Entity(
+        "switch",
+        "recording",
+        "Record episodes",
+        "cry_recording",
+        {"payload_on": ON, "payload_off": OFF, "entity_category": "config", "icon": "mdi:record"},
+        command=True,
+    ),
+    Entity(
+        "button",
+        "test",
+        "Test the monitor",
+        "test_monitor",
+        {"payload_press": PRESS, "entity_category": "diagnostic", "icon": "mdi:bell-ring"},
+        command=True,
+        state_key=None,
+    ),
+    Entity(
+        "image",
+        "last_episode",
+        "Last episode",
+        "last_episode",
+        {"content_type": "image/png", "icon": "mdi:waveform"},
+        state_key="image_topic",
+    ),
+    *(
+        Entity(
+            "sensor",
+            key,
+            name,
+            key,
+            {"state_class": state_class, "icon": icon}
+            | ({"unit_of_measurement": "min", "device_class": "duration"} if minutes else {}),
+        )
+        for key, name, state_class, minutes, icon in (
+            (
+                "episodes_tonight",
+                "Crying episodes tonight",
+                "total_increasing",
+                False,
+                "mdi:counter",
+            ),
+            (
+                "crying_minutes_tonight",
+                "Crying tonight",
+                "total_increasing",
+                True,
+                "mdi:timer-outline",
+            ),
+            (
+                "longest_episode_tonight",
+                "Longest episode tonight",
+                "measurement",
+                True,
+                "mdi:timer-sand",
+            ),
+        )
     ),
     Entity(
         "binary_sensor",
@@ -206,7 +268,7 @@ def discovery_messages(config: Config, model_version: str, expire_after: int) ->
             "unique_id": f"{topics.node_id}_{entity.key}",
             "object_id": object_id,
             "default_entity_id": f"{entity.component}.{object_id}",
-            "state_topic": topics.state(entity.key),
+            **({entity.state_key: topics.state(entity.key)} if entity.state_key else {}),
             "availability": [
                 online,
                 *([audio] if entity.needs_audio else []),
@@ -251,6 +313,15 @@ def confidence_attributes(
         f"{telemetry_seconds:g} s; one window alone does not turn crying on",
         **_agreement(detector),
     )
+
+
+def night_states(night: Night) -> dict[str, str]:
+    """The night's numbers as the states of its three sensors."""
+    return {
+        "episodes_tonight": str(night.episodes),
+        "crying_minutes_tonight": f"{night.crying_seconds / 60:.1f}",
+        "longest_episode_tonight": f"{night.longest_seconds / 60:.1f}",
+    }
 
 
 def audio_problem_attributes(error: str | None) -> str:
@@ -300,6 +371,14 @@ def parse_switch(payload: bytes) -> bool:
     if text.upper() not in (ON, OFF):
         raise CommandError(f"switch: expected {ON} or {OFF}: {text!r}")
     return text.upper() == ON
+
+
+def parse_press(payload: bytes) -> bool:
+    """A button press: ``PRESS``."""
+    text = _text(payload)
+    if text.upper() != PRESS:
+        raise CommandError(f"button: expected {PRESS}: {text!r}")
+    return True
 
 
 def _text(payload: bytes) -> str:

@@ -194,7 +194,7 @@ class MqttLink:
         """Block until the broker answered a first connection attempt, or ``timeout`` seconds."""
         return self._answered.wait(timeout)
 
-    def publish_state(self, topic: str, payload: str, retain: bool = True) -> None:
+    def publish_state(self, topic: str, payload: str | bytes, retain: bool = True) -> None:
         """Remember ``payload`` as the current value of ``topic`` and publish it."""
         with self._lock:
             if self._states.get(topic) == (payload, retain):

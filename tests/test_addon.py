@@ -4,6 +4,7 @@ import copy
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 import yaml
@@ -56,6 +57,9 @@ def test_untouched_options_run_the_agent_defaults_on_the_mosquitto_add_on(tmp_pa
         Config().device,
     )
     assert config.state_path() == tmp_path / "data" / "cry-mqtt" / "nursery.json"
+    # Episodes go where Home Assistant's media browser plays them (the add-on maps media:rw).
+    assert config.record_folder() == Path("/media/cry-mqtt") and config.record.enabled
+    assert config.night == Config().night
     written = tmp_path / "cry-mqtt.yaml"
     assert stat.S_IMODE(written.stat().st_mode) == 0o600  # it holds the broker's password
 

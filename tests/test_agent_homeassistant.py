@@ -30,10 +30,16 @@ def test_one_retained_config_per_entity_under_the_discovery_prefix():
     assert sorted(messages) == [
         "homeassistant/binary_sensor/cry_mqtt_nursery/audio_problem/config",
         "homeassistant/binary_sensor/cry_mqtt_nursery/crying/config",
+        "homeassistant/button/cry_mqtt_nursery/test/config",
+        "homeassistant/image/cry_mqtt_nursery/last_episode/config",
         "homeassistant/number/cry_mqtt_nursery/threshold/config",
         "homeassistant/sensor/cry_mqtt_nursery/confidence/config",
+        "homeassistant/sensor/cry_mqtt_nursery/crying_minutes_tonight/config",
+        "homeassistant/sensor/cry_mqtt_nursery/episodes_tonight/config",
+        "homeassistant/sensor/cry_mqtt_nursery/longest_episode_tonight/config",
         "homeassistant/sensor/cry_mqtt_nursery/sound_level/config",
         "homeassistant/switch/cry_mqtt_nursery/paused/config",
+        "homeassistant/switch/cry_mqtt_nursery/recording/config",
     ]
 
 
@@ -60,7 +66,8 @@ def test_every_entity_shares_device_availability_and_origin():
         assert payload["device"]["name"] == "Baby monitor"
         assert payload["origin"]["name"] == "cry-mqtt"
         assert payload["unique_id"].startswith("cry_mqtt_nursery_")
-        assert payload["state_topic"].startswith("cry_mqtt/nursery/")
+        topic = payload.get("state_topic") or payload.get("image_topic") or payload["command_topic"]
+        assert topic.startswith("cry_mqtt/nursery/")
         assert "Baby monitor" not in payload["name"]
 
 
@@ -76,7 +83,8 @@ def test_what_needs_audio_is_unavailable_during_an_audio_problem():
     }
     for key in ("binary_sensor/crying", "sensor/confidence", "sensor/sound_level"):
         assert entities[key]["availability"][1] == audio
-    for key in ("number/threshold", "switch/paused", "binary_sensor/audio_problem"):
+    for key in ("number/threshold", "switch/paused", "switch/recording", "image/last_episode",
+                "binary_sensor/audio_problem", "sensor/episodes_tonight"):  # fmt: skip
         assert len(entities[key]["availability"]) == 1
 
 
@@ -115,8 +123,8 @@ def test_two_instances_never_share_ids_or_topics():
     a = payloads(Config(device=DeviceConfig(instance_id="nursery")))
     b = payloads(Config(device=DeviceConfig(instance_id="bedroom", entity_prefix="twins")))
     assert not set(a) & set(b)
-    ids = lambda m, key: {p[key] for p in m.values()}  # noqa: E731
-    for key in ("unique_id", "state_topic", "default_entity_id"):
+    ids = lambda m, key: {p[key] for p in m.values() if key in p}  # noqa: E731
+    for key in ("unique_id", "state_topic", "image_topic", "default_entity_id"):
         assert not ids(a, key) & ids(b, key)
     assert by_component(b)["binary_sensor/crying"]["default_entity_id"] == (
         "binary_sensor.twins_crying"
@@ -167,3 +175,26 @@ def test_percent_payloads():
     assert percent(0.85) == "85"
     assert percent(0.7345) == "73.5"
     assert percent(0.0) == "0"
+
+
+def test_the_last_episode_is_an_image_and_the_night_keeps_statistics():
+    entities = by_component(payloads())
+    image = entities["image/last_episode"]
+    assert image["default_entity_id"] == "image.baby_last_episode"
+    assert image["image_topic"] == "cry_mqtt/nursery/last_episode"
+    assert image["content_type"] == "image/png" and "state_topic" not in image
+    night = {key.split("/")[1]: p for key, p in entities.items() if key.endswith("_tonight")}
+    assert night["episodes_tonight"]["state_class"] == "total_increasing"
+    assert night["crying_minutes_tonight"]["state_class"] == "total_increasing"
+    assert night["longest_episode_tonight"]["state_class"] == "measurement"
+    for key in ("crying_minutes_tonight", "longest_episode_tonight"):
+        assert night[key]["unit_of_measurement"] == "min"
+        assert night[key]["device_class"] == "duration"
+    test = entities["button/test"]
+    assert test["command_topic"] == "cry_mqtt/nursery/test/set" and "state_topic" not in test
+    assert (
+        test["payload_press"] == "PRESS" and test["default_entity_id"] == "button.baby_test_monitor"
+    )
+    recording = entities["switch/recording"]
+    assert recording["command_topic"] == "cry_mqtt/nursery/recording/set"
+    assert recording["default_entity_id"] == "switch.baby_cry_recording"

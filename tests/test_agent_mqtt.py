@@ -82,7 +82,8 @@ def test_live_commands_pause_and_shutdown(
     subscriber.publish(f"{BASE}/paused/set", "ON")
     subscriber.wait_for(lambda m: m.topic == f"{BASE}/paused" and m.payload == "ON")
     assert states(subscriber, "threshold") == ["50", "80"]
-    assert json.loads((tmp_path / "state.json").read_text()) == {"threshold": 0.8, "paused": True}
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert saved == {"threshold": 0.8, "paused": True, "recording": True}
 
     # Home Assistant restarts: configs and states come again.
     before = len(subscriber.payloads(DISCOVERY.format("binary_sensor", "crying")))
@@ -202,6 +203,7 @@ def test_check_command(tmp_path, secured_broker, fixture_model):
     ok = check("right")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "mqtt: ok" in ok.stdout and "model: ok" in ok.stdout
+    assert "test: ok (the test recording of crying turned crying on at threshold 0.5" in ok.stdout
     bad = check("wrong")
     assert bad.returncode == 1
     assert "mqtt: FAILED: broker refused the connection" in bad.stdout
