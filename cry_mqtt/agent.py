@@ -77,9 +77,8 @@ class Agent:
         self.pipeline = Pipeline(model, config.detection, saved.get("threshold"))
         self.pipeline.paused = saved.get("paused", False)
         self.threshold_source = threshold_source(config, saved, self._saved.path)
-        features = model.info.features
         self._evidence = EpisodeEvidence(
-            config, features.sample_rate, model.info.window_seconds, datetime.now()
+            config, model.info.features, model.info.window_seconds, datetime.now()
         )
         self._evidence.recorder.enabled = saved.get("recording", config.record.enabled)
         self._picture_due = 0.0
@@ -362,7 +361,7 @@ class Agent:
         return self.pipeline.detector.settings.threshold
 
     def _report(self, result: WindowResult) -> None:
-        self._evidence.score(result.t, result.prob)
+        self._evidence.score(result.t, result.prob, result.columns)
         if result.changed is not None:
             if result.on:  # crying heard: the audio works, whatever the clock says
                 self._streamed = True

@@ -21,6 +21,7 @@ import numpy as np
 
 from cry_mqtt.audio import Resampler
 from cry_mqtt.config import Config, RecordConfig
+from cry_mqtt.features import FeatureParams
 from cry_mqtt.picture import episode_picture
 from cry_mqtt.state import NightTally
 from cry_mqtt.throttle import Throttle
@@ -30,16 +31,18 @@ log = logging.getLogger(__name__)
 OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 """The sample rates Opus encodes; other audio is resampled to 16 kHz first."""
 OPUS_BIT_RATE = 24000
+OPUS_EFFORT = "3"
+"""libopus's encoder complexity (0-10; 10 costs four times the CPU for a file as large)."""
 SUFFIX = ".ogg"
 PICTURE_SECONDS = 60.0
-"""The start of an episode that its picture shows (the lead included)."""
+"""The start of an episode that its picture shows, its lead included."""
 MAX_SCORES = 2400
 """Scores kept for the picture: more than its length at the shortest hop."""
 
 
 def to_s16(samples: np.ndarray) -> np.ndarray:
     """Float samples in [-1, 1] as 16-bit integers."""
-    return np.clip(np.round(samples * 32767), -32768, 32767).astype(np.int16)
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
 
 
 class PreRoll:
@@ -73,7 +76,9 @@ class OpusFile:
     def __init__(self, path: Path, rate: int) -> None:
         self._rate = rate
         self._container = av.open(str(path), "w", format="ogg")
-        self._stream = self._container.add_stream("libopus", rate=rate, layout="mono")
+        self._stream = self._container.add_stream(
+            "libopus", rate=rate, layout="mono", options={"compression_level": OPUS_EFFORT}
+        )
         self._stream.bit_rate = OPUS_BIT_RATE
         self._pts = 0
 
@@ -109,10 +114,9 @@ def prune(folder: Path, keep_count: int, keep_seconds: float, keep_bytes: float)
 
 
 class EpisodeRecorder:
-    """Captures each episode: from ``config.pre_roll_seconds`` before the window that turned
-    crying on (``lead_seconds``: a window's length) to the OFF. The first
-    :data:`PICTURE_SECONDS` are kept for the picture; the audio goes to an Opus file in
-    ``folder`` (at most ``config.max_episode_seconds``) while :attr:`enabled`."""
+    """Records each episode while :attr:`enabled`: from ``config.pre_roll_seconds`` before the
+    window that turned crying on (``lead_seconds``: a window's length) to the OFF, at most
+    ``config.max_episode_seconds``, to an Opus file in ``folder``."""
 
     def __init__(self, config: RecordConfig, folder: Path, rate: int, lead_seconds: float) -> None:
         self.config = config
@@ -122,44 +126,37 @@ class EpisodeRecorder:
         self.rate = rate if self._resample is None else 16000
         self.lead_seconds = lead_seconds + config.pre_roll_seconds
         self._pre_roll = PreRoll(self.rate, self.lead_seconds)
-        self._capturing = False
-        self._heard: list[np.ndarray] = []
-        self._heard_left = 0
         self._file: OpusFile | None = None
         self._path: Path | None = None
-        self._file_left = 0
+        self._left = 0
         self._failed = Throttle(log, "recording errors", logging.ERROR, burst=1, period=3600)
-
-    @property
-    def heard(self) -> np.ndarray:
-        """The episode's first :data:`PICTURE_SECONDS` so far, from its lead, as float."""
-        samples = np.concatenate(self._heard) if self._heard else np.zeros(0, np.int16)
-        return samples.astype(np.float32) / 32768
 
     def feed(self, block: np.ndarray) -> None:
         """The next audio block of the stream (float32 at the model's rate)."""
         samples = to_s16(block if self._resample is None else self._resample(block))
         self._pre_roll.push(samples)
-        if self._capturing:
-            self._capture(samples)
+        self._write(samples)
 
     def begin(self, wall: datetime) -> Path | None:
-        """Start capturing an episode that has just turned on (at wall-clock ``wall``), with
-        the lead before it; its file, or None (recording is off, or it failed)."""
+        """Start recording an episode that has just turned on (at wall-clock ``wall``), with the
+        lead before it; its file, or None (recording is off, or it failed)."""
         self.end()
-        self._capturing, self._heard = True, []
-        self._heard_left = round(PICTURE_SECONDS * self.rate)
-        if self.enabled:
-            self._open(self.folder / f"crying-{wall.strftime('%Y%m%d-%H%M%S')}{SUFFIX}")
-        self._capture(
-            self._pre_roll.since(self._pre_roll.end - round(self.lead_seconds * self.rate))
-        )
-        return self._path
+        if not self.enabled:
+            return None
+        path = self.folder / f"crying-{wall.strftime('%Y%m%d-%H%M%S')}{SUFFIX}"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._file = OpusFile(path, self.rate)
+        except (OSError, av.error.FFmpegError) as exc:
+            self._failed("cannot record episodes to %s: %s", self.folder, exc)
+            return None
+        self._path = path
+        self._left = round(self.config.max_episode_seconds * self.rate)
+        self._write(self._pre_roll.since(self._pre_roll.end - round(self.lead_seconds * self.rate)))
+        return path
 
     def end(self) -> Path | None:
-        """Stop capturing, finish the episode's file and prune the folder; the file, if one was
-        written."""
-        self._capturing = False
+        """Finish the episode's file and prune the folder; the file, if one was written."""
         file, path, self._file, self._path = self._file, self._path, None, None
         if file is None or path is None:
             return None
@@ -172,25 +169,12 @@ class EpisodeRecorder:
             return None
         return path if path.exists() else None
 
-    def _open(self, path: Path) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._file = OpusFile(path, self.rate)
-        except (OSError, av.error.FFmpegError) as exc:
-            self._failed("cannot record episodes to %s: %s", self.folder, exc)
-            return
-        self._path = path
-        self._file_left = round(self.config.max_episode_seconds * self.rate)
-
-    def _capture(self, samples: np.ndarray) -> None:
-        if self._heard_left > 0:
-            self._heard.append(samples[: self._heard_left])
-            self._heard_left -= len(self._heard[-1])
-        if self._file is None or self._file_left <= 0 or not len(samples):
+    def _write(self, samples: np.ndarray) -> None:
+        if self._file is None or self._left <= 0 or not len(samples):
             return
         try:
-            self._file.write(samples[: self._file_left])
-            self._file_left -= len(samples)
+            self._file.write(samples[: self._left])
+            self._left -= len(samples)
         except (OSError, av.error.FFmpegError) as exc:
             self._failed("cannot write the episode recording %s: %s", self._path, exc)
             self._file = None
@@ -198,42 +182,74 @@ class EpisodeRecorder:
 
 class EpisodeEvidence:
     """What each episode leaves a parent: its recording, its picture and its place in the night's
-    numbers. Fed every audio block and every score; told when an episode begins and ends."""
+    numbers. Fed every audio block and every scored window; told when an episode begins and
+    ends. The picture is drawn from the log-mel frames the model's front end computed."""
 
-    def __init__(self, config: Config, rate: int, window_seconds: float, now: datetime) -> None:
-        self.recorder = EpisodeRecorder(config.record, config.record_folder(), rate, window_seconds)
+    def __init__(
+        self, config: Config, features: FeatureParams, window_seconds: float, now: datetime
+    ) -> None:
+        self.recorder = EpisodeRecorder(
+            config.record, config.record_folder(), features.sample_rate, window_seconds
+        )
         self.tally = NightTally(config.night.start_time(), config.night_path(), now)
+        self._frame_seconds = features.hop_length / features.sample_rate
+        self._lead_frames = round(self.recorder.lead_seconds / self._frame_seconds)
+        self._picture_frames = round(PICTURE_SECONDS / self._frame_seconds)
+        self._recent: deque[np.ndarray] = deque()
+        """The latest windows' new frames: the lead's worth, and a window's more at most."""
+        self._recent_frames = 0
+        self._frames: list[np.ndarray] = []
+        """The frames of the episode's picture, its lead first."""
+        self._frames_left = 0
         self._scores: deque[tuple[float, float]] = deque(maxlen=MAX_SCORES)
-        self._onset: float | None = None
+        self._start: float | None = None
+        """Stream second of the picture's first frame (None: no episode yet)."""
+        self._onset = 0.0
         self.clip: str | None = None
         """The file name of the last episode's recording (None: not recorded)."""
 
     def feed(self, block: np.ndarray) -> None:
         self.recorder.feed(block)
 
-    def score(self, t: float, prob: float) -> None:
-        """A window ending at stream second ``t`` scored ``prob``."""
+    def score(self, t: float, prob: float, columns: np.ndarray) -> None:
+        """A window ending at stream second ``t`` scored ``prob``; ``columns``: its new frames
+        (bands x frames)."""
         self._scores.append((t, prob))
+        if not columns.size:
+            return
+        if self._frames_left > 0:
+            self._frames.append(columns[:, : self._frames_left])
+            self._frames_left -= self._frames[-1].shape[1]
+        self._recent.append(columns)
+        self._recent_frames += columns.shape[1]
+        while self._recent_frames - self._recent[0].shape[1] >= self._lead_frames:
+            self._recent_frames -= self._recent.popleft().shape[1]
 
     def begin(self, onset: float, wall: datetime) -> None:
-        """An episode turned on at stream second ``onset`` (wall-clock ``wall``)."""
-        self._onset = onset
+        """An episode turned on at stream second ``onset`` (wall-clock ``wall``); the window
+        scored then was already given to :meth:`score`."""
+        lead = (
+            np.concatenate(self._recent, axis=1)[:, -self._lead_frames :] if self._recent else None
+        )
+        self._frames = [] if lead is None else [lead]
+        lead_frames = 0 if lead is None else lead.shape[1]
+        self._frames_left = self._picture_frames - lead_frames
+        self._onset, self._start = onset, onset - lead_frames * self._frame_seconds
         path = self.recorder.begin(wall)
         self.clip = path.name if path is not None else None
 
     def end(self, duration: float, wall: datetime) -> None:
         """The episode ended after ``duration`` seconds (wall-clock ``wall``)."""
+        self._frames_left = 0
         if self.recorder.end() is None:
             self.clip = None
         self.tally.add(duration, wall)
 
     def picture(self, threshold: float) -> bytes | None:
         """The PNG of the episode so far (or of the last one), None before any."""
-        if self._onset is None:
+        if self._start is None:
             return None
-        start = self._onset - self.recorder.lead_seconds
+        start = self._start
+        mel = np.concatenate(self._frames, axis=1) if self._frames else np.zeros((1, 0))
         scores = [(t - start, p) for t, p in self._scores if t >= start]
-        heard = self.recorder.heard
-        return episode_picture(
-            heard, self.recorder.rate, scores, threshold, self.recorder.lead_seconds
-        )
+        return episode_picture(mel, self._frame_seconds, scores, threshold, self._onset - start)

@@ -1,6 +1,7 @@
 """A picture of an episode for Home Assistant's image entity: the log-mel spectrogram of what was
-heard, with each window's chance of crying and the threshold drawn under it, as a PNG written
-with numpy and zlib (no plotting library at run time)."""
+heard (the frames the model's front end already computed), with each window's chance of crying
+and the threshold drawn under it, as a PNG written with numpy and zlib (no plotting library at
+run time)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cry_mqtt.audio import resample
-from cry_mqtt.features import YAMNET, logmel
-
 MAX_WIDTH = 720
 """Columns at most: longer audio is pooled (the loudest of each group of frames)."""
-BAND_HEIGHT = 2
-"""Pixel rows per mel band (64 bands: 128 rows)."""
+SPECTROGRAM_HEIGHT = 128
+"""Pixel rows of the spectrogram (each mel band as many rows as fit)."""
 STRIP_HEIGHT = 48
 """Rows of the chance-of-crying strip under the spectrogram."""
-DYNAMIC_RANGE_DB = 80.0
 SHADES = 240
 """Palette entries of the spectrogram; the rest are the strip's colours."""
 BACKGROUND, SCORE, THRESHOLD, ONSET, HIT = range(SHADES, SHADES + 5)
@@ -60,34 +57,31 @@ def png(indices: np.ndarray) -> bytes:
 
 
 def episode_picture(
-    samples: np.ndarray,
-    rate: int,
+    mel: np.ndarray,
+    frame_seconds: float,
     scores: Sequence[tuple[float, float]],
     threshold: float,
     onset: float,
 ) -> bytes:
-    """The PNG of an episode: ``samples`` (float, at ``rate``) as a spectrogram, and under it each
-    window's chance of crying ``scores`` (seconds from the first sample, probability) against
+    """The PNG of an episode: its log-mel frames ``mel`` (bands x frames, any log scale; the
+    model's own front end, so nothing is computed again) as a spectrogram, and under it each
+    window's chance of crying ``scores`` (seconds from the first frame, probability) against
     ``threshold``, with a line where crying turned on (``onset`` seconds in)."""
-    audio = samples if rate == YAMNET.sample_rate else resample(samples, rate, YAMNET.sample_rate)
-    mel = logmel(np.asarray(audio, np.float32), YAMNET)  # (bands, frames), log(mel + 0.001)
-    frames = max(mel.shape[1], 1)
+    bands, frames = mel.shape[0] or 1, max(mel.shape[1], 1)
     pool = -(-frames // MAX_WIDTH)
     width = -(-frames // pool)
-    if mel.shape[1]:
-        padded = np.pad(mel, ((0, 0), (0, width * pool - frames)), constant_values=mel.min())
-        columns = padded.reshape(len(mel), width, pool).max(axis=2)
-        db = 20 / np.log(10) * columns
-        shade = (db - (db.max() - DYNAMIC_RANGE_DB)) / DYNAMIC_RANGE_DB
+    if mel.size:
+        padded = np.pad(mel, ((0, 0), (0, width * pool - mel.shape[1])), mode="edge")
+        columns = padded.reshape(bands, width, pool).max(axis=2)
+        low, high = np.percentile(columns, [2, 100])
+        shade = (columns - low) / max(high - low, 1e-6)
     else:
-        shade = np.zeros((YAMNET.n_mels, 1))
-    spectrogram = np.repeat(
-        np.round(np.clip(shade, 0, 1) * (SHADES - 1))[::-1], BAND_HEIGHT, axis=0
-    )
-    seconds_per_column = pool * YAMNET.hop_length / YAMNET.sample_rate
+        shade = np.zeros((bands, width))
+    rows_per_band = max(1, SPECTROGRAM_HEIGHT // bands)
+    spectrogram = np.repeat(np.round(np.clip(shade, 0, 1) * (SHADES - 1))[::-1], rows_per_band, 0)
+    seconds_per_column = pool * frame_seconds
     strip = _strip(width, scores, threshold, onset, seconds_per_column)
-    onset_column = min(width - 1, int(onset / seconds_per_column))
-    spectrogram[:, onset_column] = ONSET
+    spectrogram[:, min(width - 1, int(onset / seconds_per_column))] = ONSET
     return png(np.vstack([spectrogram, strip]).astype(np.uint8))
 
 

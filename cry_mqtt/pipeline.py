@@ -7,7 +7,7 @@ the detector. It knows nothing of sources or MQTT.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from cry_mqtt.detector import Detector, DetectorSettings, Episode, Votes
 from cry_mqtt.features import StreamingLogMel, dbfs, logmel
 from cry_mqtt.model import CryModel, ModelInfo
 
+NO_COLUMNS = np.zeros((0, 0), np.float32)
 CODEC_OVERSHOOT = 1.5
 """Decoded samples up to this far beyond full scale are a lossy codec's, clipped without a word."""
 
@@ -31,6 +32,9 @@ class WindowResult:
     on: bool
     changed: Episode | None
     """The episode that started or ended with this window, if any."""
+    columns: np.ndarray = field(default_factory=lambda: NO_COLUMNS)
+    """The log-mel frames new since the previous window (the model's front end), for the
+    episode's picture."""
 
 
 def scoring_hop(detection: DetectionConfig, model: ModelInfo) -> float:
@@ -197,7 +201,7 @@ class Pipeline:
         self._scorer.push(columns)
         self._filled += columns.shape[1]
         self._score_at = self._filled + self.hop_frames
-        return self._score(self._done_samples, dbfs(self._samples))
+        return self._score(self._done_samples, dbfs(self._samples), columns)
 
     def _repair(self, samples: np.ndarray) -> np.ndarray:
         """Replace NaN and infinities, clip to full scale (a broken device must not break us).
@@ -208,14 +212,14 @@ class Pipeline:
         self.repaired_samples += np.count_nonzero(~(np.abs(samples) <= CODEC_OVERSHOOT))
         return np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
 
-    def _score(self, end: int, level: float) -> WindowResult:
+    def _score(self, end: int, level: float, columns: np.ndarray = NO_COLUMNS) -> WindowResult:
         t = end / self._params.sample_rate
         gated = self.paused or level < self.gate_dbfs
         if gated:
             self._scorer.skip()
         prob = 0.0 if gated else self._scorer.score()
         changed = self.detector.reset(t) if self.paused else self.detector.update(t, prob)
-        return WindowResult(t, prob, level, gated, self.detector.on, changed)
+        return WindowResult(t, prob, level, gated, self.detector.on, changed, columns)
 
 
 def episodes(results: Iterable[WindowResult], end: float) -> list[tuple[float, float]]:

@@ -5,6 +5,7 @@ import json
 import os
 import struct
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from support import (
 
 from cry_mqtt.episodes import OpusFile, PreRoll, prune
 from cry_mqtt.features import dbfs
+from cry_mqtt.picture import HIT, ONSET, SCORE, SHADES, STRIP_HEIGHT, THRESHOLD, episode_picture
 from cry_mqtt.recording import read_audio
 
 RATE = 16000
@@ -155,3 +157,40 @@ def test_the_folder_keeps_the_newest_within_count_age_and_size(tmp_path: Path) -
         "crying-1.ogg",
         "notes.txt",
     ]
+
+
+def decode_png(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The palette (n x 3) and the pixel indices (rows x columns) of a palette PNG."""
+    chunks, at = {}, 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind = data[at + 4 : at + 8]
+        chunks[kind] = chunks.get(kind, b"") + data[at + 8 : at + 8 + length]
+        assert (
+            zlib.crc32(data[at + 4 : at + 8 + length])
+            == struct.unpack(">I", data[at + 8 + length : at + 12 + length])[0]
+        )
+        at += 12 + length
+    width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, width + 1)
+    assert (rows[:, 0] == 0).all()  # no row filter
+    return np.frombuffer(chunks[b"PLTE"], np.uint8).reshape(-1, 3), rows[:, 1:]
+
+
+def test_the_picture_draws_the_frames_the_scores_and_the_onset() -> None:
+    frames = np.tile(np.linspace(-10, 0, 64)[:, None], (1, 3000))  # 30 s at 10 ms, 64 bands
+    scores = [(float(t), 0.9 if 12 <= t <= 20 else 0.1) for t in range(7, 31)]
+    data = episode_picture(frames, 0.01, scores, 0.5, onset=12.0)
+    palette, pixels = decode_png(data)
+    assert len(palette) == SHADES + 5 and pixels.shape == (128 + STRIP_HEIGHT, 3000 // 5)
+    spectrogram, strip = pixels[:128], pixels[128:]
+    assert spectrogram[0, 0] > spectrogram[-1, 0]  # the loudest band (the highest) on top
+    onset_column = 12 * 100 // 5
+    assert (pixels[:, onset_column] == ONSET).all()
+    hits = np.flatnonzero((strip == HIT).any(axis=0))
+    # a line between the scores: over the threshold from half-way up to 12 s, to half-way down
+    assert (
+        11 * 100 // 5 < hits.min() <= onset_column and 20 * 100 // 5 <= hits.max() < 21 * 100 // 5
+    )
+    assert (strip == THRESHOLD).any() and (strip == SCORE).any()
+    assert len(data) < 20_000

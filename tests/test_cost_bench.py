@@ -11,6 +11,7 @@ from cry_mqtt.features import FeatureParams, logmel
 sys.path.insert(0, str(REPO / "bench"))
 import agent_cost
 import cost
+import episode_cost
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +96,10 @@ def test_a_32_khz_model_is_measured_on_the_16_khz_recording(wav, tmp_path, data_
     write_streaming_onnx(pretrained(path), info, model)
     agent = agent_cost.measure(wav, model, 1.0, cost.NO_GATE)
     assert agent["audio_s"] == 19.0 and agent["windows"] == 13
+
+
+def test_the_episode_bench_measures_both_ways_over_one_night() -> None:
+    pipeline, evidence = (episode_cost.measure(way, 1.5, 45.0) for way in episode_cost.WAYS)
+    assert pipeline["episodes"] == evidence["episodes"] == 2
+    assert evidence["pictures"] >= 4 and evidence["recorded_kb"] > 0
+    assert pipeline["pictures"] == 0 and pipeline["audio_seconds"] == evidence["audio_seconds"]
