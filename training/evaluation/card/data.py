@@ -110,6 +110,11 @@ SOURCES = [
     "the repository | Apache-2.0 (the repository's licence; its README names no separate data "
     "licence) | training and validation negatives, one category per prompt, a contributor on "
     "one side of the split; not redistributed |",
+    "| sung lullabies (`python -m training sing`): public-domain lullabies and random lullaby-like "
+    "tunes sung by the General MIDI sound font's recorded choir and vocal samples, rendered with "
+    "FluidSynth | Debian `fluid-soundfont-gm` | MIT (the sound font); the melodies are public "
+    "domain | training and validation negatives (`sung lullaby`), a tune on one side of the "
+    "split; not redistributed |",
     "| independent set (`independent/manifest.csv`) | 8 crying repositories, deeplyinc "
     "Parent-Child and Nonverbal sets, ESC-50 clips, white-noise and lullaby repositories | per "
     "source in its README (several state none; CC BY-NC-ND 4.0, CC BY-NC 3.0, MIT) | measuring "
