@@ -308,13 +308,13 @@ def _zero_shot_limits(m: dict[str, Any], run: RunSummary) -> list[str]:
         "that it hears as speech or babbling, are where it is weak: an IP camera's 8 kHz audio "
         "track is such a case. Lower the threshold for such a microphone, or retrain.",
         "- Trained on our data (the students in the tables, distilled from both AudioSet "
-        "taggers), a model catches more of these uploads and, since EmoGator's adult vocal "
-        "bursts joined the training and the tuning side, no longer takes adult crying, moaning "
-        "or laughing for crying; but it scores sung lullabies, which no training source holds, "
-        "higher, and raises more false alarms than YAMNet on the independent night at every "
-        "setting the validation night picks (the race above; `docs/emogator-student.md`). "
-        "Until the training data hold singing, the shipped default stays an unchanged AudioSet "
-        "model: it wakes you for fewer sounds that are not crying.",
+        "taggers), a model catches more of these uploads and, with EmoGator's adult vocal bursts "
+        "and rendered sung lullabies in its training and tuning sides, takes neither adult "
+        "crying, moaning and laughing nor a sung lullaby for crying at 0.5; at the files' own rule "
+        "it hears more of the independent night than YAMNet with fewer false alarms, but at the "
+        "settings the validation night picks it raises more (`docs/singing-student.md`). Until "
+        "a harder tuning night settles that, the shipped default stays an unchanged AudioSet "
+        "model.",
         "- The default threshold is the lowest with at most 1% false positives on our "
         "validation side, but not below 0.5; the independent table shows what it gives on "
         "recordings from elsewhere.",
