@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cry_mqtt.agent import PICTURE_SECONDS
 from cry_mqtt.config import Config, DetectionConfig, RecordConfig
 from cry_mqtt.episodes import EpisodeEvidence
 from cry_mqtt.model import CryModel, default_model_path
@@ -62,7 +61,7 @@ def measure(way: str, minutes: float, cycle: float) -> dict:
         )
         features = model.info.features
         evidence = EpisodeEvidence(config, features, model.info.window_seconds, datetime.now())
-        episodes, pictures, picture_bytes, due, samples_in = 0, 0, 0, 0.0, 0
+        episodes, pictures, picture_bytes, samples_in = 0, 0, 0, 0
         started = time.process_time()
         for samples in night(rate, minutes, cycle):
             samples_in += len(samples)
@@ -73,18 +72,18 @@ def measure(way: str, minutes: float, cycle: float) -> dict:
                     episodes += result.changed is not None and result.changed.end is None
                     continue
                 evidence.score(result.t, result.prob, result.columns)
-                if result.changed is not None:
+                threshold = pipeline.detector.settings.threshold
+                picture = evidence.due_picture(result.t, threshold)
+                if result.changed is not None:  # as the agent: a picture at ON and at OFF
                     if result.changed.end is None:
                         episodes += 1
                         evidence.begin(result.changed.start, datetime.now())
                     else:
                         evidence.end(result.changed.duration(result.t), datetime.now())
-                    due = 0.0
-                if (result.changed is not None or pipeline.detector.on) and result.t >= due:
-                    picture = evidence.picture(pipeline.detector.settings.threshold)
+                    picture = evidence.picture(threshold)
+                if picture is not None:
                     pictures += 1
-                    picture_bytes += len(picture or b"")
-                    due = result.t + PICTURE_SECONDS
+                    picture_bytes += len(picture)
         cpu = time.process_time() - started
         recorded = sum(p.stat().st_size for p in Path(folder).glob("*.ogg"))
     seconds = samples_in / rate

@@ -56,8 +56,6 @@ COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "recording": parse_switch,
     "test": parse_press,
 }
-PICTURE_SECONDS = 10.0
-"""While an episode lasts, its picture is published at most this often (and at its end)."""
 NIGHT_CHECK_SECONDS = 30.0
 
 
@@ -81,7 +79,6 @@ class Agent:
             config, model.info.features, model.info.window_seconds, datetime.now()
         )
         self._evidence.recorder.enabled = saved.get("recording", config.record.enabled)
-        self._picture_due = 0.0
         self._night_due = 0.0
         self._test_off_at: float | None = None
         """When the test's ON ends (monotonic), while one is on."""
@@ -345,7 +342,7 @@ class Agent:
             log.warning("test of the monitor not run: crying is on")
             return
         try:
-            episode = self_test(self._model, self._config.detection, self._threshold)
+            episode, _ = self_test(self._model, self._config.detection, self._threshold)
         except SelfTestError as exc:
             log.error("test of the monitor failed: %s", exc)
             return
@@ -362,6 +359,8 @@ class Agent:
 
     def _report(self, result: WindowResult) -> None:
         self._evidence.score(result.t, result.prob, result.columns)
+        if (picture := self._evidence.due_picture(result.t, self._threshold)) is not None:
+            self.link.publish_state(self._topics.state("last_episode"), picture)
         if result.changed is not None:
             if result.on:  # crying heard: the audio works, whatever the clock says
                 self._streamed = True
@@ -383,9 +382,6 @@ class Agent:
             if (ongoing := self.pipeline.detector.episode) is not None:
                 self._episode = episode_attributes(ongoing, self._episode_started, result.t)
                 self._episode["clip"] = self._evidence.clip
-                if result.t >= self._picture_due:
-                    self._publish_picture()
-                    self._picture_due = result.t + PICTURE_SECONDS
             self._publish_crying_attributes()
             self._peak_prob, self._peak_dbfs = 0.0, -float("inf")
             self._telemetry_due = result.t + self._config.mqtt.telemetry_seconds
@@ -421,7 +417,6 @@ class Agent:
             self._episode = episode_attributes(episode, self._episode_started, at)
             self._episode["clip"] = self._evidence.clip
             self._publish_picture()
-            self._picture_due = at + PICTURE_SECONDS
         self._publish_crying_attributes()
         on = episode is not None and episode.end is None
         # Not retained: a broker restored from an autosave must not serve a stale ON.

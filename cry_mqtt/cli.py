@@ -327,10 +327,8 @@ def _check_model(config: Config) -> str:
 
 def _check_test(config: Config) -> str:
     """The "Test the monitor" button's test, offline, at the threshold the agent would use."""
-    model = load_model(config)
     saved = SavedSettings(config.state_path()).load().get("threshold")
-    threshold = saved or config.detection.threshold or model.info.threshold
-    episode = self_test(model, config.detection, threshold)
+    episode, threshold = self_test(load_model(config), config.detection, saved)
     return (
         f"the test recording of crying turned crying on at threshold {threshold:g} "
         f"(confidence {episode.peak:.0%})"

@@ -34,8 +34,10 @@ OPUS_BIT_RATE = 24000
 OPUS_EFFORT = "3"
 """libopus's encoder complexity (0-10; 10 costs four times the CPU for a file as large)."""
 SUFFIX = ".ogg"
-PICTURE_SECONDS = 60.0
+PICTURE_SPAN_SECONDS = 60.0
 """The start of an episode that its picture shows, its lead included."""
+PICTURE_EVERY_SECONDS = 10.0
+"""While an episode lasts, its picture is drawn again this often (besides at ON and at OFF)."""
 MAX_SCORES = 2400
 """Scores kept for the picture: more than its length at the shortest hop."""
 
@@ -132,7 +134,10 @@ class EpisodeRecorder:
         self._failed = Throttle(log, "recording errors", logging.ERROR, burst=1, period=3600)
 
     def feed(self, block: np.ndarray) -> None:
-        """The next audio block of the stream (float32 at the model's rate)."""
+        """The next audio block of the stream (float32 at the model's rate); with recording
+        off, nothing is kept."""
+        if not self.enabled and self._file is None:
+            return
         samples = to_s16(block if self._resample is None else self._resample(block))
         self._pre_roll.push(samples)
         self._write(samples)
@@ -194,7 +199,7 @@ class EpisodeEvidence:
         self.tally = NightTally(config.night.start_time(), config.night_path(), now)
         self._frame_seconds = features.hop_length / features.sample_rate
         self._lead_frames = round(self.recorder.lead_seconds / self._frame_seconds)
-        self._picture_frames = round(PICTURE_SECONDS / self._frame_seconds)
+        self._picture_frames = round(PICTURE_SPAN_SECONDS / self._frame_seconds)
         self._recent: deque[np.ndarray] = deque()
         """The latest windows' new frames: the lead's worth, and a window's more at most."""
         self._recent_frames = 0
@@ -205,6 +210,8 @@ class EpisodeEvidence:
         self._start: float | None = None
         """Stream second of the picture's first frame (None: no episode yet)."""
         self._onset = 0.0
+        self._picture_due = float("inf")
+        """Stream second when the ongoing episode's picture is drawn again."""
         self.clip: str | None = None
         """The file name of the last episode's recording (None: not recorded)."""
 
@@ -235,12 +242,14 @@ class EpisodeEvidence:
         lead_frames = 0 if lead is None else lead.shape[1]
         self._frames_left = self._picture_frames - lead_frames
         self._onset, self._start = onset, onset - lead_frames * self._frame_seconds
+        self._picture_due = onset + PICTURE_EVERY_SECONDS
         path = self.recorder.begin(wall)
         self.clip = path.name if path is not None else None
 
     def end(self, duration: float, wall: datetime) -> None:
         """The episode ended after ``duration`` seconds (wall-clock ``wall``)."""
         self._frames_left = 0
+        self._picture_due = float("inf")
         if self.recorder.end() is None:
             self.clip = None
         self.tally.add(duration, wall)
@@ -253,3 +262,10 @@ class EpisodeEvidence:
         mel = np.concatenate(self._frames, axis=1) if self._frames else np.zeros((1, 0))
         scores = [(t - start, p) for t, p in self._scores if t >= start]
         return episode_picture(mel, self._frame_seconds, scores, threshold, self._onset - start)
+
+    def due_picture(self, t: float, threshold: float) -> bytes | None:
+        """The ongoing episode's picture if it is due again at stream second ``t``, else None."""
+        if t < self._picture_due:
+            return None
+        self._picture_due = t + PICTURE_EVERY_SECONDS
+        return self.picture(threshold)

@@ -28,15 +28,20 @@ class SelfTestError(Exception):
     """The test recording was not heard as crying (or cannot be read)."""
 
 
-def self_test(model: CryModel, detection: DetectionConfig, threshold: float) -> Episode:
-    """The episode the bundled recording makes at ``threshold``, with quiet before it and as
-    long after as the detector needs to turn off; :class:`SelfTestError` if it makes none."""
+def self_test(
+    model: CryModel, detection: DetectionConfig, threshold: float | None = None
+) -> tuple[Episode, float]:
+    """The episode the bundled recording makes, with quiet before it and as long after as the
+    detector needs to turn off, and the threshold it was heard at: ``threshold`` (the one in
+    force) wins over ``detection``'s and the model's, as in the agent. :class:`SelfTestError` if
+    it makes none."""
     rate = model.info.features.sample_rate
     try:
         crying = read_audio(TEST_RECORDING, rate)
     except AudioError as exc:  # a damaged install
         raise SelfTestError(f"cannot read the test recording {TEST_RECORDING}: {exc}") from exc
     pipeline = Pipeline(model, detection, threshold)
+    threshold = pipeline.detector.settings.threshold
     quiet = np.zeros(round(QUIET_AROUND_SECONDS * rate), np.float32)
     tail = np.zeros(round((detection.hold_seconds + model.info.window_seconds) * rate), np.float32)
     audio = np.concatenate([quiet, *[crying] * PLAYS, tail])
@@ -49,4 +54,4 @@ def self_test(model: CryModel, detection: DetectionConfig, threshold: float) -> 
             f"(its highest window scored {peak:.2f}): the threshold is too high for crying, or "
             "the model file is not a cry model"
         )
-    return ended[0]
+    return ended[0], threshold
