@@ -84,8 +84,11 @@ def measure(way: str, minutes: float, cycle: float) -> dict:
                 if picture is not None:
                     pictures += 1
                     picture_bytes += len(picture)
+        if way == "evidence" and (ended := pipeline.detector.reset(pipeline.now)) is not None:
+            evidence.end(ended.duration(pipeline.now), datetime.now())  # as the agent stops
         cpu = time.process_time() - started
-        recorded = sum(p.stat().st_size for p in Path(folder).glob("*.ogg"))
+        clips = list(Path(folder).glob("*.ogg"))
+        recorded = sum(p.stat().st_size for p in clips)
     seconds = samples_in / rate
     return {
         "way": way,
@@ -95,6 +98,7 @@ def measure(way: str, minutes: float, cycle: float) -> dict:
         "episodes": episodes,
         "pictures": pictures,
         "mean_picture_kb": round(picture_bytes / max(pictures, 1) / 1000, 1),
+        "recordings": len(clips),
         "recorded_kb": round(recorded / 1000, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

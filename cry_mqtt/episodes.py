@@ -115,6 +115,16 @@ def prune(folder: Path, keep_count: int, keep_seconds: float, keep_bytes: float)
     return deleted
 
 
+def free_path(folder: Path, stem: str) -> Path:
+    """``folder/stem.ogg``, or ``stem-2.ogg``, ``stem-3.ogg``... where that is taken (two
+    episodes begun in one second, as when a file is played faster than real time)."""
+    path, n = folder / f"{stem}{SUFFIX}", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}{SUFFIX}"
+    return path
+
+
 class EpisodeRecorder:
     """Records each episode while :attr:`enabled`: from ``config.pre_roll_seconds`` before the
     window that turned crying on (``lead_seconds``: a window's length) to the OFF, at most
@@ -148,9 +158,9 @@ class EpisodeRecorder:
         self.end()
         if not self.enabled:
             return None
-        path = self.folder / f"crying-{wall.strftime('%Y%m%d-%H%M%S')}{SUFFIX}"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            path = free_path(self.folder, f"crying-{wall.strftime('%Y%m%d-%H%M%S')}")
             self._file = OpusFile(path, self.rate)
         except (OSError, av.error.FFmpegError) as exc:
             self._failed("cannot record episodes to %s: %s", self.folder, exc)

@@ -6,6 +6,7 @@ import os
 import struct
 import time
 import zlib
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ from support import (
     write_wav,
 )
 
-from cry_mqtt.episodes import OpusFile, PreRoll, prune
+from cry_mqtt.config import RecordConfig
+from cry_mqtt.episodes import EpisodeRecorder, OpusFile, PreRoll, prune
 from cry_mqtt.features import dbfs
 from cry_mqtt.picture import HIT, ONSET, SCORE, SHADES, STRIP_HEIGHT, THRESHOLD, episode_picture
 from cry_mqtt.recording import read_audio
@@ -194,3 +196,17 @@ def test_the_picture_draws_the_frames_the_scores_and_the_onset() -> None:
     )
     assert (strip == THRESHOLD).any() and (strip == SCORE).any()
     assert len(data) < 20_000
+
+
+def test_two_episodes_begun_in_one_second_keep_both_recordings(tmp_path: Path) -> None:
+    """A file played faster than real time can begin two episodes in one wall-clock second."""
+    recorder = EpisodeRecorder(RecordConfig(pre_roll_seconds=0.0), tmp_path, RATE, 1.0)
+    wall = datetime(2026, 12, 7, 3, 0, 0)
+    paths = []
+    for _ in range(2):
+        paths.append(recorder.begin(wall))
+        recorder.feed(cry_like(2))
+        assert recorder.end() == paths[-1]
+    assert [p.name for p in paths] == ["crying-20261207-030000.ogg", "crying-20261207-030000-2.ogg"]
+    seconds = [len(read_audio(p, RATE)) / RATE for p in paths]
+    assert seconds == pytest.approx([2, 1 + 2], abs=0.1)  # the second has the first's last second

@@ -102,4 +102,5 @@ def test_the_episode_bench_measures_both_ways_over_one_night() -> None:
     pipeline, evidence = (episode_cost.measure(way, 1.5, 45.0) for way in episode_cost.WAYS)
     assert pipeline["episodes"] == evidence["episodes"] == 2
     assert evidence["pictures"] >= 4 and evidence["recorded_kb"] > 0
+    assert evidence["recordings"] == 2  # the second ends as the night does, as the agent stops
     assert pipeline["pictures"] == 0 and pipeline["audio_seconds"] == evidence["audio_seconds"]
