@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from cry_mqtt.audio import AudioError, AudioSource, MutedInput
@@ -29,6 +30,7 @@ from cry_mqtt.homeassistant import (
     crying_attributes,
     discovery_messages,
     episode_attributes,
+    memory_attributes,
     night_states,
     parse_press,
     parse_switch,
@@ -36,6 +38,7 @@ from cry_mqtt.homeassistant import (
     percent,
     switch,
 )
+from cry_mqtt.memory import Learned, open_memory
 from cry_mqtt.model import CryModel
 from cry_mqtt.mqtt import MqttLink
 from cry_mqtt.pipeline import Pipeline, WindowResult
@@ -47,15 +50,16 @@ from cry_mqtt.throttle import Throttle
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
-BROKER_FIRST_REMINDER_SECONDS = 10.0
-BROKER_REMINDER_SECONDS = 600.0
-"""The live agent without a broker says so after this long, then every this long."""
 COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "threshold": parse_threshold,
     "paused": parse_switch,
     "recording": parse_switch,
     "test": parse_press,
+    "not_crying": parse_press,
+    "forget": parse_press,
 }
+PRESSES = {"test", "not_crying", "forget"}
+"""The buttons: nothing to save."""
 NIGHT_CHECK_SECONDS = 30.0
 
 
@@ -72,7 +76,11 @@ class Agent:
         self._topics = Topics.from_config(config)
         self._saved = SavedSettings(config.state_path())
         saved = self._saved.load()
-        self.pipeline = Pipeline(model, config.detection, saved.get("threshold"))
+        memory = open_memory(config, model)
+        learned = (
+            None if memory is None else partial(Learned, memory, config.learn.override_seconds)
+        )
+        self.pipeline = Pipeline(model, config.detection, saved.get("threshold"), learned)
         self.pipeline.paused = saved.get("paused", False)
         self.threshold_source = threshold_source(config, saved, self._saved.path)
         self._evidence = EpisodeEvidence(
@@ -89,7 +97,7 @@ class Agent:
         self.link = MqttLink(
             config,
             password,
-            discovery_messages(config, model.info.version, expire_after),
+            discovery_messages(config, model.info.version, expire_after, memory is not None),
             self._receive_command,
         )
         self._telemetry_due = 0.0
@@ -105,7 +113,6 @@ class Agent:
         self._repaired_reported = 0
         self._repaired_due = 0.0
         self._live = False
-        self._broker_reminder = BROKER_FIRST_REMINDER_SECONDS
         self._audio_back_seconds = rate_judged_within(config.audio.stall_seconds)
         """Wall seconds a reopened source must stream, from its first audio, before the audio
         problem clears and the restart back-off starts again from its shortest: long enough for
@@ -137,11 +144,11 @@ class Agent:
         self._publish_night()
         self.link.start()
         try:
-            if wait_for_broker and not self._wait_for_broker(wait_for_broker):
+            if wait_for_broker and not self.link.wait_for_broker(wait_for_broker):
                 raise AgentError(
-                    f"no MQTT connection after {wait_for_broker:.0f} s ({self._broker_failure}): "
-                    "nothing would reach Home Assistant (`cry-mqtt score FILE` scores a recording "
-                    "without MQTT)"
+                    f"no MQTT connection after {wait_for_broker:.0f} s "
+                    f"({self.link.failure_or_silence}): nothing would reach Home Assistant "
+                    "(`cry-mqtt score FILE` scores a recording without MQTT)"
                 )
             self._supervise(source, reopen)
         except Shutdown as stop:
@@ -149,35 +156,6 @@ class Agent:
         finally:
             self._end_episode(" (the agent stops)")
             self.link.stop()
-
-    @property
-    def _broker_failure(self) -> str:
-        m = self._config.mqtt
-        return self.link.failure or f"no answer from {m.host}:{m.port}"
-
-    def _remind_of_the_broker(self) -> None:
-        """The live agent listens without a broker, but says so after a while and now and then:
-        Home Assistant shows the monitor unavailable meanwhile."""
-        down = self.link.down_for()
-        if down == 0.0:
-            self._broker_reminder = BROKER_FIRST_REMINDER_SECONDS
-        elif down >= self._broker_reminder:
-            log.warning(
-                "no MQTT connection for %.0f s (%s): listening, but Home Assistant hears "
-                "nothing; retrying",
-                down,
-                self._broker_failure,
-            )
-            self._broker_reminder = down + BROKER_REMINDER_SECONDS
-
-    def _wait_for_broker(self, timeout: float) -> bool:
-        """Whether the broker answered within ``timeout`` seconds; a stop signal ends the wait."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if self.link.wait_for_broker(min(left, POLL_SECONDS)):
-                return True
-            check_stop()
-        return False
 
     def _supervise(self, source: AudioSource, reopen: Callable[[], AudioSource] | None) -> None:
         backoff = 1.0
@@ -242,7 +220,7 @@ class Agent:
         if self.link.fatal and not self._live:  # live, it retries: the broker may come round
             raise AgentError(self.link.fatal)
         if self._live:
-            self._remind_of_the_broker()
+            self.link.remind()
         now = time.monotonic()
         if now >= self._refresh_due:
             self.link.refresh()
@@ -327,13 +305,33 @@ class Agent:
             log.info("recording episodes %s", "on" if commands["recording"] else "off")
         if "test" in commands:
             self._test_the_chain()
-        if commands.keys() - {"test"}:
+        for key in commands.keys() & {"not_crying", "forget"}:
+            self._learn(key)
+        if commands.keys() - PRESSES:
             self._saved.save(
                 threshold=self._threshold,
                 paused=self.pipeline.paused,
                 recording=self._evidence.recorder.enabled,
             )
             self._publish_settings()
+
+    def _learn(self, key: str) -> None:
+        """The "That was not crying" and "Forget false alarms" buttons."""
+        learned = self.pipeline.learned
+        if learned is None:
+            log.warning("%s: this agent does not learn false alarms (see its start)", key)
+            return
+        if key == "forget":
+            learned.memory.clear()
+            log.info("forgot every false alarm")
+        elif learned.mark():
+            log.info("the last episode was not crying: %d false alarm(s) remembered",
+                     learned.memory.episodes)  # fmt: skip
+        else:
+            log.warning("not crying: no episode to remember since the start or the last mark")
+            return
+        learned.memory.save(self._config.memory_path())
+        self._publish_attributes("not_crying", memory_attributes(learned))
 
     def _test_the_chain(self) -> None:
         """The "Test the monitor" button: the bundled crying through the real features, model
@@ -359,6 +357,8 @@ class Agent:
 
     def _report(self, result: WindowResult) -> None:
         self._evidence.score(result.t, result.prob, result.columns)
+        if result.vetoed and self.pipeline.learned is not None:
+            self._publish_attributes("not_crying", memory_attributes(self.pipeline.learned))
         if (picture := self._evidence.due_picture(result.t, self._threshold)) is not None:
             self.link.publish_state(self._topics.state("last_episode"), picture)
         if result.changed is not None:
@@ -387,6 +387,8 @@ class Agent:
             self._telemetry_due = result.t + self._config.mqtt.telemetry_seconds
 
     def _publish_settings(self) -> None:
+        if self.pipeline.learned is not None:
+            self._publish_attributes("not_crying", memory_attributes(self.pipeline.learned))
         self.link.publish_state(self._topics.state("threshold"), percent(self._threshold))
         self.link.publish_state(self._topics.state("paused"), switch(self.pipeline.paused))
         recording = switch(self._evidence.recorder.enabled)

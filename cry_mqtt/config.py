@@ -149,6 +149,20 @@ class RecordConfig:
 
 
 @dataclass(frozen=True)
+class LearnConfig:
+    """A parent's "that was not crying" (a button in Home Assistant), remembered: a sound like a
+    remembered false alarm does not turn crying on, unless crying goes on past
+    ``override_seconds``. Needs a model file that outputs embeddings and names a similarity."""
+
+    enabled: bool = True
+    override_seconds: float = _range(30.0, 5.0, 600.0)
+    max_false_alarms: int = _range(50, 1, 1000)
+    """The oldest false alarm is forgotten beyond this many."""
+    similarity: float | None = _range(None, 0.5, 0.999)
+    """How alike a sound must be to a remembered one; None: the model file's."""
+
+
+@dataclass(frozen=True)
 class NightConfig:
     """The night in numbers: episodes and minutes of crying since ``start`` (local time,
     ``HH:MM``), every day."""
@@ -170,6 +184,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     night: NightConfig = field(default_factory=NightConfig)
+    learn: LearnConfig = field(default_factory=LearnConfig)
     state_file: Path | None = None
     heartbeat_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -211,6 +226,10 @@ class Config:
     def night_path(self) -> Path:
         """Where the night's numbers are kept across restarts: beside the state file."""
         return self.state_path().with_suffix(".night.json")
+
+    def memory_path(self) -> Path:
+        """Where the false alarms a parent marked are kept: beside the state file."""
+        return self.state_path().with_suffix(".memory.npz")
 
     def record_folder(self) -> Path:
         """Where episodes are recorded: ``record.folder``, else ``episodes/`` beside the state

@@ -14,6 +14,7 @@ from typing import Any
 from cry_mqtt import __version__
 from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
 from cry_mqtt.detector import Detector, Episode
+from cry_mqtt.memory import Learned
 from cry_mqtt.state import Night
 
 ONLINE, OFFLINE = "online", "offline"
@@ -49,6 +50,8 @@ class Entity:
     """It is unavailable while detection is paused (it would read "not crying")."""
     state_key: str | None = "state_topic"
     """The discovery key of its state topic (an image's is ``image_topic``; a button has none)."""
+    learns: bool = False
+    """Only where the model file lets the agent learn a parent's "not crying"."""
 
 
 ENTITIES = (
@@ -132,6 +135,27 @@ ENTITIES = (
         {"payload_press": PRESS, "entity_category": "diagnostic", "icon": "mdi:bell-ring"},
         command=True,
         state_key=None,
+    ),
+    Entity(
+        "button",
+        "not_crying",
+        "That was not crying",
+        "not_crying",
+        {"payload_press": PRESS, "icon": "mdi:emoticon-happy-outline"},
+        command=True,
+        attributes=True,
+        state_key=None,
+        learns=True,
+    ),
+    Entity(
+        "button",
+        "forget",
+        "Forget false alarms",
+        "forget_false_alarms",
+        {"payload_press": PRESS, "entity_category": "config", "icon": "mdi:delete-sweep"},
+        command=True,
+        state_key=None,
+        learns=True,
     ),
     Entity(
         "image",
@@ -228,8 +252,12 @@ class Topics:
         return f"{self.discovery_prefix}/{entity.component}/{self.node_id}/{entity.key}/config"
 
 
-def discovery_messages(config: Config, model_version: str, expire_after: int) -> dict[str, str]:
-    """Retained discovery configs by topic, one per entity (per-entity discovery)."""
+def discovery_messages(
+    config: Config, model_version: str, expire_after: int, learns: bool = True
+) -> dict[str, str]:
+    """Retained discovery configs by topic, one per entity (per-entity discovery); with
+    ``learns`` False, the learning entities' topics get an empty payload, which removes them
+    from Home Assistant."""
     topics = Topics.from_config(config)
     device = {
         "identifiers": [topics.node_id],
@@ -262,6 +290,9 @@ def discovery_messages(config: Config, model_version: str, expire_after: int) ->
     }
     messages = {}
     for entity in ENTITIES:
+        if entity.learns and not learns:
+            messages[topics.discovery(entity)] = ""
+            continue
         object_id = f"{config.device.entity_prefix}_{entity.entity_suffix}"
         payload: dict[str, Any] = {
             "name": entity.name,
@@ -322,6 +353,20 @@ def night_states(night: Night) -> dict[str, str]:
         "crying_minutes_tonight": f"{night.crying_seconds / 60:.1f}",
         "longest_episode_tonight": f"{night.longest_seconds / 60:.1f}",
     }
+
+
+def memory_attributes(learned: Learned) -> str:
+    """The "not crying" button's attributes: what the memory holds and what it has done."""
+    m = learned.memory
+    return _attributes(
+        false_alarms_remembered=m.episodes,
+        of_at_most=m.max_episodes,
+        windows_remembered=len(m.vectors),
+        windows_kept_from_crying=learned.vetoed,
+        override_seconds=learned.override_seconds,
+        meaning="sounds like a remembered false alarm do not turn crying on, unless crying goes "
+        f"on for {learned.override_seconds:g} s",
+    )
 
 
 def audio_problem_attributes(error: str | None) -> str:

@@ -11,7 +11,9 @@ itself from it and refuses a file without it. Two kinds of graph follow the cont
   ``(n, n_mels, patch_frames)``, and ``state`` float32 ``(window_patches,)``, the per-patch logits
   of the window so far, oldest first, :data:`EMPTY_LOGIT` where no patch was scored; it returns
   ``prob`` ``(1,)`` for the window ending with the newest patch and the new ``state``. So the body
-  runs only on new audio, and the pooling lives in the file, not in the agent.
+  runs only on new audio, and the pooling lives in the file, not in the agent. A third output,
+  ``embedding`` ``(n, d)``, what the network heard in each new patch, lets the agent learn a
+  parent's "not crying" (:mod:`cry_mqtt.memory`); a file without it scores all the same.
 """
 
 from __future__ import annotations
@@ -165,6 +167,10 @@ class CryModel:
         self.path = path
         self.info = ModelInfo.from_metadata(self._session.get_modelmeta().custom_metadata_map)
         self._inputs = {i.name: i.shape for i in self._session.get_inputs()}
+        outputs = {o.name: o.shape for o in self._session.get_outputs()}
+        size = outputs.get("embedding", [None, None])[-1]
+        self.embedding_size: int | None = size if isinstance(size, int) else None
+        """Values in a patch's embedding (None: the file outputs none)."""
         if self.info.patches is None:
             self._check_input("logmel window", self.info.window_frames, 1)
         else:
@@ -211,10 +217,13 @@ class CryModel:
                 times.append(time.process_time() - start)
         return 1000 * float(np.median(times))
 
-    def run_patches(self, patches: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:
-        """One call of a streaming model's graph: P(cry) and the new state."""
-        prob, new_state = self._session.run(None, {"patches": patches, "state": state})
-        return float(prob[0]), new_state
+    def run_patches(
+        self, patches: np.ndarray, state: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """One call of a streaming model's graph: P(cry), the new state and the new patches'
+        embeddings (None: the file outputs none)."""
+        prob, new_state, *embedding = self._session.run(None, {"patches": patches, "state": state})
+        return float(prob[0]), new_state, embedding[0] if embedding else None
 
 
 class Scorer(Protocol):
@@ -231,6 +240,9 @@ class Scorer(Protocol):
 
     def reset(self) -> None:
         """Forget everything (a gap in the audio)."""
+
+    def embedding(self) -> np.ndarray | None:
+        """What the model heard in the latest window, unit length; None if it cannot say."""
 
 
 class WindowScorer:
@@ -259,6 +271,9 @@ class WindowScorer:
         self._ring[:] = 0.0
         self._next = 0
 
+    def embedding(self) -> None:
+        return None
+
 
 class PatchScorer:
     """Runs a streaming model's body only on the patches completed since the last call."""
@@ -268,6 +283,8 @@ class PatchScorer:
         self._model = model
         self._spec = model.info.patches
         self._count = model.info.window_patches
+        self._top = int(model.info.details.get("pool_top", 1))
+        self._size = model.embedding_size
         self.reset()
 
     def push(self, columns: np.ndarray) -> None:
@@ -289,9 +306,11 @@ class PatchScorer:
         # A whole window's patches at once (the first score, after a gap) would hold all of
         # their activations at once: about 10 MB more at the peak of the agent's memory.
         for start in range(0, len(patches), PATCHES_PER_RUN):
-            self._prob, self._state = self._model.run_patches(
+            self._prob, self._state, heard = self._model.run_patches(
                 patches[start : start + PATCHES_PER_RUN], self._state
             )
+            if heard is not None:
+                self._heard = np.concatenate([self._heard, heard])[-self._count :]
         return self._prob
 
     def skip(self) -> None:
@@ -299,10 +318,25 @@ class PatchScorer:
         self._state = np.concatenate([self._state, np.full(n, EMPTY_LOGIT, np.float32)])[
             len(self._state) + n - self._count :
         ]
+        self._heard = np.concatenate(
+            [self._heard, np.zeros((n, self._heard.shape[1]), np.float32)]
+        )[-self._count :]
         self._prob = 0.0
 
     def reset(self) -> None:
         n_mels = self._model.info.features.n_mels
         self._columns = np.zeros((n_mels, 0), dtype=np.float32)
         self._state = np.full(self._count, EMPTY_LOGIT, dtype=np.float32)
+        self._heard = np.zeros((self._count, self._size or 0), dtype=np.float32)
+        """The window's patch embeddings, aligned with the state's logits."""
         self._prob = 0.0
+
+    def embedding(self) -> np.ndarray | None:
+        """The mean embedding of the patches the window's score pools (its ``pool_top``
+        highest logits): what made the model say what it said."""
+        if self._size is None or self._state.max() <= EMPTY_LOGIT:
+            return None
+        top = np.argsort(self._state)[-self._top :]
+        mean = self._heard[top].mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm > 0 else None

@@ -25,9 +25,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from cry_mqtt.config import Config
 from cry_mqtt.homeassistant import OFFLINE, ONLINE, Topics, command_keys
+from cry_mqtt.stopping import POLL_SECONDS, check_stop
 from cry_mqtt.throttle import Throttle
 
 log = logging.getLogger(__name__)
+FIRST_REMINDER_SECONDS = 10.0
+REMINDER_SECONDS = 600.0
+"""A link down says so after this long, then every this long."""
 
 CommandHandler = Callable[[str, bytes], None]
 """Receives (entity key, raw payload) on paho's thread: it checks the payload, size first, and
@@ -159,6 +163,7 @@ class MqttLink:
         self.failure: str | None = None
         """Why the link is down, in words a user can act on (None while connected)."""
         self._down_since: float | None = time.monotonic()
+        self._reminder = FIRST_REMINDER_SECONDS
         self._password_hint = (
             f"check mqtt.username and the password; the password: {config.mqtt_password_source()}"
         )
@@ -191,8 +196,35 @@ class MqttLink:
         self._client.loop_start()
 
     def wait_for_broker(self, timeout: float) -> bool:
-        """Block until the broker answered a first connection attempt, or ``timeout`` seconds."""
-        return self._answered.wait(timeout)
+        """Block until the broker answered a first connection attempt, or ``timeout`` seconds;
+        a stop signal (:func:`~cry_mqtt.stopping.check_stop`) ends the wait."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if self._answered.wait(min(left, POLL_SECONDS)):
+                return True
+            check_stop()
+        return False
+
+    @property
+    def failure_or_silence(self) -> str:
+        """Why the link is down, or that the broker has not answered."""
+        m = self._config.mqtt
+        return self.failure or f"no answer from {m.host}:{m.port}"
+
+    def remind(self) -> None:
+        """While the link is down, say so after a while and now and then (the live agent
+        listens without a broker, but Home Assistant hears nothing meanwhile)."""
+        down = self.down_for()
+        if down == 0.0:
+            self._reminder = FIRST_REMINDER_SECONDS
+        elif down >= self._reminder:
+            log.warning(
+                "no MQTT connection for %.0f s (%s): listening, but Home Assistant hears "
+                "nothing; retrying",
+                down,
+                self.failure_or_silence,
+            )
+            self._reminder = down + REMINDER_SECONDS
 
     def publish_state(self, topic: str, payload: str | bytes, retain: bool = True) -> None:
         """Remember ``payload`` as the current value of ``topic`` and publish it."""

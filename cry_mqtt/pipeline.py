@@ -6,7 +6,7 @@ the detector. It knows nothing of sources or MQTT.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +14,7 @@ import numpy as np
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.detector import Detector, DetectorSettings, Episode, Votes
 from cry_mqtt.features import StreamingLogMel, dbfs, logmel
+from cry_mqtt.memory import Learned
 from cry_mqtt.model import CryModel, ModelInfo
 
 NO_COLUMNS = np.zeros((0, 0), np.float32)
@@ -35,6 +36,10 @@ class WindowResult:
     columns: np.ndarray = field(default_factory=lambda: NO_COLUMNS)
     """The log-mel frames new since the previous window (the model's front end), for the
     episode's picture."""
+    embedding: np.ndarray | None = None
+    """What the model heard in the window (None: gated, or the model file outputs none)."""
+    vetoed: bool = False
+    """The window reached the threshold but sounded like a remembered false alarm."""
 
 
 def scoring_hop(detection: DetectionConfig, model: ModelInfo) -> float:
@@ -84,9 +89,15 @@ class Pipeline:
     """Scores the latest window every hop and runs the detector on the result."""
 
     def __init__(
-        self, model: CryModel, detection: DetectionConfig, threshold: float | None = None
+        self,
+        model: CryModel,
+        detection: DetectionConfig,
+        threshold: float | None = None,
+        learned: Callable[[Callable[[], DetectorSettings]], Learned] | None = None,
     ) -> None:
-        """``threshold`` (a saved setting) wins over the configured one and the model's own."""
+        """``threshold`` (a saved setting) wins over the configured one and the model's own;
+        ``learned`` makes what stands between the scores and the detector (a parent's false
+        alarms), given the detector's settings."""
         self._params = p = model.info.features
         self._frames = model.info.window_frames
         self._window_samples = p.samples_for(self._frames)
@@ -95,6 +106,7 @@ class Pipeline:
         self.detector = Detector(detector_settings(detection, model.info))
         if threshold is not None:
             self.detector.set_threshold(threshold)
+        self.learned = None if learned is None else learned(lambda: self.detector.settings)
         self.paused = False
         self._features = StreamingLogMel(p)
         # Input waits in _waiting until the next score is due; then exactly the samples up to
@@ -165,7 +177,12 @@ class Pipeline:
         self._origin = self._done_samples
         self._filled = 0
         self._score_at = self._frames
-        return self.detector.reset(self.now)
+        return self._reset_detector(self.now)
+
+    def _reset_detector(self, t: float) -> Episode | None:
+        if self.learned is not None:
+            self.learned.reset(t)
+        return self.detector.reset(t)
 
     def finish(self) -> list[WindowResult]:
         """End of input: a stream shorter than one window is scored once, padded with silence."""
@@ -218,8 +235,15 @@ class Pipeline:
         if gated:
             self._scorer.skip()
         prob = 0.0 if gated else self._scorer.score()
-        changed = self.detector.reset(t) if self.paused else self.detector.update(t, prob)
-        return WindowResult(t, prob, level, gated, self.detector.on, changed, columns)
+        embedding = None if gated else self._scorer.embedding()
+        if self.paused:
+            return WindowResult(t, prob, level, gated, False, self._reset_detector(t), columns)
+        if self.learned is None:
+            changed, counted = self.detector.update(t, prob), prob
+        else:
+            changed, counted = self.learned.update(self.detector, t, prob, embedding)
+        on, vetoed = self.detector.on, counted < prob
+        return WindowResult(t, prob, level, gated, on, changed, columns, embedding, vetoed)
 
 
 def episodes(results: Iterable[WindowResult], end: float) -> list[tuple[float, float]]:

@@ -25,7 +25,7 @@ import soundfile
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cry_mqtt.features import FeatureParams
-from cry_mqtt.model import ModelInfo
+from cry_mqtt.model import ModelInfo, Patches
 
 RATE = 16000
 REPO = Path(__file__).resolve().parent.parent
@@ -93,6 +93,67 @@ def build_fixture_model(path: Path, metadata: dict[str, str] | None = None, fram
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
     return path
+
+
+def build_learning_model(path: Path, similarity: float = 0.9) -> Path:
+    """A tiny streaming ONNX model (:mod:`cry_mqtt.model`) that outputs embeddings: a patch's
+    logit is the mean over frames of its loudest mel band in dB / 5, as in
+    :func:`build_fixture_model`; its embedding is its mean mel profile less that profile's mean,
+    so two tones of different pitch are unlike and one tone is like itself. Names
+    ``similarity`` for the false-alarm memory."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    params, patches = FeatureParams(), Patches(96, 48)
+    learn = {"learn": {"similarity": similarity}}
+    info = ModelInfo(params, 7.0, 0.5, "learning-1", learn, patches)
+    count, mels = info.window_patches, params.n_mels
+    nodes = [
+        helper.make_node("ReduceMax", ["patches"], ["band_max"], axes=[1], keepdims=0),
+        helper.make_node("ReduceMean", ["band_max"], ["level"], axes=[1], keepdims=0),
+        helper.make_node("Div", ["level", "scale"], ["logits"]),
+        helper.make_node("Concat", ["state", "logits"], ["all"], axis=0),
+        helper.make_node("Slice", ["all", "start", "end"], ["new_state"]),
+        helper.make_node("ReduceMax", ["new_state"], ["top"], axes=[0], keepdims=1),
+        helper.make_node("Sigmoid", ["top"], ["prob"]),
+        helper.make_node("ReduceMean", ["patches"], ["profile"], axes=[2], keepdims=0),
+        helper.make_node("ReduceMean", ["profile"], ["offset"], axes=[1], keepdims=1),
+        helper.make_node("Sub", ["profile", "offset"], ["embedding"]),
+    ]
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        nodes,
+        "learning",
+        [
+            value("patches", TensorProto.FLOAT, ["n", mels, patches.frames]),
+            value("state", TensorProto.FLOAT, [count]),
+        ],
+        [
+            value("prob", TensorProto.FLOAT, [1]),
+            value("new_state", TensorProto.FLOAT, [count]),
+            value("embedding", TensorProto.FLOAT, ["n", mels]),
+        ],
+        [
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [5.0]),
+            helper.make_tensor("start", TensorProto.INT64, [1], [-count]),
+            helper.make_tensor("end", TensorProto.INT64, [1], [2**62]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in info.to_metadata().items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def tone(seconds: float, frequency: float, level: float = 0.3) -> np.ndarray:
+    """A steady tone (with a little noise): loud enough for the fixture models to call it
+    crying."""
+    t = np.arange(round(seconds * RATE)) / RATE
+    noise = 0.005 * np.random.default_rng(2).standard_normal(len(t))
+    return (level * np.sin(2 * np.pi * frequency * t) + noise).astype(np.float32)
 
 
 def cry_like(seconds: float, level: float = 0.3, seed: int = 0) -> np.ndarray:

@@ -30,6 +30,8 @@ def test_one_retained_config_per_entity_under_the_discovery_prefix():
     assert sorted(messages) == [
         "homeassistant/binary_sensor/cry_mqtt_nursery/audio_problem/config",
         "homeassistant/binary_sensor/cry_mqtt_nursery/crying/config",
+        "homeassistant/button/cry_mqtt_nursery/forget/config",
+        "homeassistant/button/cry_mqtt_nursery/not_crying/config",
         "homeassistant/button/cry_mqtt_nursery/test/config",
         "homeassistant/image/cry_mqtt_nursery/last_episode/config",
         "homeassistant/number/cry_mqtt_nursery/threshold/config",
@@ -41,6 +43,23 @@ def test_one_retained_config_per_entity_under_the_discovery_prefix():
         "homeassistant/switch/cry_mqtt_nursery/paused/config",
         "homeassistant/switch/cry_mqtt_nursery/recording/config",
     ]
+
+
+def test_the_learning_buttons_are_removed_where_the_model_cannot_learn():
+    """An empty retained config removes an entity an earlier model file made."""
+    messages = discovery_messages(Config(), "v1", 180, learns=False)
+    learning = {
+        t: p for t, p in messages.items() if "/button/" in t and not t.endswith("test/config")
+    }
+    assert sorted(learning) == [
+        "homeassistant/button/cry_mqtt_nursery/forget/config",
+        "homeassistant/button/cry_mqtt_nursery/not_crying/config",
+    ]
+    assert set(learning.values()) == {""}
+    not_crying = by_component(payloads())["button/not_crying"]
+    assert not_crying["default_entity_id"] == "button.baby_not_crying"
+    assert not_crying["json_attributes_topic"] == "cry_mqtt/nursery/not_crying/attributes"
+    assert not_crying["command_topic"] == "cry_mqtt/nursery/not_crying/set"
 
 
 def test_binary_sensor_is_baby_crying_on_old_and_new_releases():

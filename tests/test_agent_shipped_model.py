@@ -46,6 +46,9 @@ def test_the_shipped_model_follows_the_contract():
     assert 0 < info.threshold < 1
     assert info.votes == DEFAULT_VOTES
     assert default_model_path().stat().st_size <= 20_000_000
+    # It lets a parent teach it "not crying" (python -m training memory picked the similarity).
+    assert CryModel(default_model_path()).embedding_size == 1024
+    assert info.details["learn"] == {"similarity": 0.96}
 
 
 def test_real_crying_turns_the_sensor_on_then_off(tmp_path, broker, data_dir):

@@ -25,6 +25,7 @@ from support import (
     REPO,
     Subscriber,
     agent,
+    build_learning_model,
     cry_like,
     feed,
     free_port,
@@ -38,6 +39,7 @@ REQUIRE_HA_ENV = "CRY_MQTT_REQUIRE_HOMEASSISTANT"
 HASS = Path(os.environ.get("CRY_MQTT_HASS", REPO / ".venv-ha" / "bin" / "hass"))
 STATES = "hass_states"
 PRESS_TOPIC = "test/press_the_test_button"
+NOT_CRYING_TOPIC = "test/press_not_crying"
 CONFIGURATION = """
 homeassistant:
   name: Nursery test
@@ -66,6 +68,14 @@ automation:
       service: button.press
       target:
         entity_id: button.baby_test_monitor
+  - alias: That was not crying
+    trigger:
+      platform: mqtt
+      topic: {not_crying}
+    action:
+      service: button.press
+      target:
+        entity_id: button.baby_not_crying
 logger:
   default: warning
 """
@@ -103,7 +113,13 @@ def home_assistant(tmp_path: Path, broker) -> Iterator[int]:
     (folder / ".storage").mkdir(parents=True)
     http_port = free_port()
     (folder / "configuration.yaml").write_text(
-        CONFIGURATION.format(http_port=http_port, folder=folder, states=STATES, press=PRESS_TOPIC)
+        CONFIGURATION.format(
+            http_port=http_port,
+            folder=folder,
+            states=STATES,
+            press=PRESS_TOPIC,
+            not_crying=NOT_CRYING_TOPIC,
+        )
     )
     (folder / ".storage" / "core.config_entries").write_text(json.dumps(mqtt_entry(broker.port)))
     births = Subscriber(broker.port)
@@ -135,10 +151,11 @@ def ha_state(sub: Subscriber, entity: str, key: str = "state") -> list[str]:
 
 
 def test_a_real_home_assistant_shows_hears_and_presses(
-    tmp_path, broker, subscriber, fixture_model, home_assistant
+    tmp_path, broker, subscriber, home_assistant
 ):
+    model = build_learning_model(tmp_path / "learning.onnx")  # a model that learns "not crying"
     config = write_config(
-        tmp_path, broker.port, fixture_model, f"record: {{folder: {tmp_path / 'episodes'}}}\n"
+        tmp_path, broker.port, model, f"record: {{folder: {tmp_path / 'episodes'}}}\n"
     )
     run = agent(config, "--input", "-", stdin=subprocess.PIPE)
     try:
@@ -148,7 +165,7 @@ def test_a_real_home_assistant_shows_hears_and_presses(
             timeout=60,
         )
         # Crying: the sensor turns on and off in Home Assistant, the night counts it.
-        feed(run, np.concatenate([cry_like(15), quiet_noise(15)]))
+        feed(run, np.concatenate([cry_like(15), quiet_noise(25)]))
         subscriber.wait_for(lambda m: "on" in ha_state(subscriber, "binary_sensor.baby_crying"))
         subscriber.wait_for(
             lambda m: ha_state(subscriber, "sensor.baby_episodes_tonight")[-1:] == ["1"],
@@ -171,6 +188,14 @@ def test_a_real_home_assistant_shows_hears_and_presses(
                 break
             time.sleep(0.5)
         assert served == picture
+
+        # "That was not crying", pressed in Home Assistant: the agent remembers the episode.
+        subscriber.publish(NOT_CRYING_TOPIC, "press")
+        feed(run, quiet_noise(2))
+        remembered = "false_alarms_remembered"
+        subscriber.wait_for(
+            lambda m: ha_state(subscriber, "button.baby_not_crying", remembered)[-1:] == ["1"]
+        )
 
         # "Test the monitor", pressed in Home Assistant, reaches the agent and comes back ON.
         subscriber.publish(PRESS_TOPIC, "press")

@@ -195,3 +195,46 @@ def test_a_top_k_streaming_file_scores_as_pytorch_does(tmp_path, yamnet_dir, dat
     top3 = CryModel(out).predict(mel)[0]
     assert top3 == pytest.approx(predict_windows(model, mel, YAMNET_PATCHES, top=3)[0], abs=1e-5)
     assert top3 <= predict_windows(model, mel, YAMNET_PATCHES)[0]  # never above the maximum
+
+
+def test_the_window_embedding_is_what_the_highest_patch_heard(streaming_model, yamnet_dir):
+    """The file's third output: each new patch's 1024-d embedding; the scorer's window embedding
+    is the (unit) embedding of the patch its score pools, as PyTorch computes it."""
+    model = CryModel(streaming_model)
+    assert model.embedding_size == 1024
+    mel = np.random.default_rng(2).normal(-3.0, 2.0, (64, 96 + 12 * 48)).astype(np.float32)
+    scorer = model.scorer()
+    scorer.push(mel)
+    scorer.score()
+    cut = window_patches(torch.from_numpy(mel[None]))[0]  # YAMNet's layout
+    network = CryPatches(pretrained(yamnet_dir / "yamnet.tflite")).eval()
+    with torch.no_grad():
+        top = int(network.cry_logit(cut).argmax())
+        expected = network.yamnet.embed(cut[top : top + 1])[0].numpy()
+    np.testing.assert_allclose(scorer.embedding(), expected / np.linalg.norm(expected), atol=1e-4)
+    scorer.reset()
+    assert scorer.embedding() is None  # nothing heard yet
+
+
+def test_a_zero_shot_file_is_regraphed_with_its_metadata(yamnet_dir, tmp_path):
+    """``export --like``: today's graph around the same tagger, the old metadata kept, the
+    memory's similarity added, the scores unchanged; other weights and a window model are
+    refused."""
+    from support import build_fixture_model
+
+    from training import RecipeError
+    from training.export import regraph, streaming_info
+    from training.recipes.weights import network
+
+    info = streaming_info(YAMNET, YAMNET_PATCHES, 0.5, "yamnet-1", {"arch": "yamnet"})
+    old, other, out = tmp_path / "old.onnx", tmp_path / "other.onnx", tmp_path / "again.onnx"
+    write_streaming_onnx(network("yamnet").eval(), info, old)
+    again = regraph(old, out, memory_similarity=0.96)
+    assert CryModel(out).info == again and again.details["learn"] == {"similarity": 0.96}
+    assert again.version == "yamnet-1" and again.threshold == 0.5
+    # The same network from another TFLite file (as a fine-tuned file would be): not the tagger.
+    write_streaming_onnx(CryPatches(pretrained(yamnet_dir / "yamnet.tflite")).eval(), info, other)
+    with pytest.raises(RuntimeError, match="differ by"):
+        regraph(other, out)
+    with pytest.raises(RecipeError, match="zero-shot yamnet or mn04"):
+        regraph(build_fixture_model(tmp_path / "window.onnx"), out)

@@ -6,7 +6,7 @@ scored in PyTorch (:mod:`training.evaluation.validation`, :mod:`training.evaluat
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,11 @@ from torch import nn
 
 from cry_mqtt.config import THRESHOLD_MAX
 from cry_mqtt.detector import DEFAULT_VOTES, Votes
-from cry_mqtt.features import EFFICIENTAT, YAMNET, FeatureParams
+from cry_mqtt.features import EFFICIENTAT, YAMNET, FeatureParams, logmel
 from cry_mqtt.model import EMPTY_LOGIT, CryModel, ModelInfo, Patches
+from cry_mqtt.recording import read_audio
+from cry_mqtt.selftest import TEST_RECORDING
+from training import RecipeError
 from training.data.audio import PARAMS, WINDOW_SECONDS
 from training.data.cache import Cache
 from training.evaluation.metrics import MAX_FPR, compute_metrics
@@ -119,13 +122,15 @@ def export(
     pool_top: int = 1,
     zero_shot_arch: str | None = None,
     votes: Votes = DEFAULT_VOTES,
+    memory_similarity: float | None = None,
 ) -> ModelInfo:
     """Write ``out`` from the checkpoint in ``run_dir`` or, with ``zero_shot_arch`` (``yamnet``,
     ``mn04``), from that pretrained tagger as AudioSet left it; the run's summary goes into the
     metadata (``run``), so the file describes itself to ``evaluate``. The threshold (unless
     given) and the validation metrics come from the validation split. A streaming model's window
     scores the mean of its ``pool_top`` highest patch logits; ``votes`` is the detector rule the
-    file carries. Raises if the file, scored as the agent scores it, and PyTorch disagree by
+    file carries, ``memory_similarity`` the false-alarm memory's (:func:`learn_details`).
+    Raises if the file, scored as the agent scores it, and PyTorch disagree by
     more than 1e-4."""
     trained = None if zero_shot_arch else read_summary(run_dir)
     cache = Cache(cache_dir)
@@ -149,6 +154,7 @@ def export(
         "training_data": data_summary(cache),
         "validation": compute_metrics(scored, threshold),
         "threshold_at_1pct_fpr": fpr_threshold,
+        **learn_details(memory_similarity),
     }
     if front_end is not None:
         details |= {"pool_top": pool_top}
@@ -160,6 +166,39 @@ def export(
     check_parity(out, predict, scored.windows.mels[:32])
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), threshold {threshold:.4f}")
     return info
+
+
+def learn_details(similarity: float | None) -> dict[str, Any]:
+    """The metadata that lets the agent learn a parent's false alarms (``learn``), if
+    ``similarity`` is given."""
+    return {} if similarity is None else {"learn": {"similarity": similarity}}
+
+
+def regraph(like: Path, out: Path, memory_similarity: float | None = None) -> ModelInfo:
+    """Write ``out``: today's streaming graph around the pretrained tagger that the zero-shot
+    model file ``like`` holds, with ``like``'s metadata as it is (no cache needed). The scores,
+    and so the metrics it carries, must stay the same: :func:`check_parity` holds them to it on
+    the bundled crying recording and on noise, and so refuses a file of trained weights. A
+    ``memory_similarity`` given joins the metadata (:func:`learn_details`)."""
+    old = CryModel(like)
+    if old.info.patches is None or old.info.details.get("arch") not in STREAMING:
+        raise RecipeError(f"{like}: --like takes a zero-shot yamnet or mn04 model file")
+    info = replace(old.info, details=old.info.details | learn_details(memory_similarity))
+    write_streaming_onnx(network(info.details["arch"]).eval(), info, out)
+    check_parity(out, old.predict, parity_windows(info), str(like))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) with the metadata of {like}")
+    return info
+
+
+def parity_windows(info: ModelInfo) -> np.ndarray:
+    """Log-mel windows of the bundled crying recording (turned round by every quarter second,
+    so that the cries fall on every patch) and of noise."""
+    p = info.features
+    samples = p.samples_for(info.window_frames)
+    crying = np.resize(read_audio(TEST_RECORDING, p.sample_rate), samples)
+    noise = np.random.default_rng(0).normal(0, 0.05, samples).astype(np.float32)
+    cuts = [np.roll(crying, shift) for shift in range(0, samples, p.sample_rate // 4)] + [noise]
+    return np.stack([logmel(cut, p)[:, : info.window_frames] for cut in cuts])
 
 
 def write_onnx(model: WindowProbability, info: ModelInfo, example: np.ndarray, out: Path) -> None:
@@ -206,7 +245,7 @@ def write_streaming_onnx(model: nn.Module, info: ModelInfo, out: Path) -> None:
             StreamingCry(model, count, info.details.get("pool_top", 1)).eval(),
             example,
             input_names=["patches", "state"],
-            output_names=["prob", "new_state"],
+            output_names=["prob", "new_state", "embedding"],
             opset_version=OPSET,
             dynamic_shapes=({0: torch.export.Dim("n", min=1, max=count)}, None),
             external_data=False,
@@ -276,11 +315,13 @@ def store_int8_weights(proto: onnx.ModelProto) -> None:
         graph.node.insert(0, node)
 
 
-def check_parity(path: Path, predict: Predict, mels: np.ndarray) -> float:
-    """Max abs difference between the file as the agent runs it and PyTorch's ``predict`` on
-    ``mels``; raises above 1e-4."""
+def check_parity(
+    path: Path, predict: Predict, mels: np.ndarray, reference: str = "PyTorch"
+) -> float:
+    """Max abs difference between the file as the agent runs it and ``predict`` (PyTorch's, or
+    another file's) on ``mels``; raises above 1e-4."""
     diff = float(np.max(np.abs(CryModel(path).predict(mels) - predict(mels))))
     if not diff <= PARITY_TOLERANCE:
-        raise RuntimeError(f"ONNX and PyTorch differ by {diff:.2e} (> {PARITY_TOLERANCE})")
-    print(f"ONNX/PyTorch parity on {len(mels)} windows: max abs diff {diff:.2e}")
+        raise RuntimeError(f"ONNX and {reference} differ by {diff:.2e} (> {PARITY_TOLERANCE})")
+    print(f"ONNX/{reference} parity on {len(mels)} windows: max abs diff {diff:.2e}")
     return diff

@@ -55,6 +55,20 @@ def add_parser(steps: Any) -> None:
         action="store_true",
         help="yamnet, mn04: the pretrained tagger's own crying output, no run folder needed",
     )
+    export.add_argument(
+        "--memory-similarity",
+        type=float,
+        help="how alike a sound must be to a parent's remembered false alarm (python -m "
+        "training memory picks it on the training sources); the agent learns only from a file "
+        "that names one",
+    )
+    export.add_argument(
+        "--like",
+        type=Path,
+        metavar="MODEL",
+        help="with --zero-shot: write today's graph around the tagger in the zero-shot model "
+        "file MODEL, keeping its metadata (threshold, votes, metrics) as it is; no cache needed",
+    )
     export.set_defaults(run=_export)
 
 
@@ -75,13 +89,25 @@ def _positive_seconds(text: str) -> float:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from training.export import default_output, export
+    from training.export import default_output, export, regraph
 
     run_dir = args.run_dir or args.runs / args.arch
     out = args.out or default_output(args.arch, run_dir)
     zero_shot = args.arch if args.zero_shot else None
     votes = Votes(*args.votes, args.hop)
-    info = export(
-        args.runs / "cache", run_dir, out, args.threshold, args.pool_top, zero_shot, votes
-    )
+    if args.like is not None:
+        if not args.zero_shot:
+            raise SystemExit("export: --like needs --zero-shot")
+        info = regraph(args.like, out, args.memory_similarity)
+    else:
+        info = export(
+            args.runs / "cache",
+            run_dir,
+            out,
+            args.threshold,
+            args.pool_top,
+            zero_shot,
+            votes,
+            args.memory_similarity,
+        )
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cry_mqtt.model import CryModel
 from training import DEFAULT_DATA, RecipeError
 
 
@@ -63,6 +64,20 @@ def add_parsers(steps: Any) -> None:
     )
     independent.set_defaults(run=_independent)
 
+    memory = steps.add_parser(
+        "memory",
+        help="pick the false-alarm memory's similarity on the training sources "
+        "(export --memory-similarity carries it)",
+    )
+    memory.add_argument("--model", type=Path, help="ONNX model (default: the packaged one)")
+    memory.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    memory.add_argument(
+        "--emogator", type=Path, help="a clone of fredbuhl/EmoGator: adult sobs and moans"
+    )
+    memory.add_argument("--workers", type=int, default=2, help="processes scoring recordings")
+    memory.add_argument("--out", type=Path, help="result (default: <runs>/memory/<model>.json)")
+    memory.set_defaults(run=_memory)
+
 
 def _evaluate(args: argparse.Namespace) -> None:
     from training.evaluation.evaluate import evaluate
@@ -91,3 +106,18 @@ def _independent(args: argparse.Namespace) -> None:
         args.fuse,
         args.report,
     )
+
+
+def _memory(args: argparse.Namespace) -> None:
+    from cry_mqtt.model import default_model_path
+    from training.data.sources import discover
+    from training.evaluation.memory import calibrate, hear_all
+
+    model = args.model or default_model_path()
+    heard = hear_all(model, discover(args.data, emogator=args.emogator), args.workers)
+    result = calibrate(heard, CryModel(model).info.threshold)
+    out = args.out or args.runs / "memory" / f"{model.stem}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"model": model.name, **result}, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}))
+    print(f"written to {out}; export --memory-similarity {result['pick']} carries the pick")

@@ -144,10 +144,17 @@ class MobileNetAT(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(normalise(mel)))
 
-    def patch_logit(self, mel: torch.Tensor) -> torch.Tensor:
-        """The "Baby cry, infant cry" logit alone, ``(n,)`` (the streaming graph's body)."""
+    def patch_embedding(self, mel: torch.Tensor) -> torch.Tensor:
+        """:meth:`embed` of patches as the agent cuts them (the streaming graph's body)."""
+        return self.embed(mel)
+
+    def logit_of(self, embedding: torch.Tensor) -> torch.Tensor:
+        """The "Baby cry, infant cry" logit alone, ``(n,)``, of patch embeddings."""
         row = self.classifier[5]
-        return self.classifier[4](self.embed(mel)) @ row.weight[BABY_CRY] + row.bias[BABY_CRY]
+        return self.classifier[4](embedding) @ row.weight[BABY_CRY] + row.bias[BABY_CRY]
+
+    def patch_logit(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.logit_of(self.patch_embedding(mel))
 
 
 def normalise(mel: torch.Tensor) -> torch.Tensor:

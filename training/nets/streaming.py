@@ -1,7 +1,8 @@
 """The graph of a streaming model file (see :mod:`cry_mqtt.model`), for any patch network.
 
-A patch network has ``patch_logit(patches)``: the crying logit of each log-mel patch, given as
-the agent cuts them, ``(n, n_mels, patch_frames)``. YAMNet's
+A patch network has ``patch_embedding(patches)``: what it hears in each log-mel patch, given as
+the agent cuts them, ``(n, n_mels, patch_frames)``, as ``(n, d)`` values; ``logit_of(embedding)``:
+their crying logits; and ``patch_logit(patches)``: the two in one. YAMNet's
 (:class:`training.nets.yamnet.CryPatches`) and EfficientAT's
 (:class:`training.nets.efficientat.MobileNetAT`) both do.
 """
@@ -25,7 +26,8 @@ def pool(logits: torch.Tensor, top: int = 1) -> torch.Tensor:
 
 class StreamingCry(nn.Module):
     """New patches ``(n, n_mels, patch_frames)`` and the window's per-patch logits in, P(cry)
-    of the window ending with the newest patch and the new logits out."""
+    of the window ending with the newest patch, the new logits and the new patches' embeddings
+    out (what a parent's "not crying" teaches the agent to recognise)."""
 
     def __init__(self, model: nn.Module, window_patches: int, top: int = 1) -> None:
         super().__init__()
@@ -35,10 +37,10 @@ class StreamingCry(nn.Module):
 
     def forward(
         self, patches: torch.Tensor, state: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model.patch_logit(patches)
-        state = torch.cat([state, logits])[-self.window_patches :]
-        return torch.sigmoid(pool(state, self.top)).reshape(1), state
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        embedding = self.model.patch_embedding(patches)
+        state = torch.cat([state, self.model.logit_of(embedding)])[-self.window_patches :]
+        return torch.sigmoid(pool(state, self.top)).reshape(1), state, embedding
 
 
 def window_patches(windows: torch.Tensor, patches: Patches) -> torch.Tensor:

@@ -158,9 +158,17 @@ class CryPatches(nn.Module):
         return self.yamnet(patches)
 
     def cry_logit(self, patches: torch.Tensor) -> torch.Tensor:
+        return self.logit_of(self.yamnet.embed(patches))
+
+    def logit_of(self, embedding: torch.Tensor) -> torch.Tensor:
+        """The cry logit of patch embeddings ``(n, 1024)``."""
         row = self.yamnet.classifier
-        return self.yamnet.embed(patches) @ row.weight[BABY_CRY] + row.bias[BABY_CRY]
+        return embedding @ row.weight[BABY_CRY] + row.bias[BABY_CRY]
+
+    def patch_embedding(self, patches: torch.Tensor) -> torch.Tensor:
+        """The 1024-d embedding of patches as the agent cuts them, ``(n, 64, 96)``."""
+        return self.yamnet.embed(patches.transpose(1, 2))
 
     def patch_logit(self, patches: torch.Tensor) -> torch.Tensor:
         """:meth:`cry_logit` of patches as the agent cuts them, ``(n, 64, 96)``."""
-        return self.cry_logit(patches.transpose(1, 2))
+        return self.logit_of(self.patch_embedding(patches))

@@ -11,5 +11,6 @@ files only: neither torch nor fastai is loaded.
 """
 
 from training.night.cli import add_parser
+from training.night.learning import add_parser as add_learning_parser
 
-__all__ = ["add_parser"]
+__all__ = ["add_learning_parser", "add_parser"]

@@ -237,17 +237,23 @@ def night_blocks(corpus: Corpus, night: Night) -> Iterator[np.ndarray]:
         yield np.clip(audio, -1.0, 1.0)
 
 
-def category_heard(corpus: Corpus, night: Night, t: float, window_seconds: float) -> str:
-    """The category of the recording heard last in the ``window_seconds`` before ``t``
-    (:data:`QUIET` if only quiet noise was)."""
+def recording_heard(night: Night, t: float, window_seconds: float) -> int | None:
+    """The background recording heard last in the ``window_seconds`` before ``t`` (None if
+    only quiet noise was)."""
     end, start = round(t * RATE), round((t - window_seconds) * RATE)
     i = bisect_right(night.background, end, key=lambda s: s.start)
     for stretch in reversed(night.background[:i]):
         if stretch.end <= start:
             break
         if stretch.recording is not None:
-            return corpus.categories[stretch.recording]
-    return QUIET
+            return stretch.recording
+    return None
+
+
+def category_heard(corpus: Corpus, night: Night, t: float, window_seconds: float) -> str:
+    """The category of :func:`recording_heard` (:data:`QUIET` if only quiet noise was)."""
+    recording = recording_heard(night, t, window_seconds)
+    return QUIET if recording is None else corpus.categories[recording]
 
 
 def usage(corpus: Corpus, night: Night) -> dict[str, Any]:
