@@ -71,6 +71,8 @@ def evaluate(
         "fit_minutes": round(run.total_seconds / 60, 1),
         "epochs": run.epochs,
         "pool_top": model.info.details.get("pool_top", 1),
+        "embedding_size": model.embedding_size,
+        "learn": model.info.details.get("learn"),
         "metrics": metrics,
         "threshold_at_1pct_fpr": at_fpr,
         "metrics_at_1pct_fpr": compute_metrics(scored, at_fpr),

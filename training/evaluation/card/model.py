@@ -32,6 +32,7 @@ def model_section(evaluation: dict[str, Any], run: RunSummary) -> list[str]:
         f"({threshold_origin(evaluation)}) |",
         "| detector votes | ON when {trigger_windows} of the last {of_windows} windows, scored "
         "every {hop_seconds:g} s, reach the threshold |".format(**evaluation["votes"]),
+        *([_memory_row(evaluation)] if evaluation.get("learn") else []),
         *([f"| starting weights | {run.pretrained} |"] if run.pretrained else []),
         f"| training | {run.training}{_seeds(run)} |",
         *([f"| fit wall time | {_wall(run)} |"] if run.trained else []),
@@ -78,6 +79,17 @@ CNN_INTRO = (
 
 INTROS = {"yamnet": YAMNET_INTRO, "mn04": MN04_INTRO, "cnn": CNN_INTRO, "resnet34": CNN_INTRO}
 """What each network is and how it scores a window (``{pooling}``: the streaming files' pooling)."""
+
+
+def _memory_row(evaluation: dict[str, Any]) -> str:
+    """What the file gives the agent's "That was not crying" memory."""
+    return (
+        f'| "not crying" memory | an embedding of {evaluation["embedding_size"]:,} values per '
+        "window (the last hidden layer of the patches its score pools, their mean at unit "
+        "length); a window is like a remembered false alarm "
+        f"at cosine similarity >= {evaluation['learn']['similarity']:g} "
+        "(`python -m training memory`; `docs/not-crying-memory.md`) |"
+    )
 
 
 def _seeds(run: RunSummary) -> str:
