@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,7 @@ import numpy as np
 from cry_mqtt.config import Config
 from cry_mqtt.detector import Detector, DetectorSettings, Episode
 from cry_mqtt.model import CryModel
+from cry_mqtt.state import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -92,22 +91,12 @@ class FalseAlarms:
         self.marks = np.zeros(0, np.int64)
 
     def save(self, path: Path) -> bool:
-        """Write the memory to a new file renamed over ``path`` (``.npz``); a failure is
-        logged. Whether it worked."""
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            with os.fdopen(fd, "wb") as file:
-                np.savez(file, vectors=self.vectors, marks=self.marks)
-            os.replace(tmp, path)
-            return True
-        except OSError as exc:
-            log.error("cannot save the false alarms remembered to %s: %s", path, exc)
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-            return False
+        """Write the memory over ``path`` (``.npz``; a failure is logged); whether it worked."""
+        return replace_file(
+            path,
+            lambda file: np.savez(file, vectors=self.vectors, marks=self.marks),
+            "false alarms remembered",
+        )
 
     def load(self, path: Path, size: int) -> None:
         """Read the memory saved at ``path`` for embeddings of ``size`` values; a missing file

@@ -11,10 +11,11 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
 
@@ -41,18 +42,24 @@ def _no_constant(name: str) -> None:
 
 
 def write_json(path: Path, value: Any) -> bool:
-    """Write ``value`` to a new file and rename it over ``path``: a planted link is replaced, not
-    written through. A failure is logged; whether it worked."""
+    """Write ``value`` as JSON with :func:`replace_file`; whether it worked."""
+    return replace_file(path, lambda file: file.write(json.dumps(value).encode()), "settings")
+
+
+def replace_file(path: Path, write: Callable[[BinaryIO], Any], what: str) -> bool:
+    """Write a new file with ``write`` and rename it over ``path``: a planted link is replaced,
+    not written through, and a reader never sees half a file. A failure is logged (the file
+    holds ``what``); whether it worked."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as file:
-            file.write(json.dumps(value))
+        with os.fdopen(fd, "wb") as file:
+            write(file)
         os.replace(tmp, path)
         return True
     except OSError as exc:
-        log.error("cannot save %s: %s", path, exc)
+        log.error("cannot save the %s to %s: %s", what, path, exc)
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
