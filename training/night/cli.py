@@ -232,25 +232,13 @@ def _command_line(model: Path, args: argparse.Namespace) -> str:
 def add_parser(steps: Any) -> None:
     """The ``night`` step of ``python -m training``."""
     night = steps.add_parser("night", help="validation and independent nights, sweep, report")
-    night.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
-    night.add_argument("--model", type=Path, help="ONNX model (default: the packaged one)")
-    night.add_argument("--hours", type=float, default=10.0, help="length of each night")
-    night.add_argument("--per-snr", type=int, default=40, help="episodes at each SNR")
+    add_night_options(night, hours=10.0, per_snr=40)
     night.add_argument("--hops", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     night.add_argument(
         "--sweep", action="store_true", help="sweep detector settings on the validation night"
     )
     night.add_argument(
         "--report", action="store_true", help="sweep, cost benchmark, <docs>/performance.md"
-    )
-    night.add_argument(
-        "--independent", type=Path, help="independent set (default: <data>/independent)"
-    )
-    night.add_argument(
-        "--independent-cache",
-        type=Path,
-        help="its decoded clips, shared with python -m training independent "
-        "(default: <runs>/independent)",
     )
     night.add_argument("--cost-minutes", type=float, default=10.0, help="cost bench recording")
     night.add_argument(
@@ -264,3 +252,20 @@ def add_parser(steps: Any) -> None:
         "--docs", type=Path, default=REPO_ROOT / "docs", help="where performance.md goes"
     )
     night.set_defaults(run=night_command)
+
+
+def add_night_options(parser: argparse.ArgumentParser, hours: float, per_snr: int) -> None:
+    """The options every step that streams nights takes: the data, the model, the nights."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    parser.add_argument("--model", type=Path, help="ONNX model (default: the packaged one)")
+    parser.add_argument("--hours", type=float, default=hours, help="length of each night")
+    parser.add_argument("--per-snr", type=int, default=per_snr, help="episodes at each SNR")
+    parser.add_argument(
+        "--independent", type=Path, help="independent set (default: <data>/independent)"
+    )
+    parser.add_argument(
+        "--independent-cache",
+        type=Path,
+        help="its decoded clips, shared with python -m training independent "
+        "(default: <runs>/independent)",
+    )
