@@ -101,6 +101,8 @@ class Agent:
             self._receive_command,
         )
         self._telemetry_due = 0.0
+        self._vetoed = 0
+        """Windows kept from crying by the memory, as last published."""
         self._peak_prob = 0.0
         self._peak_dbfs = -float("inf")
         self._refresh_due = time.monotonic() + config.mqtt.state_refresh_seconds
@@ -331,7 +333,7 @@ class Agent:
             log.warning("not crying: no episode to remember since the start or the last mark")
             return
         learned.memory.save(self._config.memory_path())
-        self._publish_attributes("not_crying", memory_attributes(learned))
+        self._publish_memory(learned)
 
     def _test_the_chain(self) -> None:
         """The "Test the monitor" button: the bundled crying through the real features, model
@@ -357,8 +359,6 @@ class Agent:
 
     def _report(self, result: WindowResult) -> None:
         self._evidence.score(result.t, result.prob, result.columns)
-        if result.vetoed and self.pipeline.learned is not None:
-            self._publish_attributes("not_crying", memory_attributes(self.pipeline.learned))
         if (picture := self._evidence.due_picture(result.t, self._threshold)) is not None:
             self.link.publish_state(self._topics.state("last_episode"), picture)
         if result.changed is not None:
@@ -383,16 +383,22 @@ class Agent:
                 self._episode = episode_attributes(ongoing, self._episode_started, result.t)
                 self._episode["clip"] = self._evidence.clip
             self._publish_crying_attributes()
+            if (learned := self.pipeline.learned) is not None and learned.vetoed != self._vetoed:
+                self._publish_memory(learned)  # windows kept from crying: at this pace at most
             self._peak_prob, self._peak_dbfs = 0.0, -float("inf")
             self._telemetry_due = result.t + self._config.mqtt.telemetry_seconds
 
     def _publish_settings(self) -> None:
         if self.pipeline.learned is not None:
-            self._publish_attributes("not_crying", memory_attributes(self.pipeline.learned))
+            self._publish_memory(self.pipeline.learned)
         self.link.publish_state(self._topics.state("threshold"), percent(self._threshold))
         self.link.publish_state(self._topics.state("paused"), switch(self.pipeline.paused))
         recording = switch(self._evidence.recorder.enabled)
         self.link.publish_state(self._topics.state("recording"), recording)
+
+    def _publish_memory(self, learned: Learned) -> None:
+        self._vetoed = learned.vetoed
+        self._publish_attributes("not_crying", memory_attributes(learned))
 
     def _publish_picture(self) -> None:
         if (picture := self._evidence.picture(self._threshold)) is not None:
