@@ -17,13 +17,13 @@ from typing import Any
 
 from cry_mqtt.audio import AudioError, AudioSource, MutedInput
 from cry_mqtt.command import rate_judged_within
+from cry_mqtt.commands import PRESSES, CommandError, command_parsers
 from cry_mqtt.config import Config
 from cry_mqtt.detector import Episode
 from cry_mqtt.episodes import EpisodeEvidence
 from cry_mqtt.homeassistant import (
     OFF,
     ON,
-    CommandError,
     Topics,
     audio_problem_attributes,
     confidence_attributes,
@@ -32,10 +32,9 @@ from cry_mqtt.homeassistant import (
     episode_attributes,
     memory_attributes,
     night_states,
-    parse_press,
-    parse_switch,
-    parse_threshold,
     percent,
+    preset_attributes,
+    preset_state,
     switch,
 )
 from cry_mqtt.memory import Learned, open_memory
@@ -50,16 +49,6 @@ from cry_mqtt.throttle import Throttle
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
-COMMAND_PARSERS: dict[str, Callable[[bytes], Any]] = {
-    "threshold": parse_threshold,
-    "paused": parse_switch,
-    "recording": parse_switch,
-    "test": parse_press,
-    "not_crying": parse_press,
-    "forget": parse_press,
-}
-PRESSES = {"test", "not_crying", "forget"}
-"""The buttons: nothing to save."""
 NIGHT_CHECK_SECONDS = 30.0
 
 
@@ -80,7 +69,14 @@ class Agent:
         learned = (
             None if memory is None else partial(Learned, memory, config.learn.override_seconds)
         )
-        self.pipeline = Pipeline(model, config.detection, saved.get("threshold"), learned)
+        self._presets = model.info.presets
+        self.preset = self._saved.preset(saved, self._presets)
+        """The preset chosen in Home Assistant (None: none yet)."""
+        names = [p.name for p in self._presets]
+        self._parsers = command_parsers(names)
+        self.pipeline = Pipeline(
+            model, config.detection, saved.get("threshold"), learned, self.preset
+        )
         self.pipeline.paused = saved.get("paused", False)
         self.threshold_source = threshold_source(config, saved, self._saved.path)
         self._evidence = EpisodeEvidence(
@@ -97,7 +93,7 @@ class Agent:
         self.link = MqttLink(
             config,
             password,
-            discovery_messages(config, model.info.version, expire_after, memory is not None),
+            discovery_messages(config, model.info.version, expire_after, memory is not None, names),
             self._receive_command,
         )
         self._telemetry_due = 0.0
@@ -284,7 +280,7 @@ class Agent:
     def _receive_command(self, key: str, payload: bytes) -> None:
         """On paho's thread: a flood of commands, valid or not, never piles up."""
         try:
-            value = COMMAND_PARSERS[key](payload)
+            value = self._parsers[key](payload)
         except CommandError as exc:
             self.link.reject(str(exc))
             return
@@ -294,6 +290,11 @@ class Agent:
     def _apply_commands(self) -> None:
         with self._commands_lock:
             commands, self._commands = self._commands, {}
+        if "preset" in commands:  # before the threshold: the slider fine-tunes a preset
+            self.preset = next(p for p in self._presets if p.name == commands["preset"])
+            detector = self.pipeline.detector
+            detector.apply(self.preset.applied(detector.settings))
+            log.info("sensitivity: %s", self.preset.name)
         if "threshold" in commands:
             self.pipeline.detector.set_threshold(commands["threshold"])
             log.info("threshold set to %s %%", percent(self._threshold))
@@ -314,6 +315,7 @@ class Agent:
                 threshold=self._threshold,
                 paused=self.pipeline.paused,
                 recording=self._evidence.recorder.enabled,
+                preset=self.preset and self.preset.name,
             )
             self._publish_settings()
 
@@ -322,18 +324,9 @@ class Agent:
         learned = self.pipeline.learned
         if learned is None:
             log.warning("%s: this agent does not learn false alarms (see its start)", key)
-            return
-        if key == "forget":
-            learned.memory.clear()
-            log.info("forgot every false alarm")
-        elif learned.mark():
-            log.info("the last episode was not crying: %d false alarm(s) remembered",
-                     learned.memory.episodes)  # fmt: skip
-        else:
-            log.warning("not crying: no episode to remember since the start or the last mark")
-            return
-        learned.memory.save(self._config.memory_path())
-        self._publish_memory(learned)
+        elif learned.press(forget=key == "forget"):
+            learned.memory.save(self._config.memory_path())
+            self._publish_memory(learned)
 
     def _test_the_chain(self) -> None:
         """The "Test the monitor" button: the bundled crying through the real features, model
@@ -342,7 +335,9 @@ class Agent:
             log.warning("test of the monitor not run: crying is on")
             return
         try:
-            episode, _ = self_test(self._model, self._config.detection, self._threshold)
+            episode, _ = self_test(
+                self._model, self._config.detection, self._threshold, self.preset
+            )
         except SelfTestError as exc:
             log.error("test of the monitor failed: %s", exc)
             return
@@ -391,6 +386,11 @@ class Agent:
     def _publish_settings(self) -> None:
         if self.pipeline.learned is not None:
             self._publish_memory(self.pipeline.learned)
+        if self._presets:
+            chosen, detector = self.preset and self.preset.name, self.pipeline.detector
+            state = preset_state(self._presets, chosen, detector.settings)
+            self.link.publish_state(self._topics.state("preset"), state)
+            self._publish_attributes("preset", preset_attributes(self._presets, chosen, detector))
         self.link.publish_state(self._topics.state("threshold"), percent(self._threshold))
         self.link.publish_state(self._topics.state("paused"), switch(self.pipeline.paused))
         recording = switch(self._evidence.recorder.enabled)

@@ -17,6 +17,7 @@ from cry_mqtt.agent import Agent, AgentError
 from cry_mqtt.audio import AudioError, AudioSource
 from cry_mqtt.command import CommandSource, Redactor
 from cry_mqtt.config import EXIT_CONFIG, Config, ConfigError, keys_set, load_config
+from cry_mqtt.detector import Preset
 from cry_mqtt.microphone import MicrophoneSource, find_input_device, list_input_devices
 from cry_mqtt.model import CryModel, ModelError, default_model_path
 from cry_mqtt.mqtt import MqttError, check_connection
@@ -217,7 +218,11 @@ def run(
         agent.threshold_source,
         settings.trigger_windows,
         settings.of_windows,
-        "the model's" if config.detection.trigger_windows is None else "detection",
+        f"the {agent.preset.name} preset, saved from Home Assistant"
+        if agent.preset is not None
+        else "the model's"
+        if config.detection.trigger_windows is None
+        else "detection",
         agent.pipeline.hop_seconds,
     )
     if input_path is not None:
@@ -240,17 +245,20 @@ def score(config: Config, model_path: Path | None, files: list[str]) -> int:
     file. A file that cannot be read gets one line on stderr; the others are still scored."""
     model = load_model(config, model_path)
     _warn_about_votes_hop(config, model)
-    saved = SavedSettings(config.state_path()).load()
-    threshold = saved.get("threshold")
+    state = SavedSettings(config.state_path())
+    saved = state.load()
+    threshold, preset = saved.get("threshold"), state.preset(saved, model.info.presets)
     if threshold is not None:  # not the config's: say so
         source = threshold_source(config, saved, config.state_path())
         log.info("threshold %g (%s), as the agent uses it", threshold, source)
+    if preset is not None:
+        log.info("sensitivity %s, saved from Home Assistant, as the agent uses it", preset.name)
     rate = model.info.features.sample_rate
     failed = 0
     for name in files:
         try:
             recording = open_recording(name, rate, False, block_seconds=1.0)
-            _score_one(model, config, name, recording, threshold)
+            _score_one(model, config, name, recording, threshold, preset)
         except AudioError as exc:
             print(f"cry-mqtt: {exc}", file=sys.stderr)
             failed += 1
@@ -258,10 +266,16 @@ def score(config: Config, model_path: Path | None, files: list[str]) -> int:
 
 
 def _score_one(
-    model: CryModel, config: Config, name: str, source: AudioSource, threshold: float | None
+    model: CryModel,
+    config: Config,
+    name: str,
+    source: AudioSource,
+    threshold: float | None,
+    preset: Preset | None,
 ) -> None:
-    """Score one recording; ``threshold`` (a saved setting) wins over the config's."""
-    pipeline = Pipeline(model, config.detection, threshold)
+    """Score one recording; ``preset`` and ``threshold`` (saved settings) win over the
+    config's."""
+    pipeline = Pipeline(model, config.detection, threshold, preset=preset)
     settings = pipeline.detector.settings
     results = list(pipeline.run(source.blocks()))
     for result in results:
@@ -282,6 +296,7 @@ def _score_one(
         "windows_at_threshold": sum(r.prob >= settings.threshold for r in results),
         "max_prob": round(max((r.prob for r in results), default=0.0), 4),
         "threshold": settings.threshold,
+        "votes": f"{settings.trigger_windows} of {settings.of_windows}",
         # What the agent would have reported: the detector's verdict, not the best window's.
         "detected": bool(found),
         "episodes": [{"start": round(start, 3), "end": round(end, 3)} for start, end in found],
@@ -327,8 +342,10 @@ def _check_model(config: Config) -> str:
 
 def _check_test(config: Config) -> str:
     """The "Test the monitor" button's test, offline, at the threshold the agent would use."""
-    saved = SavedSettings(config.state_path()).load().get("threshold")
-    episode, threshold = self_test(load_model(config), config.detection, saved)
+    model, state = load_model(config), SavedSettings(config.state_path())
+    saved = state.load()
+    preset = state.preset(saved, model.info.presets)
+    episode, threshold = self_test(model, config.detection, saved.get("threshold"), preset)
     return (
         f"the test recording of crying turned crying on at threshold {threshold:g} "
         f"(confidence {episode.peak:.0%})"

@@ -57,6 +57,37 @@ class DetectorSettings:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """A named threshold and rule for the detector: one of a model file's sensitivity presets,
+    chosen on its tuning night (a parent picks one in Home Assistant)."""
+
+    name: str
+    threshold: float
+    trigger_windows: int
+    of_windows: int
+
+    def __post_init__(self) -> None:
+        if not self.name or not 0.0 < self.threshold < 1.0:
+            raise ValueError("a preset needs a name and a threshold in (0, 1)")
+        if not votes_fit(self.trigger_windows, self.of_windows):
+            raise ValueError("need 1 <= trigger_windows <= of_windows")
+
+    def applied(self, settings: DetectorSettings) -> DetectorSettings:
+        """``settings`` with this preset's threshold and rule."""
+        return replace(
+            settings,
+            threshold=self.threshold,
+            trigger_windows=self.trigger_windows,
+            of_windows=self.of_windows,
+        )
+
+    def rule_of(self, settings: DetectorSettings) -> bool:
+        """Whether ``settings`` follow this preset's rule (the threshold may be fine-tuned)."""
+        votes = (settings.trigger_windows, settings.of_windows)
+        return votes == (self.trigger_windows, self.of_windows)
+
+
+@dataclass(frozen=True)
 class Episode:
     """A crying episode in stream seconds, as of when it started or ended (``end`` set)."""
 
@@ -95,7 +126,13 @@ class Detector:
 
     def set_threshold(self, threshold: float) -> None:
         """Change the threshold live; the recent history is kept."""
-        self.settings = replace(self.settings, threshold=threshold)
+        self.apply(replace(self.settings, threshold=threshold))
+
+    def apply(self, settings: DetectorSettings) -> None:
+        """Change the settings live; the latest ``of_windows`` scores are kept."""
+        if settings.of_windows != self._recent.maxlen:
+            self._recent = deque(self._recent, maxlen=settings.of_windows)
+        self.settings = settings
 
     def update(self, t: float, prob: float) -> Episode | None:
         """Account for the window ending at ``t``; returns the episode that started or ended."""

@@ -6,14 +6,14 @@ Pure functions only; :mod:`cry_mqtt.mqtt` moves the bytes.
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from cry_mqtt import __version__
 from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
-from cry_mqtt.detector import Detector, Episode
+from cry_mqtt.detector import Detector, DetectorSettings, Episode, Preset
 from cry_mqtt.memory import Learned
 from cry_mqtt.state import Night
 
@@ -22,13 +22,8 @@ ON, OFF = "ON", "OFF"
 PRESS = "PRESS"
 SLIDER_MIN, SLIDER_MAX = round(THRESHOLD_MIN * 100), round(THRESHOLD_MAX * 100)
 """Bounds of the threshold entity, in percent."""
-MAX_COMMAND_BYTES = 64
 MAX_ERROR_CHARS = 600
 """The longest audio error published (a retained payload Home Assistant keeps in its history)."""
-
-
-class CommandError(ValueError):
-    """A command payload from MQTT that cannot be applied."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +45,9 @@ class Entity:
     """It is unavailable while detection is paused (it would read "not crying")."""
     state_key: str | None = "state_topic"
     """The discovery key of its state topic (an image's is ``image_topic``; a button has none)."""
-    learns: bool = False
-    """Only where the model file lets the agent learn a parent's "not crying"."""
+    needs: str | None = None
+    """What the model file must offer for it (``learn``: embeddings and a similarity;
+    ``presets``): without it, the entity is removed."""
 
 
 ENTITIES = (
@@ -137,6 +133,16 @@ ENTITIES = (
         state_key=None,
     ),
     Entity(
+        "select",
+        "preset",
+        "Sensitivity",
+        "cry_sensitivity",
+        {"entity_category": "config", "icon": "mdi:tune-variant"},
+        command=True,
+        attributes=True,
+        needs="presets",
+    ),
+    Entity(
         "button",
         "not_crying",
         "That was not crying",
@@ -145,7 +151,7 @@ ENTITIES = (
         command=True,
         attributes=True,
         state_key=None,
-        learns=True,
+        needs="learn",
     ),
     Entity(
         "button",
@@ -155,7 +161,7 @@ ENTITIES = (
         {"payload_press": PRESS, "entity_category": "config", "icon": "mdi:delete-sweep"},
         command=True,
         state_key=None,
-        learns=True,
+        needs="learn",
     ),
     Entity(
         "image",
@@ -253,11 +259,16 @@ class Topics:
 
 
 def discovery_messages(
-    config: Config, model_version: str, expire_after: int, learns: bool = True
+    config: Config,
+    model_version: str,
+    expire_after: int,
+    learns: bool = True,
+    presets: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Retained discovery configs by topic, one per entity (per-entity discovery); with
-    ``learns`` False, the learning entities' topics get an empty payload, which removes them
-    from Home Assistant."""
+    """Retained discovery configs by topic, one per entity (per-entity discovery). The select
+    offers the model's ``presets``; an entity whose needs the model does not meet (``learns``
+    False, no presets) gets an empty payload, which removes it from Home Assistant."""
+    offered = {need for need, met in (("learn", learns), ("presets", presets)) if met}
     topics = Topics.from_config(config)
     device = {
         "identifiers": [topics.node_id],
@@ -290,7 +301,7 @@ def discovery_messages(
     }
     messages = {}
     for entity in ENTITIES:
-        if entity.learns and not learns:
+        if entity.needs is not None and entity.needs not in offered:
             messages[topics.discovery(entity)] = ""
             continue
         object_id = f"{config.device.entity_prefix}_{entity.entity_suffix}"
@@ -316,6 +327,8 @@ def discovery_messages(
             payload["json_attributes_topic"] = topics.attributes(entity.key)
         if entity.key == "crying":
             payload["expire_after"] = expire_after
+        if entity.key == "preset":
+            payload["options"] = list(presets)
         messages[topics.discovery(entity)] = json.dumps(payload, sort_keys=True)
     return messages
 
@@ -369,6 +382,30 @@ def memory_attributes(learned: Learned) -> str:
     )
 
 
+def preset_state(presets: Sequence[Preset], chosen: str | None, settings: DetectorSettings) -> str:
+    """The select's state: the preset chosen, else the one whose threshold and rule are in force,
+    else ``None`` (Home Assistant shows no option)."""
+    for preset in presets:
+        if preset.name == chosen or (chosen is None and preset.applied(settings) == settings):
+            return preset.name
+    return "None"
+
+
+def preset_attributes(presets: Sequence[Preset], chosen: str | None, detector: Detector) -> str:
+    """The select's attributes: what each preset sets, and whether the slider fine-tuned the
+    one in force."""
+    preset = next((p for p in presets if p.name == chosen), None)
+    return _attributes(
+        presets={
+            p.name: f"{percent(p.threshold)} %, {p.trigger_windows} of {p.of_windows} windows"
+            for p in presets
+        },
+        fine_tuned=preset is not None and preset.applied(detector.settings) != detector.settings,
+        threshold=float(percent(detector.settings.threshold)),
+        rule=_rule(detector.settings),
+    )
+
+
 def audio_problem_attributes(error: str | None) -> str:
     """The audio problem sensor's attributes: the error, cut to :data:`MAX_ERROR_CHARS`."""
     if error is not None and len(error) > MAX_ERROR_CHARS:
@@ -384,9 +421,15 @@ def _agreement(detector: Detector) -> dict[str, Any]:
         "windows_needed": s.trigger_windows,
         "of_windows": s.of_windows,
         "threshold": float(percent(s.threshold)),
-        "rule": f"on when {s.trigger_windows} of the last {s.of_windows} windows reach "
-        f"{percent(s.threshold)} %, off after {s.hold_seconds:g} s without one",
+        "rule": _rule(s),
     }
+
+
+def _rule(s: DetectorSettings) -> str:
+    return (
+        f"on when {s.trigger_windows} of the last {s.of_windows} windows reach "
+        f"{percent(s.threshold)} %, off after {s.hold_seconds:g} s without one"
+    )
 
 
 def _attributes(**attributes: Any) -> str:
@@ -396,43 +439,6 @@ def _attributes(**attributes: Any) -> str:
 def command_keys() -> tuple[str, ...]:
     """Keys of the entities that accept commands."""
     return tuple(e.key for e in ENTITIES if e.command)
-
-
-def parse_threshold(payload: bytes) -> float:
-    """A threshold command in percent, as a probability in (0, 1)."""
-    text = _text(payload)
-    try:
-        percent = float(text)
-    except ValueError:
-        raise CommandError(f"threshold: not a number: {text!r}") from None
-    if not math.isfinite(percent) or not SLIDER_MIN <= percent <= SLIDER_MAX:
-        raise CommandError(f"threshold: must be {SLIDER_MIN}..{SLIDER_MAX} %: {text!r}")
-    return percent / 100.0
-
-
-def parse_switch(payload: bytes) -> bool:
-    """A switch command: ``ON`` or ``OFF``."""
-    text = _text(payload)
-    if text.upper() not in (ON, OFF):
-        raise CommandError(f"switch: expected {ON} or {OFF}: {text!r}")
-    return text.upper() == ON
-
-
-def parse_press(payload: bytes) -> bool:
-    """A button press: ``PRESS``."""
-    text = _text(payload)
-    if text.upper() != PRESS:
-        raise CommandError(f"button: expected {PRESS}: {text!r}")
-    return True
-
-
-def _text(payload: bytes) -> str:
-    if len(payload) > MAX_COMMAND_BYTES:
-        raise CommandError(f"payload too long ({len(payload)} bytes)")
-    try:
-        return payload.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise CommandError("payload is not UTF-8 text") from None
 
 
 def percent(prob: float) -> str:

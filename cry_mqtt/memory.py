@@ -155,7 +155,7 @@ class Learned:
         """The score the detector is to see for the window ending at ``t``: ``prob``, or 0
         where the memory vetoes it."""
         settings = self._settings()
-        self._unaided.settings = settings
+        self._unaided.apply(settings)
         self._unaided.update(t, prob)
         if embedding is None or prob < settings.threshold:
             return prob
@@ -191,6 +191,20 @@ class Learned:
             embedding @ kept < m.similarity for kept in self._episode
         ):
             self._episode.append(embedding)
+
+    def press(self, forget: bool) -> bool:
+        """A parent's button: "Forget false alarms" (``forget``), else "That was not crying"
+        (:meth:`mark`); whether the memory changed (logged either way)."""
+        if forget:
+            self.memory.clear()
+            log.info("forgot every false alarm")
+        elif self.mark():
+            log.info("the last episode was not crying: %d false alarm(s) remembered",
+                     self.memory.episodes)  # fmt: skip
+        else:
+            log.warning("not crying: no episode to remember since the start or the last mark")
+            return False
+        return True
 
     def mark(self) -> bool:
         """The latest episode was not crying: remember it. False if there was none to mark."""

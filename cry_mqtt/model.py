@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cry_mqtt.detector import DEFAULT_VOTES, Votes
+from cry_mqtt.detector import DEFAULT_VOTES, Preset, Votes
 from cry_mqtt.features import FeatureParams
 
 METADATA_KEY = "cry_mqtt"
@@ -74,6 +74,11 @@ class ModelInfo:
     patches: Patches | None = None
     """Set for a streaming model; None for a window model."""
     votes: Votes = DEFAULT_VOTES
+
+    @property
+    def presets(self) -> tuple[Preset, ...]:
+        """The sensitivity presets the file names, most sensitive first (none: an older file)."""
+        return tuple(Preset(**preset) for preset in self.details.get("presets", ()))
 
     @property
     def window_frames(self) -> int:
@@ -127,6 +132,8 @@ class ModelInfo:
                 patches=None if patches is None else Patches(**patches),
                 votes=votes,
             )
+            if len({preset.name for preset in info.presets}) < len(info.presets):
+                raise ValueError("two presets of one name")
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"invalid '{METADATA_KEY}' metadata: {exc}") from exc
         if not 0.0 < info.threshold < 1.0 or info.window_frames < 1:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cry_mqtt.config import DetectionConfig
-from cry_mqtt.detector import Detector, DetectorSettings, Episode, Votes
+from cry_mqtt.detector import Detector, DetectorSettings, Episode, Preset, Votes
 from cry_mqtt.features import StreamingLogMel, dbfs, logmel
 from cry_mqtt.memory import Learned
 from cry_mqtt.model import CryModel, ModelInfo
@@ -94,16 +94,19 @@ class Pipeline:
         detection: DetectionConfig,
         threshold: float | None = None,
         learned: Callable[[Callable[[], DetectorSettings]], Learned] | None = None,
+        preset: Preset | None = None,
     ) -> None:
-        """``threshold`` (a saved setting) wins over the configured one and the model's own;
-        ``learned`` makes what stands between the scores and the detector (a parent's false
-        alarms), given the detector's settings."""
+        """A ``preset`` (chosen in Home Assistant) wins over the configured threshold and rule
+        and the model's own, and ``threshold`` (a saved setting) over them all; ``learned``
+        makes what stands between the scores and the detector (a parent's false alarms), given
+        the detector's settings."""
         self._params = p = model.info.features
         self._frames = model.info.window_frames
         self._window_samples = p.samples_for(self._frames)
         self.hop_frames = p.hops_in(scoring_hop(detection, model.info))
         self.gate_dbfs = detection.gate_dbfs
-        self.detector = Detector(detector_settings(detection, model.info))
+        settings = detector_settings(detection, model.info)
+        self.detector = Detector(settings if preset is None else preset.applied(settings))
         if threshold is not None:
             self.detector.set_threshold(threshold)
         self.learned = None if learned is None else learned(lambda: self.detector.settings)

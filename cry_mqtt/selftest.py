@@ -10,7 +10,7 @@ import numpy as np
 
 from cry_mqtt.audio import AudioError
 from cry_mqtt.config import DetectionConfig
-from cry_mqtt.detector import Episode
+from cry_mqtt.detector import Episode, Preset
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline
 from cry_mqtt.recording import read_audio
@@ -29,18 +29,21 @@ class SelfTestError(Exception):
 
 
 def self_test(
-    model: CryModel, detection: DetectionConfig, threshold: float | None = None
+    model: CryModel,
+    detection: DetectionConfig,
+    threshold: float | None = None,
+    preset: Preset | None = None,
 ) -> tuple[Episode, float]:
     """The episode the bundled recording makes, with quiet before it and as long after as the
-    detector needs to turn off, and the threshold it was heard at: ``threshold`` (the one in
-    force) wins over ``detection``'s and the model's, as in the agent. :class:`SelfTestError` if
-    it makes none."""
+    detector needs to turn off, and the threshold it was heard at: ``preset`` and ``threshold``
+    (those in force) win over ``detection``'s and the model's, as in the agent.
+    :class:`SelfTestError` if it makes none."""
     rate = model.info.features.sample_rate
     try:
         crying = read_audio(TEST_RECORDING, rate)
     except AudioError as exc:  # a damaged install
         raise SelfTestError(f"cannot read the test recording {TEST_RECORDING}: {exc}") from exc
-    pipeline = Pipeline(model, detection, threshold)
+    pipeline = Pipeline(model, detection, threshold, preset=preset)
     threshold = pipeline.detector.settings.threshold
     quiet = np.zeros(round(QUIET_AROUND_SECONDS * rate), np.float32)
     tail = np.zeros(round((detection.hold_seconds + model.info.window_seconds) * rate), np.float32)

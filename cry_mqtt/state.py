@@ -11,13 +11,14 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cry_mqtt.config import THRESHOLD_MAX, THRESHOLD_MIN, Config
+from cry_mqtt.detector import Preset
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class SavedSettings:
 
     def load(self) -> dict[str, Any]:
         """The valid saved settings: ``threshold`` (a probability), ``paused`` and ``recording``
-        (bools)."""
+        (bools), ``preset`` (a name)."""
         try:
             data = read_json(self.path)
         except (OSError, ValueError, RecursionError) as exc:
@@ -93,13 +94,24 @@ class SavedSettings:
                 valid["threshold"] = threshold
             else:
                 log.warning("ignoring saved threshold %.40r in %s", threshold, self.path)
-        for key in ("paused", "recording"):
+        for key, kind in (("paused", bool), ("recording", bool), ("preset", str)):
             value = data.get(key)
-            if isinstance(value, bool):
+            if isinstance(value, kind):
                 valid[key] = value
             elif value is not None:
                 log.warning("ignoring saved %s %.40r in %s", key, value, self.path)
         return valid
+
+    def preset(self, saved: dict[str, Any], presets: Sequence[Preset]) -> Preset | None:
+        """The preset ``saved`` names among the model's ``presets`` (another model's is
+        ignored with a warning)."""
+        name = saved.get("preset")
+        found = next((p for p in presets if p.name == name), None)
+        if name is not None and found is None:
+            log.warning(
+                "ignoring saved preset %.40r in %s: not one of the model's", name, self.path
+            )
+        return found
 
     def save(self, **values: Any) -> None:
         write_json(self.path, values)

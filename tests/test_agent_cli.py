@@ -14,6 +14,7 @@ import soundfile
 from support import (
     RATE,
     agent,
+    build_learning_model,
     cry_like,
     free_port,
     quiet_noise,
@@ -280,6 +281,19 @@ def test_the_log_says_where_each_setting_comes_from(tmp_path, broker, fixture_mo
     ) in done.stderr
     assert "a.wav plays as the nursery's audio: its states reach the broker" in done.stderr
     assert "from-the-environment" not in done.stderr
+
+
+def test_score_and_the_agent_use_the_preset_chosen_in_home_assistant(tmp_path, broker):
+    model = build_learning_model(tmp_path / "learning.onnx")  # its presets: support.PRESETS
+    config = write_config(tmp_path, broker.port, model)
+    (tmp_path / "state.json").write_text('{"preset": "Quiet room", "threshold": 0.3}')
+    done = run_agent(config, "score", write_wav(tmp_path / "a.wav", cry_like(10)))
+    assert done.returncode == 0, done.stderr
+    summary = summaries(done.stdout)[0]
+    assert summary["threshold"] == 0.3 and summary["votes"] == "1 of 1"
+    assert "sensitivity Quiet room, saved from Home Assistant" in done.stderr
+    done = run_agent(config, "--input", write_wav(tmp_path / "b.wav", quiet_noise(1)), "--fast")
+    assert "1 of 1 windows (the Quiet room preset, saved from Home Assistant)" in done.stderr
 
 
 def test_score_uses_the_threshold_the_agent_uses(tmp_path, fixture_model):

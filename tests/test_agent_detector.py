@@ -1,6 +1,6 @@
 import pytest
 
-from cry_mqtt.detector import Detector, DetectorSettings, Episode
+from cry_mqtt.detector import Detector, DetectorSettings, Episode, Preset
 
 
 def run(detector: Detector, probs: list[float], hop: float = 1.0, t0: float = 7.0):
@@ -86,3 +86,25 @@ def test_one_of_one_turns_on_at_the_first_hit():
 def test_invalid_settings_are_rejected(kw):
     with pytest.raises(ValueError):
         settings(**kw)
+
+
+def test_a_preset_changes_the_threshold_and_the_rule_live_keeping_the_latest_scores():
+    detector = Detector(settings())
+    run(detector, [0.9, 0.1, 0.1, 0.1, 0.6])  # one hit among the last 3
+    quiet = Preset("Quiet room", 0.3, 1, 1)
+    noisy = Preset("Noisy room", 0.7, 3, 4)
+    detector.apply(noisy.applied(detector.settings))
+    assert detector.recent_hits == 0 and detector.settings.hold_seconds == 3.0
+    assert noisy.rule_of(detector.settings) and not quiet.rule_of(detector.settings)
+    states, _ = run(detector, [0.8, 0.8, 0.8], t0=20.0)  # the 4th window back was a miss
+    assert states == [False, False, True]
+    detector.apply(quiet.applied(detector.settings))
+    assert detector.recent_hits == 1  # the latest window only
+
+
+@pytest.mark.parametrize(
+    ("name", "threshold", "k", "n"), [("", 0.5, 1, 1), ("x", 1.0, 1, 1), ("x", 0.5, 2, 1)]
+)
+def test_a_preset_must_name_a_threshold_and_a_rule_that_can_happen(name, threshold, k, n):
+    with pytest.raises(ValueError):
+        Preset(name, threshold, k, n)

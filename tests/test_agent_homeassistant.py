@@ -3,22 +3,25 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cry_mqtt.commands import CommandError, command_parsers, parse_switch, parse_threshold
 from cry_mqtt.config import Config, DeviceConfig, MqttConfig
-from cry_mqtt.detector import Episode
+from cry_mqtt.detector import Detector, DetectorSettings, Episode, Preset
 from cry_mqtt.homeassistant import (
-    CommandError,
     Topics,
+    command_keys,
     discovery_messages,
     episode_attributes,
-    parse_switch,
-    parse_threshold,
     percent,
+    preset_attributes,
+    preset_state,
 )
+
+PRESETS = ["Quiet room", "Balanced", "Noisy room"]
 
 
 def payloads(config: Config | None = None) -> dict[str, dict]:
-    config = config or Config()
-    return {t: json.loads(p) for t, p in discovery_messages(config, "v1", 180).items()}
+    messages = discovery_messages(config or Config(), "v1", 180, presets=PRESETS)
+    return {t: json.loads(p) for t, p in messages.items()}
 
 
 def by_component(messages: dict[str, dict]) -> dict[str, dict]:
@@ -35,6 +38,7 @@ def test_one_retained_config_per_entity_under_the_discovery_prefix():
         "homeassistant/button/cry_mqtt_nursery/test/config",
         "homeassistant/image/cry_mqtt_nursery/last_episode/config",
         "homeassistant/number/cry_mqtt_nursery/threshold/config",
+        "homeassistant/select/cry_mqtt_nursery/preset/config",
         "homeassistant/sensor/cry_mqtt_nursery/confidence/config",
         "homeassistant/sensor/cry_mqtt_nursery/crying_minutes_tonight/config",
         "homeassistant/sensor/cry_mqtt_nursery/episodes_tonight/config",
@@ -60,6 +64,34 @@ def test_the_learning_buttons_are_removed_where_the_model_cannot_learn():
     assert not_crying["default_entity_id"] == "button.baby_not_crying"
     assert not_crying["json_attributes_topic"] == "cry_mqtt/nursery/not_crying/attributes"
     assert not_crying["command_topic"] == "cry_mqtt/nursery/not_crying/set"
+
+
+def test_the_sensitivity_offers_the_models_presets_or_is_removed():
+    select = by_component(payloads())["select/preset"]
+    assert select["default_entity_id"] == "select.baby_cry_sensitivity"
+    assert select["options"] == PRESETS and select["entity_category"] == "config"
+    assert select["command_topic"] == "cry_mqtt/nursery/preset/set"
+    assert select["state_topic"] == "cry_mqtt/nursery/preset"
+    assert select["json_attributes_topic"] == "cry_mqtt/nursery/preset/attributes"
+    without = discovery_messages(Config(), "v1", 180)  # an older model file names none
+    assert without["homeassistant/select/cry_mqtt_nursery/preset/config"] == ""
+
+
+def test_the_sensitivity_shows_the_preset_in_force_and_whether_the_slider_moved_it():
+    presets = [Preset("Quiet room", 0.35, 1, 1), Preset("Balanced", 0.5, 3, 5)]
+    detector = Detector(DetectorSettings(0.5, 3, 5, 10.0))
+    assert preset_state(presets, None, detector.settings) == "Balanced"  # the model's own
+    detector.apply(presets[0].applied(detector.settings))
+    assert preset_state(presets, "Quiet room", detector.settings) == "Quiet room"
+    attributes = json.loads(preset_attributes(presets, "Quiet room", detector))
+    assert attributes["presets"] == {
+        "Quiet room": "35 %, 1 of 1 windows",
+        "Balanced": "50 %, 3 of 5 windows",
+    }
+    assert not attributes["fine_tuned"] and attributes["threshold"] == 35.0
+    detector.set_threshold(0.4)
+    assert json.loads(preset_attributes(presets, "Quiet room", detector))["fine_tuned"]
+    assert preset_state(presets, None, detector.settings) == "None"  # no preset: unknown
 
 
 def test_binary_sensor_is_baby_crying_on_old_and_new_releases():
@@ -176,6 +208,19 @@ def test_switch_commands():
     assert parse_switch(b"off") is False
     with pytest.raises(CommandError, match="expected ON or OFF: 'maybe'"):  # as sent
         parse_switch(b"maybe")
+
+
+def test_a_preset_command_names_one_of_the_presets():
+    parse = command_parsers(["Quiet room", "Balanced"])["preset"]
+    assert parse(b" Balanced ") == "Balanced"
+    with pytest.raises(CommandError, match="expected one of Quiet room, Balanced: 'Loud'"):
+        parse(b"Loud")
+    with pytest.raises(CommandError, match="expected one of none"):
+        command_parsers([])["preset"](b"Balanced")
+
+
+def test_every_entity_that_takes_commands_has_a_parser():
+    assert set(command_keys()) == set(command_parsers([]))
 
 
 def test_an_episode_under_way_has_its_duration_so_far():

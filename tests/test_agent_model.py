@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from support import build_fixture_model
 
-from cry_mqtt.detector import Votes
+from cry_mqtt.detector import Preset, Votes
 from cry_mqtt.features import FeatureParams
 from cry_mqtt.model import CryModel, ModelError, ModelInfo, default_model_path
 
@@ -38,6 +38,7 @@ def test_file_without_metadata_is_refused(tmp_path):
         CryModel(path)
 
 
+PRESET = {"name": "Balanced", "threshold": 0.5, "trigger_windows": 3, "of_windows": 5}
 GOOD_BODY = {
     "schema": 2,
     "features": FeatureParams().to_dict(),
@@ -58,6 +59,8 @@ GOOD_BODY = {
         ({"votes": None}, "invalid 'cry_mqtt' metadata"),
         ({"votes": {"trigger_windows": 6, "of_windows": 5}}, "trigger_windows <= of_windows"),
         ({"votes": {"trigger_windows": 3, "of_windows": 5, "hop_seconds": 0}}, "hop_seconds > 0"),
+        ({"presets": [{"name": "Loud", "threshold": 0.5}]}, "invalid 'cry_mqtt' metadata"),
+        ({"presets": [PRESET, PRESET]}, "two presets of one name"),
     ],
 )
 def test_incomplete_or_invalid_metadata_is_refused(tmp_path, change, message):
@@ -90,3 +93,12 @@ def test_missing_and_corrupt_files(tmp_path):
 def test_default_model_lives_in_the_package():
     assert default_model_path().parent.name == "models"
     assert default_model_path().parent.parent.name == "cry_mqtt"
+
+
+def test_a_model_names_its_presets_most_sensitive_first(tmp_path):
+    quiet = {"name": "Quiet room", "threshold": 0.35, "trigger_windows": 1, "of_windows": 1}
+    body = {**GOOD_BODY, "presets": [quiet, PRESET]}
+    path = build_fixture_model(tmp_path / "ok.onnx", metadata={"cry_mqtt": json.dumps(body)})
+    presets = CryModel(path).info.presets
+    assert presets == (Preset("Quiet room", 0.35, 1, 1), Preset("Balanced", 0.5, 3, 5))
+    assert ModelInfo.from_metadata(CryModel(path).info.to_metadata()).presets == presets

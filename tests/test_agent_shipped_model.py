@@ -49,6 +49,10 @@ def test_the_shipped_model_follows_the_contract():
     # It lets a parent teach it "not crying" (python -m training memory picked the similarity).
     assert CryModel(default_model_path()).embedding_size == 1024
     assert info.details["learn"] == {"similarity": 0.96}
+    # Its sensitivity presets (python -m training night --sweep chose them): Balanced is its own.
+    quiet, balanced, noisy = info.presets
+    assert (balanced.threshold, balanced.trigger_windows, balanced.of_windows) == (0.5, 3, 5)
+    assert quiet.threshold < balanced.threshold < noisy.threshold
 
 
 def test_real_crying_turns_the_sensor_on_then_off(tmp_path, broker, data_dir):

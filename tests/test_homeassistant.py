@@ -1,7 +1,7 @@
 """The agent against a real Home Assistant (2024.3.3, the last release for Python 3.11, in its own
 virtual environment: ``tests/homeassistant-requirements.txt``), its MQTT integration pointed at the
 test's broker: the entities appear, crying turns the sensor on and off, the last episode's picture
-is served by Home Assistant, "Test the monitor" pressed in Home Assistant reaches the agent, and
+is served by Home Assistant, the buttons and the sensitivity select reach the agent, and
 the night's sensors carry the state class that makes Home Assistant keep their statistics.
 
 Home Assistant's states come back over MQTT (its ``mqtt_statestream`` integration), so the test
@@ -40,6 +40,7 @@ HASS = Path(os.environ.get("CRY_MQTT_HASS", REPO / ".venv-ha" / "bin" / "hass"))
 STATES = "hass_states"
 PRESS_TOPIC = "test/press_the_test_button"
 NOT_CRYING_TOPIC = "test/press_not_crying"
+NOISY_TOPIC = "test/choose_a_noisy_room"
 CONFIGURATION = """
 homeassistant:
   name: Nursery test
@@ -76,6 +77,16 @@ automation:
       service: button.press
       target:
         entity_id: button.baby_not_crying
+  - alias: A noisy room
+    trigger:
+      platform: mqtt
+      topic: {noisy}
+    action:
+      service: select.select_option
+      target:
+        entity_id: select.baby_cry_sensitivity
+      data:
+        option: Noisy room
 logger:
   default: warning
 """
@@ -119,6 +130,7 @@ def home_assistant(tmp_path: Path, broker) -> Iterator[int]:
             states=STATES,
             press=PRESS_TOPIC,
             not_crying=NOT_CRYING_TOPIC,
+            noisy=NOISY_TOPIC,
         )
     )
     (folder / ".storage" / "core.config_entries").write_text(json.dumps(mqtt_entry(broker.port)))
@@ -196,6 +208,15 @@ def test_a_real_home_assistant_shows_hears_and_presses(
         subscriber.wait_for(
             lambda m: ha_state(subscriber, "button.baby_not_crying", remembered)[-1:] == ["1"]
         )
+
+        # The sensitivity, chosen in Home Assistant: the agent takes the preset's threshold.
+        assert ha_state(subscriber, "select.baby_cry_sensitivity")[-1] == "Balanced"
+        subscriber.publish(NOISY_TOPIC, "choose")
+        feed(run, quiet_noise(2))
+        subscriber.wait_for(
+            lambda m: ha_state(subscriber, "number.baby_cry_threshold")[-1:] in (["90"], ["90.0"])
+        )
+        assert ha_state(subscriber, "select.baby_cry_sensitivity")[-1] == "Noisy room"
 
         # "Test the monitor", pressed in Home Assistant, reaches the agent and comes back ON.
         subscriber.publish(PRESS_TOPIC, "press")

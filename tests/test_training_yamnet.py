@@ -229,8 +229,10 @@ def test_a_zero_shot_file_is_regraphed_with_its_metadata(yamnet_dir, tmp_path):
     info = streaming_info(YAMNET, YAMNET_PATCHES, 0.5, "yamnet-1", {"arch": "yamnet"})
     old, other, out = tmp_path / "old.onnx", tmp_path / "other.onnx", tmp_path / "again.onnx"
     write_streaming_onnx(network("yamnet").eval(), info, old)
-    again = regraph(old, out, memory_similarity=0.96)
+    presets = [{"name": "Balanced", "threshold": 0.5, "trigger_windows": 3, "of_windows": 5}]
+    again = regraph(old, out, memory_similarity=0.96, presets=presets)
     assert CryModel(out).info == again and again.details["learn"] == {"similarity": 0.96}
+    assert again.details["presets"] == presets
     assert again.version == "yamnet-1" and again.threshold == 0.5
     # The same network from another TFLite file (as a fine-tuned file would be): not the tagger.
     write_streaming_onnx(CryPatches(pretrained(yamnet_dir / "yamnet.tflite")).eval(), info, other)

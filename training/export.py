@@ -123,13 +123,15 @@ def export(
     zero_shot_arch: str | None = None,
     votes: Votes = DEFAULT_VOTES,
     memory_similarity: float | None = None,
+    presets: list[dict[str, Any]] | None = None,
 ) -> ModelInfo:
     """Write ``out`` from the checkpoint in ``run_dir`` or, with ``zero_shot_arch`` (``yamnet``,
     ``mn04``), from that pretrained tagger as AudioSet left it; the run's summary goes into the
     metadata (``run``), so the file describes itself to ``evaluate``. The threshold (unless
     given) and the validation metrics come from the validation split. A streaming model's window
     scores the mean of its ``pool_top`` highest patch logits; ``votes`` is the detector rule the
-    file carries, ``memory_similarity`` the false-alarm memory's (:func:`learn_details`).
+    file carries, ``memory_similarity`` the false-alarm memory's (:func:`learn_details`),
+    ``presets`` the sensitivity presets (:mod:`training.night.presets`).
     Raises if the file, scored as the agent scores it, and PyTorch disagree by
     more than 1e-4."""
     trained = None if zero_shot_arch else read_summary(run_dir)
@@ -155,6 +157,7 @@ def export(
         "validation": compute_metrics(scored, threshold),
         "threshold_at_1pct_fpr": fpr_threshold,
         **learn_details(memory_similarity),
+        **({"presets": presets} if presets else {}),
     }
     if front_end is not None:
         details |= {"pool_top": pool_top}
@@ -174,16 +177,22 @@ def learn_details(similarity: float | None) -> dict[str, Any]:
     return {} if similarity is None else {"learn": {"similarity": similarity}}
 
 
-def regraph(like: Path, out: Path, memory_similarity: float | None = None) -> ModelInfo:
+def regraph(
+    like: Path,
+    out: Path,
+    memory_similarity: float | None = None,
+    presets: list[dict[str, Any]] | None = None,
+) -> ModelInfo:
     """Write ``out``: today's streaming graph around the pretrained tagger that the zero-shot
     model file ``like`` holds, with ``like``'s metadata as it is (no cache needed). The scores,
     and so the metrics it carries, must stay the same: :func:`check_parity` holds them to it on
     the bundled crying recording and on noise, and so refuses a file of trained weights. A
-    ``memory_similarity`` given joins the metadata (:func:`learn_details`)."""
+    ``memory_similarity`` and ``presets`` given join the metadata."""
     old = CryModel(like)
     if old.info.patches is None or old.info.details.get("arch") not in STREAMING:
         raise RecipeError(f"{like}: --like takes a zero-shot yamnet or mn04 model file")
-    info = replace(old.info, details=old.info.details | learn_details(memory_similarity))
+    details = old.info.details | learn_details(memory_similarity)
+    info = replace(old.info, details=details | ({"presets": presets} if presets else {}))
     write_streaming_onnx(network(info.details["arch"]).eval(), info, out)
     check_parity(out, old.predict, parity_windows(info), str(like))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) with the metadata of {like}")

@@ -63,6 +63,13 @@ def add_parser(steps: Any) -> None:
         "that names one",
     )
     export.add_argument(
+        "--presets",
+        type=Path,
+        metavar="NIGHT",
+        help="a night.json of python -m training night --sweep: the sensitivity presets it "
+        "chooses (quiet room, balanced, noisy room) go into the file",
+    )
+    export.add_argument(
         "--like",
         type=Path,
         metavar="MODEL",
@@ -90,15 +97,17 @@ def _positive_seconds(text: str) -> float:
 
 def _export(args: argparse.Namespace) -> None:
     from training.export import default_output, export, regraph
+    from training.night.presets import choose_presets
 
     run_dir = args.run_dir or args.runs / args.arch
     out = args.out or default_output(args.arch, run_dir)
     zero_shot = args.arch if args.zero_shot else None
     votes = Votes(*args.votes, args.hop)
+    presets = None if args.presets is None else choose_presets(json.loads(args.presets.read_text()))
     if args.like is not None:
         if not args.zero_shot:
             raise SystemExit("export: --like needs --zero-shot")
-        info = regraph(args.like, out, args.memory_similarity)
+        info = regraph(args.like, out, args.memory_similarity, presets)
     else:
         info = export(
             args.runs / "cache",
@@ -109,5 +118,6 @@ def _export(args: argparse.Namespace) -> None:
             zero_shot,
             votes,
             args.memory_similarity,
+            presets,
         )
     print(json.dumps(json.loads(info.to_metadata()["cry_mqtt"]), indent=2))
