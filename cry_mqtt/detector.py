@@ -81,11 +81,6 @@ class Preset:
             of_windows=self.of_windows,
         )
 
-    def rule_of(self, settings: DetectorSettings) -> bool:
-        """Whether ``settings`` follow this preset's rule (the threshold may be fine-tuned)."""
-        votes = (settings.trigger_windows, settings.of_windows)
-        return votes == (self.trigger_windows, self.of_windows)
-
 
 @dataclass(frozen=True)
 class Episode:

@@ -95,7 +95,7 @@ def test_a_preset_changes_the_threshold_and_the_rule_live_keeping_the_latest_sco
     noisy = Preset("Noisy room", 0.7, 3, 4)
     detector.apply(noisy.applied(detector.settings))
     assert detector.recent_hits == 0 and detector.settings.hold_seconds == 3.0
-    assert noisy.rule_of(detector.settings) and not quiet.rule_of(detector.settings)
+    assert detector.settings == noisy.applied(settings())
     states, _ = run(detector, [0.8, 0.8, 0.8], t0=20.0)  # the 4th window back was a miss
     assert states == [False, False, True]
     detector.apply(quiet.applied(detector.settings))
