@@ -315,7 +315,7 @@ class Agent:
                 threshold=self._threshold,
                 paused=self.pipeline.paused,
                 recording=self._evidence.recorder.enabled,
-                preset=self.preset and self.preset.name,
+                **({"preset": self.preset.name} if self.preset else {}),
             )
             self._publish_settings()
 

@@ -36,7 +36,7 @@ def test_a_parent_picks_a_preset_fine_tunes_it_and_it_is_kept(tmp_path, broker, 
         subscriber.publish(f"{BASE}/preset/set", "Loud")  # not one of them: rejected
         subscriber.publish(f"{BASE}/preset/set", "Quiet room")
         subscriber.wait_for(lambda m: states(subscriber, "preset")[-1:] == ["Quiet room"])
-        assert states(subscriber, "threshold")[-1] == "30"
+        subscriber.wait_for(lambda m: states(subscriber, "threshold")[-1:] == ["30"])
         name, attributes = preset(subscriber)
         assert attributes["rule"].startswith("on when 1 of the last 1 windows reach 30 %")
         assert not attributes["fine_tuned"]
