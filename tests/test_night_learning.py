@@ -11,9 +11,8 @@ from training import RecipeError
 from training.data.items import Item
 from training.evaluation.memory import Heard, calibrate
 from training.night.assemble import Corpus, Night, Scene, Truth
-from training.night.cli import PipelinePass
 from training.night.learning import home, joined, learning_metrics, measure, replay_with_marks
-from training.night.measure import replay
+from training.night.measure import PipelinePass, replay
 
 CRY, MOAN, FAN = np.eye(8, dtype=np.float32)[:3]
 

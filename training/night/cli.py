@@ -7,57 +7,32 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.model import CryModel, default_model_path
-from cry_mqtt.pipeline import WindowResult
-from training import DEFAULT_DATA, REPO_ROOT
+from training import REPO_ROOT
 from training.data.cache import Cache
-from training.night.assemble import RATE, Corpus, Night, night_blocks, plan, usage
+from training.night.assemble import RATE, Corpus, plan, usage
 from training.night.measure import (
     SETTING_KEYS,
     Grid,
-    Span,
+    PipelinePass,
     current_setting,
     detection_config,
     evaluate,
     false_alarms_by_category,
     meets_targets,
     pick,
-    run_pipeline,
+    stream_night,
     sweep,
 )
 from training.night.plots import timeline, tradeoff
 from training.night.report import write_report
-from training.night.sources import load_independent, load_validation
+from training.night.sources import add_night_options, load_independent, load_validation
 
 TIMELINE_SECONDS = (0.0, 1800.0)
-
-
-@dataclass
-class PipelinePass:
-    """One run of the agent's offline path over a night."""
-
-    corpus: Corpus
-    night: Night
-    results: list[WindowResult]
-    spans: list[Span]
-    total: float
-    realtime_factor: float
-
-
-def stream_night(
-    model: CryModel, corpus: Corpus, night: Night, detection: DetectionConfig
-) -> PipelinePass:
-    """Stream ``night`` through the agent's offline path with ``detection``."""
-    started = time.perf_counter()
-    results, spans, total = run_pipeline(model, detection, night_blocks(corpus, night))
-    return PipelinePass(
-        corpus, night, results, spans, total, total / (time.perf_counter() - started)
-    )
 
 
 def pass_metrics(
@@ -252,20 +227,3 @@ def add_parser(steps: Any) -> None:
         "--docs", type=Path, default=REPO_ROOT / "docs", help="where performance.md goes"
     )
     night.set_defaults(run=night_command)
-
-
-def add_night_options(parser: argparse.ArgumentParser, hours: float, per_snr: int) -> None:
-    """The options every step that streams nights takes: the data, the model, the nights."""
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
-    parser.add_argument("--model", type=Path, help="ONNX model (default: the packaged one)")
-    parser.add_argument("--hours", type=float, default=hours, help="length of each night")
-    parser.add_argument("--per-snr", type=int, default=per_snr, help="episodes at each SNR")
-    parser.add_argument(
-        "--independent", type=Path, help="independent set (default: <data>/independent)"
-    )
-    parser.add_argument(
-        "--independent-cache",
-        type=Path,
-        help="its decoded clips, shared with python -m training independent "
-        "(default: <runs>/independent)",
-    )

@@ -30,9 +30,8 @@ from cry_mqtt.model import CryModel, default_model_path
 from cry_mqtt.pipeline import WindowResult, detector_settings, episodes
 from training import RecipeError
 from training.night.assemble import Corpus, Truth, plan
-from training.night.cli import PipelinePass, add_night_options, stream_night
-from training.night.measure import Span, evaluate, matches, replay
-from training.night.sources import load_independent
+from training.night.measure import PipelinePass, Span, evaluate, matches, replay, stream_night
+from training.night.sources import add_night_options, load_independent
 
 
 def replay_with_marks(

@@ -5,6 +5,7 @@ hour (and per background category), latency, time to OFF; the detector sweep rep
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -17,7 +18,7 @@ from cry_mqtt.config import DetectionConfig
 from cry_mqtt.detector import Detector, DetectorSettings
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline, WindowResult, detector_settings, episodes, scoring_hop
-from training.night.assemble import RATE, Corpus, Night, Truth, category_heard
+from training.night.assemble import RATE, Corpus, Night, Truth, category_heard, night_blocks
 
 NIGHT_TARGETS = {
     "false_alarms_per_hour": 0.1,
@@ -44,6 +45,29 @@ def _at_rate(blocks: Iterable[np.ndarray], rate: int) -> Iterator[np.ndarray]:
         yield resample(block)
     if len(tail := resample(np.zeros(0, np.float32), last=True)):
         yield tail
+
+
+@dataclass
+class PipelinePass:
+    """One run of the agent's offline path over a night."""
+
+    corpus: Corpus
+    night: Night
+    results: list[WindowResult]
+    spans: list[Span]
+    total: float
+    realtime_factor: float
+
+
+def stream_night(
+    model: CryModel, corpus: Corpus, night: Night, detection: DetectionConfig
+) -> PipelinePass:
+    """Stream ``night`` through the agent's offline path with ``detection``."""
+    started = time.perf_counter()
+    results, spans, total = run_pipeline(model, detection, night_blocks(corpus, night))
+    return PipelinePass(
+        corpus, night, results, spans, total, total / (time.perf_counter() - started)
+    )
 
 
 def replay(results: list[WindowResult], settings: DetectorSettings, end: float) -> list[Span]:

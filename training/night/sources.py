@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from training import DEFAULT_DATA
 from training.data.cache import Cache
 from training.data.items import holds_crying
 from training.evaluation.independent import load_clips, read_manifest
@@ -47,3 +49,20 @@ def corpus_of(recordings: Iterable[tuple[int, str, np.ndarray]]) -> Corpus:
             corpus.negatives.append(samples)
             corpus.categories.append(category)
     return corpus
+
+
+def add_night_options(parser: argparse.ArgumentParser, hours: float, per_snr: int) -> None:
+    """The options every step that streams nights takes: the data, the model, the nights."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    parser.add_argument("--model", type=Path, help="ONNX model (default: the packaged one)")
+    parser.add_argument("--hours", type=float, default=hours, help="length of each night")
+    parser.add_argument("--per-snr", type=int, default=per_snr, help="episodes at each SNR")
+    parser.add_argument(
+        "--independent", type=Path, help="independent set (default: <data>/independent)"
+    )
+    parser.add_argument(
+        "--independent-cache",
+        type=Path,
+        help="its decoded clips, shared with python -m training independent "
+        "(default: <runs>/independent)",
+    )
