@@ -61,6 +61,36 @@ def test_background_plays_every_recording_once_before_any_again():
     assert 0.3 < quiet / stretches[-1].end < 0.7
 
 
+def test_balanced_families_are_heard_about_as_long_as_each_other():
+    """Many short adult bursts and one long dialogue: by recording, the bursts would fill the
+    night; by family, each is heard about half the time, and every burst once before any
+    again."""
+    lengths = [2 * RATE] * 30 + [600 * RATE]
+    families = ["adult vocal sounds"] * 30 + ["speech"]
+    stretches = plan_background(lengths, 3600 * RATE, np.random.default_rng(0), families)
+    played = [s for s in stretches if s.recording is not None]
+    heard = {
+        name: sum(s.length for s in played if families[s.recording] == name) for name in families
+    }
+    # never further apart than the longest stretch one recording plays
+    assert abs(heard["adult vocal sounds"] - heard["speech"]) <= MAX_STRETCH_SECONDS * RATE
+    assert heard["speech"] > 5 * MAX_STRETCH_SECONDS * RATE
+    bursts = [s.recording for s in played if s.recording < 30]
+    assert all(
+        sorted(bursts[k : k + 30]) == list(range(30)) for k in range(0, len(bursts) - 29, 30)
+    )
+    unbalanced = plan_background(lengths, 3600 * RATE, np.random.default_rng(0))
+    dialogue = sum(s.length for s in unbalanced if s.recording == 30)
+    assert dialogue / sum(s.length for s in unbalanced if s.recording is not None) > 0.6
+
+
+def test_one_family_plans_the_night_as_without_families():
+    lengths = [RATE * s for s in (2, 5, 3, 300)]
+    rng = np.random.default_rng
+    alone = plan_background(lengths, 600 * RATE, rng(1))
+    assert plan_background(lengths, 600 * RATE, rng(1), ["speech"] * 4) == alone
+
+
 def test_crying_clips_are_used_once_before_any_again():
     lengths = [RATE * s for s in (3, 7, 2, 5, 4)]
     scenes = plan_crying(

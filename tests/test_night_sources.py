@@ -26,7 +26,7 @@ from training.night.assemble import (
     plan,
 )
 from training.night.measure import run_pipeline
-from training.night.sources import load_independent, load_validation
+from training.night.sources import OTHER_FAMILY, family, load_independent, load_validation
 
 PER_CATEGORY = 2
 
@@ -113,3 +113,21 @@ def test_a_32_khz_model_hears_the_16_khz_night_resampled(data_dir: Path, tmp_pat
     results, _, seconds = run_pipeline(CryModel(path), DetectionConfig(gate_dbfs=-100.0), blocks)
     assert seconds == pytest.approx(10.0, abs=0.05)
     assert [round(r.t) for r in results] == [7, 8, 9, 10]
+
+
+@pytest.mark.parametrize(
+    ("category", "kind"),
+    [
+        ("adult sadness", "adult vocal sounds"),
+        ("laughter", "adult vocal sounds"),
+        ("adult-speech", "speech"),
+        ("dialogue", "speech"),
+        ("telephone-speech-8k", "speech"),
+        ("sung lullaby", "music and singing"),
+        ("hold-music", "music and singing"),
+        ("rain", OTHER_FAMILY),
+        ("effects", OTHER_FAMILY),
+    ],
+)
+def test_every_category_has_a_family(category: str, kind: str) -> None:
+    assert family(category) == kind

@@ -33,20 +33,21 @@ def test_an_impossible_detector_rule_is_refused_before_export(
     assert not (tmp_path / "cnn").exists()
 
 
+@pytest.mark.parametrize("families", [False, True])
 def test_the_performance_pages_command_line_runs_as_printed(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, families: bool
 ) -> None:
     """``docs/performance.md`` tells how to regenerate it: that line must parse as given."""
     seen: list[argparse.Namespace] = []
     monkeypatch.setattr(night_cli, "night_command", seen.append)
-    given = argparse.Namespace(hours=10.0, per_snr=40, seed=42)
+    given = argparse.Namespace(hours=10.0, per_snr=40, seed=42, families=families)
     line = night_cli._command_line(REPO_ROOT / "cry_mqtt" / "models" / "cry-yamnet.onnx", given)
     argv = shlex.split(line)
     assert argv[:3] == ["python", "-m", "training"]
     main(argv[3:])
     (parsed,) = seen
     assert parsed.report and parsed.model == Path("cry_mqtt/models/cry-yamnet.onnx")
-    assert (parsed.seed, parsed.hours, parsed.per_snr) == (42, 10.0, 40)
+    assert (parsed.seed, parsed.hours, parsed.per_snr, parsed.families) == (42, 10.0, 40, families)
 
 
 def test_help_lists_the_steps_in_the_order_a_user_runs_them(

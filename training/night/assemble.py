@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -153,19 +153,29 @@ def plan_crying(
 
 
 def plan_background(
-    lengths: Sequence[int], samples: int, rng: np.random.Generator
+    lengths: Sequence[int],
+    samples: int,
+    rng: np.random.Generator,
+    families: Sequence[str] | None = None,
 ) -> list[Stretch]:
     """At least ``samples`` samples of background: the recordings (of ``lengths`` samples) one
     at a time, each whole or as one contiguous part of at most :data:`MAX_STRETCH_SECONDS`,
-    every recording once before any is heard again, each followed by a quiet stretch."""
+    every recording once before any is heard again, each followed by a quiet stretch.
+
+    With ``families`` (one per recording), every family is heard for about the same time: the
+    next recording is the next of the family heard least so far, so a family of many short
+    recordings does not fill the night."""
     longest = round(MAX_STRETCH_SECONDS * RATE)
     quiet_ratio = 2 * QUIET_SHARE / (1 - QUIET_SHARE)
-    order = cycle(len(lengths), rng)
+    families = families or [""] * len(lengths)
+    choose = _by_family(families, rng) if len(set(families)) > 1 else _in_turn(len(lengths), rng)
+    heard: Counter[str] = Counter()
     stretches: list[Stretch] = []
     t = 0
     while t < samples:
-        i = next(order)
+        i = choose(heard)
         n = min(lengths[i], longest)
+        heard[families[i]] += n
         offset = int(rng.integers(lengths[i] - n + 1))
         stretches.append(Stretch(t, n, rng.uniform(*BACKGROUND_DBFS), i, offset))
         t += n
@@ -177,14 +187,46 @@ def plan_background(
     return stretches
 
 
-def plan(corpus: Corpus, hours: float, per_snr: int, seed: int) -> Night:
+def _in_turn(n: int, rng: np.random.Generator) -> Callable[[Counter], int]:
+    """The chooser of :func:`plan_background` without families: the next of :func:`cycle`."""
+    order = cycle(n, rng)
+    return lambda _heard: next(order)
+
+
+def _by_family(families: Sequence[str], rng: np.random.Generator) -> Callable[[Counter], int]:
+    """The chooser of :func:`plan_background` over ``families``: given the samples heard of
+    each family so far, the next recording of the family heard least (each family's
+    recordings in its own :func:`cycle`)."""
+    members: dict[str, list[int]] = {}
+    for i, name in enumerate(families):
+        members.setdefault(name, []).append(i)
+    names = sorted(members)
+    orders = {name: cycle(len(members[name]), rng) for name in names}
+
+    def choose(heard: Counter) -> int:
+        name = min(names, key=lambda n: heard[n])
+        return members[name][next(orders[name])]
+
+    return choose
+
+
+def plan(
+    corpus: Corpus,
+    hours: float,
+    per_snr: int,
+    seed: int,
+    families: Sequence[str] | None = None,
+) -> Night:
     """A night of ``hours`` from ``corpus``. The episodes' times, lengths and SNRs depend on
-    ``hours``, ``per_snr`` and ``seed`` only, so every corpus gets the same schedule."""
+    ``hours``, ``per_snr`` and ``seed`` only, so every corpus gets the same schedule. With
+    ``families`` (one per background recording), each family is heard about as long as any
+    other (:func:`plan_background`)."""
     rng = np.random.default_rng(seed)
     scenes = plan_scenes(hours, per_snr, rng)
     scenes = plan_crying([len(p) for p in corpus.positives], scenes, rng)
     samples = scene_bounds(scenes)[-1][2]
-    return Night(scenes, plan_background([len(n) for n in corpus.negatives], samples, rng))
+    lengths = [len(n) for n in corpus.negatives]
+    return Night(scenes, plan_background(lengths, samples, rng, families))
 
 
 def stretch_audio(corpus: Corpus, stretch: Stretch) -> np.ndarray:

@@ -30,7 +30,7 @@ from training.night.measure import (
 )
 from training.night.plots import timeline, tradeoff
 from training.night.report import write_report
-from training.night.sources import add_night_options, load_independent, load_validation
+from training.night.sources import add_night_options, family, load_independent, load_validation
 
 TIMELINE_SECONDS = (0.0, 1800.0)
 
@@ -62,9 +62,11 @@ def measure_nights(
     out: Path,
     hops: Sequence[float] = (),
     grid: Grid | None = None,
+    families: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Both nights at the shipped setting (the model's threshold and votes, the agent's other
-    detector defaults).
+    detector defaults). With ``families`` (one per validation recording), the validation
+    nights hear each family about as long as any other.
 
     With ``hops``, also: the validation night scored at each hop and swept over ``grid``
     (default: :class:`Grid`), its pick confirmed by a full pipeline pass and run on a held-out
@@ -86,11 +88,13 @@ def measure_nights(
         "episodes_per_snr": per_snr,
     }
     shown = {}
+    balance = {"validation": families, "independent": None}
     for name, corpus in (("validation", validation), ("independent", independent)):
-        night = plan(corpus, hours, per_snr, seed)
+        night = plan(corpus, hours, per_snr, seed, balance[name])
         shown[name] = stream_night(model, corpus, night, base), shipped
         report[name] = {
             "hours": round(night.samples / RATE / 3600, 3),
+            "families_balanced": balance[name] is not None,
             "usage": usage(corpus, night),
             "shipped": pass_metrics(shown[name][0], shipped, window_seconds),
         }
@@ -112,7 +116,8 @@ def measure_nights(
     config = detection_config(chosen, base)
     confirmed = stream_night(model, validation, first.night, config)
     replayed = evaluate(first.night.truth, confirmed.spans, confirmed.total, window_seconds)
-    held_out = stream_night(model, validation, plan(validation, hours, per_snr, seed + 1), config)
+    held_out_night = plan(validation, hours, per_snr, seed + 1, families)
+    held_out = stream_night(model, validation, held_out_night, config)
     report["validation"] |= {
         "chosen": {
             **pass_metrics(confirmed, chosen, window_seconds),
@@ -182,8 +187,17 @@ def night_command(args: argparse.Namespace) -> dict[str, Any]:
     for name, corpus in (("validation", validation), ("independent", independent)):
         print(f"{name}: {len(corpus.positives)} crying clips, {len(corpus.negatives)} others")
     hops = args.hops if args.sweep or args.report else ()
+    families = [family(c) for c in validation.categories] if args.families else None
     report = measure_nights(
-        model, validation, independent, args.hours, args.per_snr, args.seed, out, hops
+        model,
+        validation,
+        independent,
+        args.hours,
+        args.per_snr,
+        args.seed,
+        out,
+        hops,
+        families=families,
     )
     report["command"] = _command_line(model.path, args)
     report["night_minutes"] = round((time.perf_counter() - started) / 60, 1)
@@ -200,7 +214,7 @@ def _command_line(model: Path, args: argparse.Namespace) -> str:
     shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
     return (
         f"python -m training --seed {args.seed} night --report --model {shown} "
-        f"--hours {args.hours:g} --per-snr {args.per_snr}"
+        f"--hours {args.hours:g} --per-snr {args.per_snr}" + (" --families" * args.families)
     )
 
 
@@ -211,6 +225,12 @@ def add_parser(steps: Any) -> None:
     night.add_argument("--hops", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     night.add_argument(
         "--sweep", action="store_true", help="sweep detector settings on the validation night"
+    )
+    night.add_argument(
+        "--families",
+        action="store_true",
+        help="the validation nights hear each family of sounds (adult vocal sounds, speech, "
+        "music and singing, household and outdoors) about as long as any other",
     )
     night.add_argument(
         "--report", action="store_true", help="sweep, cost benchmark, <docs>/performance.md"

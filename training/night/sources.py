@@ -12,6 +12,7 @@ import numpy as np
 from training import DEFAULT_DATA
 from training.data.cache import Cache
 from training.data.items import holds_crying
+from training.data.singing import CATEGORY as SINGING
 from training.evaluation.independent import load_clips, read_manifest
 from training.night.assemble import Corpus
 
@@ -37,6 +38,33 @@ def load_independent(folder: Path, cache: Path) -> Corpus:
     return corpus_of(
         (clip.label, clip.category, samples) for clip, samples in zip(clips, audio, strict=True)
     )
+
+
+FAMILIES = {
+    "adult vocal sounds": ("adult ", "laughter", "human-sounds", "coughs-sneezes"),
+    "speech": (
+        "adult-speech",
+        "children-speech",
+        "dialogue",
+        "game-voices",
+        "speech",
+        "spoken-",
+        "telephone-",
+    ),
+    "music and singing": ("music", "hold-music", SINGING),
+}
+"""The kinds of sound a tuning night balances (``night --families``), each a list of category
+name prefixes (EmoGator's prompts are ``adult <prompt>``); any other category is
+:data:`OTHER_FAMILY`."""
+OTHER_FAMILY = "household and outdoors"
+
+
+def family(category: str) -> str:
+    """The :data:`FAMILIES` entry ``category`` belongs to."""
+    for name, prefixes in FAMILIES.items():
+        if category.startswith(prefixes):
+            return name
+    return OTHER_FAMILY
 
 
 def corpus_of(recordings: Iterable[tuple[int, str, np.ndarray]]) -> Corpus:
