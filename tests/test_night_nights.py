@@ -154,6 +154,35 @@ def test_the_race_compares_every_model_at_the_baselines_false_alarms(quiet_repor
     assert race_section([unswept]) == []
 
 
+def test_a_tuning_night_balanced_by_family_says_so_in_the_race(
+    fixture_model: Path, tmp_path: Path
+) -> None:
+    """``night --families`` balances the validation nights only; the race's row says so."""
+    validation = Corpus(
+        CRYING, [quiet_noise(2.0 + s, seed=s) for s in range(5)], ["speech"] * 4 + ["rain"]
+    )
+    independent = Corpus(CRYING, tones(), ["a", "b", "c", "d", "e"])
+    families = ["speech"] * 4 + ["household"]
+    report = measure_nights(
+        CryModel(fixture_model),
+        validation,
+        independent,
+        0.25,
+        1,
+        0,
+        tmp_path,
+        (1.0,),
+        GRID,
+        families,
+    )
+    assert report["validation"]["families_balanced"] is True
+    assert report["independent"]["families_balanced"] is False
+    heard = report["validation"]["usage"]["hours_by_category"]
+    assert heard["rain"] == pytest.approx(heard["speech"], abs=0.003)  # a recording, rounded
+    (row,) = [line for line in race_section([report]) if line.startswith("| `")]
+    assert "; families balanced |" in row
+
+
 def imports(module: Path) -> set[str]:
     tree = ast.parse(module.read_text())
     return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}

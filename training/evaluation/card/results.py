@@ -216,8 +216,12 @@ def race_section(nights: list[dict[str, Any]]) -> list[str]:
         counts = night["independent"]["chosen"]["false_alarms_by_category"]
         return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
+    def picked(night: dict[str, Any]) -> str:
+        balanced = "; families balanced" if night["validation"].get("families_balanced") else ""
+        return setting_text(night["validation"]["chosen"]["setting"]) + balanced
+
     rows = [
-        f"| `{n['model']['file']}` | {setting_text(n['validation']['chosen']['setting'])} "
+        f"| `{n['model']['file']}` | {picked(n)} "
         f"| {_night_cells(n['validation']['chosen'])} | {_night_cells(n['independent']['chosen'])} "
         f"| {alarms(n) or '-'} | {at_budget(n)} |"
         for n in swept
@@ -228,7 +232,9 @@ def race_section(nights: list[dict[str, Any]]) -> list[str]:
         "Every model's setting (hop, threshold, votes, hold) is picked on the validation night "
         f"alone, within one budget: at most {NIGHT_TARGETS['false_alarms_per_hour']:g} false "
         "alarms an hour at the night's resolution of one (the fewest where no setting reaches "
-        "it), then the most episodes heard. The independent night is then run at that "
+        'it), then the most episodes heard ("families balanced": that night heard adult vocal '
+        "sounds, speech, music and singing, and household sounds about as long as each other, "
+        "`night --families`). The independent night is then run at that "
         f"setting. Last column, information only (nothing is picked there): the model's best "
         f"independent recall with at most the {budget} false alarms that "
         f"`{swept[0]['model']['file']}` raised there, at its own votes and hold.",
