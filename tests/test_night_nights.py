@@ -157,7 +157,8 @@ def test_the_race_compares_every_model_at_the_baselines_false_alarms(quiet_repor
 def test_a_tuning_night_balanced_by_family_says_so_in_the_race(
     fixture_model: Path, tmp_path: Path
 ) -> None:
-    """``night --families`` balances the validation nights only; the race's row says so."""
+    """``night --families`` balances the validation nights only and ``--tuning-hours`` makes
+    them longer than the independent one; the card's rows say both."""
     validation = Corpus(
         CRYING, [quiet_noise(2.0 + s, seed=s) for s in range(5)], ["speech"] * 4 + ["rain"]
     )
@@ -174,9 +175,16 @@ def test_a_tuning_night_balanced_by_family_says_so_in_the_race(
         (1.0,),
         GRID,
         families,
+        tuning_hours=0.5,
     )
     assert report["validation"]["families_balanced"] is True
     assert report["independent"]["families_balanced"] is False
+    assert report["validation"]["hours"] == pytest.approx(0.5, abs=0.01)
+    assert report["validation"]["held_out"]["non_crying_hours"] > 0.4
+    assert report["independent"]["hours"] == pytest.approx(0.25, abs=0.01)
+    (night_row,) = [line for line in nights_section([report]) if line.startswith("| `")]
+    lengths = f"{report['validation']['hours']:g} h and {report['independent']['hours']:g} h"
+    assert f"; {lengths} |" in night_row
     heard = report["validation"]["usage"]["hours_by_category"]
     assert heard["rain"] == pytest.approx(heard["speech"], abs=0.003)  # a recording, rounded
     (row,) = [line for line in race_section([report]) if line.startswith("| `")]

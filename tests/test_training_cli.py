@@ -33,21 +33,24 @@ def test_an_impossible_detector_rule_is_refused_before_export(
     assert not (tmp_path / "cnn").exists()
 
 
-@pytest.mark.parametrize("families", [False, True])
+@pytest.mark.parametrize(("families", "tuning_hours"), [(False, None), (True, 12.0)])
 def test_the_performance_pages_command_line_runs_as_printed(
-    monkeypatch: pytest.MonkeyPatch, families: bool
+    monkeypatch: pytest.MonkeyPatch, families: bool, tuning_hours: float | None
 ) -> None:
     """``docs/performance.md`` tells how to regenerate it: that line must parse as given."""
     seen: list[argparse.Namespace] = []
     monkeypatch.setattr(night_cli, "night_command", seen.append)
-    given = argparse.Namespace(hours=10.0, per_snr=40, seed=42, families=families)
+    given = argparse.Namespace(
+        hours=10.0, per_snr=40, seed=42, families=families, tuning_hours=tuning_hours
+    )
     line = night_cli._command_line(REPO_ROOT / "cry_mqtt" / "models" / "cry-yamnet.onnx", given)
     argv = shlex.split(line)
     assert argv[:3] == ["python", "-m", "training"]
     main(argv[3:])
     (parsed,) = seen
     assert parsed.report and parsed.model == Path("cry_mqtt/models/cry-yamnet.onnx")
-    assert (parsed.seed, parsed.hours, parsed.per_snr, parsed.families) == (42, 10.0, 40, families)
+    assert (parsed.seed, parsed.hours, parsed.per_snr) == (42, 10.0, 40)
+    assert (parsed.families, parsed.tuning_hours) == (families, tuning_hours)
 
 
 def test_help_lists_the_steps_in_the_order_a_user_runs_them(

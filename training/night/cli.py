@@ -63,10 +63,12 @@ def measure_nights(
     hops: Sequence[float] = (),
     grid: Grid | None = None,
     families: Sequence[str] | None = None,
+    tuning_hours: float | None = None,
 ) -> dict[str, Any]:
     """Both nights at the shipped setting (the model's threshold and votes, the agent's other
     detector defaults). With ``families`` (one per validation recording), the validation
-    nights hear each family about as long as any other.
+    nights hear each family about as long as any other; ``tuning_hours`` (default ``hours``)
+    is their length, so that a false-alarm budget can be resolved there.
 
     With ``hops``, also: the validation night scored at each hop and swept over ``grid``
     (default: :class:`Grid`), its pick confirmed by a full pipeline pass and run on a held-out
@@ -89,8 +91,9 @@ def measure_nights(
     }
     shown = {}
     balance = {"validation": families, "independent": None}
+    length = {"validation": tuning_hours or hours, "independent": hours}
     for name, corpus in (("validation", validation), ("independent", independent)):
-        night = plan(corpus, hours, per_snr, seed, balance[name])
+        night = plan(corpus, length[name], per_snr, seed, balance[name])
         shown[name] = stream_night(model, corpus, night, base), shipped
         report[name] = {
             "hours": round(night.samples / RATE / 3600, 3),
@@ -116,7 +119,7 @@ def measure_nights(
     config = detection_config(chosen, base)
     confirmed = stream_night(model, validation, first.night, config)
     replayed = evaluate(first.night.truth, confirmed.spans, confirmed.total, window_seconds)
-    held_out_night = plan(validation, hours, per_snr, seed + 1, families)
+    held_out_night = plan(validation, length["validation"], per_snr, seed + 1, families)
     held_out = stream_night(model, validation, held_out_night, config)
     report["validation"] |= {
         "chosen": {
@@ -198,6 +201,7 @@ def night_command(args: argparse.Namespace) -> dict[str, Any]:
         out,
         hops,
         families=families,
+        tuning_hours=args.tuning_hours,
     )
     report["command"] = _command_line(model.path, args)
     report["night_minutes"] = round((time.perf_counter() - started) / 60, 1)
@@ -214,7 +218,9 @@ def _command_line(model: Path, args: argparse.Namespace) -> str:
     shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
     return (
         f"python -m training --seed {args.seed} night --report --model {shown} "
-        f"--hours {args.hours:g} --per-snr {args.per_snr}" + (" --families" * args.families)
+        f"--hours {args.hours:g} --per-snr {args.per_snr}"
+        + (f" --tuning-hours {args.tuning_hours:g}" if args.tuning_hours else "")
+        + (" --families" * args.families)
     )
 
 
@@ -225,6 +231,12 @@ def add_parser(steps: Any) -> None:
     night.add_argument("--hops", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     night.add_argument(
         "--sweep", action="store_true", help="sweep detector settings on the validation night"
+    )
+    night.add_argument(
+        "--tuning-hours",
+        type=float,
+        help="length of the validation nights (default: --hours): 10 h resolves 0.1 false "
+        "alarms an hour",
     )
     night.add_argument(
         "--families",

@@ -157,10 +157,16 @@ def nights_section(nights: list[dict[str, Any]]) -> list[str]:
     if not nights:
         return []
     cells = _night_cells
+
+    def lengths(night: dict[str, Any]) -> str:
+        tuning, independent = night["validation"]["hours"], night["independent"]["hours"]
+        if tuning == independent:
+            return f"{tuning:g} h each"
+        return f"{tuning:g} h and {independent:g} h"
+
     rows = [
         f"| `{n['model']['file']}` ({n['model']['version']}) "
-        f"| {setting_text(n['validation']['shipped']['setting'])}; "
-        f"{n['validation']['hours']:g} h each "
+        f"| {setting_text(n['validation']['shipped']['setting'])}; {lengths(n)} "
         f"| {cells(n['validation']['shipped'])} | {cells(n['independent']['shipped'])} |"
         for n in nights
     ]
