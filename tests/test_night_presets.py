@@ -1,9 +1,13 @@
 """Sensitivity presets chosen on the tuning night's sweep: Balanced is the file's own setting,
 Quiet room the night's pick, Noisy room the lowest stricter threshold with the fewest alarms."""
 
+from dataclasses import asdict
+
 import pytest
 
+from cry_mqtt.model import CryModel, default_model_path
 from training import RecipeError
+from training.evaluation.card.model import presets_row
 from training.night.presets import choose_presets
 
 
@@ -61,3 +65,12 @@ def test_a_night_without_a_sweep_or_the_files_setting_is_refused():
         choose_presets(report([row(0.6, 3, 5, 0.6, 0)]))
     with pytest.raises(RecipeError, match=r"no threshold above 0\.5"):
         choose_presets(report([row(0.5, 3, 5, 0.6, 0)]))
+
+
+def test_the_shipped_card_names_the_shipped_files_presets() -> None:
+    """The card's row is the one ``evaluate`` writes from the file's own presets."""
+    presets = [asdict(p) for p in CryModel(default_model_path()).info.presets]
+    assert len(presets) == 3
+    card = (default_model_path().parent / "MODEL_CARD.md").read_text()
+    assert presets_row(presets) + "\n" in card
+    assert "Quiet room: 0.35, 1 of 1; Balanced: 0.5, 3 of 5" in presets_row(presets)

@@ -73,6 +73,7 @@ def evaluate(
         "pool_top": model.info.details.get("pool_top", 1),
         "embedding_size": model.embedding_size,
         "learn": model.info.details.get("learn"),
+        "presets": [asdict(preset) for preset in model.info.presets],
         "metrics": metrics,
         "threshold_at_1pct_fpr": at_fpr,
         "metrics_at_1pct_fpr": compute_metrics(scored, at_fpr),

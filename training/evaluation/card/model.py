@@ -32,6 +32,7 @@ def model_section(evaluation: dict[str, Any], run: RunSummary) -> list[str]:
         f"({threshold_origin(evaluation)}) |",
         "| detector votes | ON when {trigger_windows} of the last {of_windows} windows, scored "
         "every {hop_seconds:g} s, reach the threshold |".format(**evaluation["votes"]),
+        *([presets_row(evaluation["presets"])] if evaluation.get("presets") else []),
         *([_memory_row(evaluation)] if evaluation.get("learn") else []),
         *([f"| starting weights | {run.pretrained} |"] if run.pretrained else []),
         f"| training | {run.training}{_seeds(run)} |",
@@ -79,6 +80,18 @@ CNN_INTRO = (
 
 INTROS = {"yamnet": YAMNET_INTRO, "mn04": MN04_INTRO, "cnn": CNN_INTRO, "resnet34": CNN_INTRO}
 """What each network is and how it scores a window (``{pooling}``: the streaming files' pooling)."""
+
+
+def presets_row(presets: list[dict[str, Any]]) -> str:
+    """The sensitivity presets the file offers Home Assistant's select, most sensitive first."""
+    offered = "; ".join(
+        f"{p['name']}: {p['threshold']:g}, {p['trigger_windows']} of {p['of_windows']}"
+        for p in presets
+    )
+    return (
+        f"| sensitivity presets | {offered} (chosen on the tuning night's sweep; "
+        "`docs/sensitivity-presets.md`) |"
+    )
 
 
 def _memory_row(evaluation: dict[str, Any]) -> str:
