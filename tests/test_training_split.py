@@ -6,8 +6,14 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+import pytest
+from training_fixtures import make_cache
+
+from training.__main__ import main
+from training.data.cache import Cache
 from training.data.items import Item, donateacry_items
-from training.data.split import grouped_folds, grouped_split
+from training.data.split import grouped_folds, grouped_split, source_split
 
 
 def synthetic_items() -> list[Item]:
@@ -82,3 +88,42 @@ def test_folds_keep_groups_whole_and_share_every_stratum() -> None:
 def test_single_group_strata_do_not_all_land_in_one_fold() -> None:
     items = [Item(f"{c}", 0, "x", f"category{c}", f"g{c}") for c in range(20)]
     assert len(set(grouped_folds(items, 5).values())) > 1
+
+
+def test_source_split_holds_out_whole_sources_and_keeps_what_it_is_told() -> None:
+    items = synthetic_items()
+    grouped_split(items, 0.1, seed=1)
+    for i, item in enumerate(i for i in items if i.label == 0):
+        item.source = ("held", "kept", "other")[i % 3]
+    before = [i.split for i in items]
+    source_split(items, valid_sources={"held"}, keep_sources={"kept"})
+    for item, split in zip(items, before, strict=True):
+        if item.label == 1 or item.source == "kept":
+            assert item.split == split
+        else:
+            assert item.split == ("valid" if item.source == "held" else "train")
+    assert {i.split for i in items if i.source == "kept"} == {"train", "valid"}
+
+
+def test_resplit_writes_a_cache_of_the_same_audio_that_says_how(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path, "train")
+    held = cache.split("train", 0)[0].source
+    runs = tmp_path / "lso"
+    main(["--runs", str(runs), "resplit", str(tmp_path / "cache"), "--valid-sources", held])
+    other = Cache(runs / "cache")
+    assert (runs / "cache" / "audio.npy").resolve() == (tmp_path / "cache" / "audio.npy").resolve()
+    assert {i.path for i in other.split("valid")} == {i.path for i in cache.split("train", 0)}
+    assert [i.split for i in other.split("train")] == [i.split for i in cache.split("train", 1)]
+    item = other.split("valid")[0]
+    assert np.array_equal(other.samples(item), cache.samples(item))
+    assert other.summary["split"]["valid_sources"] == [held]
+    assert other.summary["splits"]["valid"]["negatives"] == 2
+
+
+def test_resplit_names_a_source_the_cache_lacks(tmp_path: Path) -> None:
+    make_cache(tmp_path, "train")
+    with pytest.raises(SystemExit) as stop:
+        main(["--runs", str(tmp_path / "lso"), "resplit", str(tmp_path / "cache"),
+              "--valid-sources", "moodist"])  # fmt: skip
+    assert "no negatives of ['moodist']" in str(stop.value)
+    assert "it has ['neg']" in str(stop.value)

@@ -98,6 +98,21 @@ class Cache:
         return other
 
 
+def link_cache(
+    cache: Cache, items: list[Item], root: Path, split: dict[str, Any]
+) -> dict[str, Any]:
+    """A cache in ``root`` of ``cache``'s audio (linked, not copied) with ``items`` (the same
+    recordings, split anew); ``split`` says how, and the summary keeps it. Returns the summary."""
+    root.mkdir(parents=True, exist_ok=True)
+    audio = root / "audio.npy"
+    audio.unlink(missing_ok=True)
+    audio.symlink_to((cache.root / "audio.npy").resolve())
+    (root / "items.json").write_text(json.dumps([asdict(i) for i in items]))
+    summary = {**cache.summary, "splits": summarize(items), "split": split}
+    (root / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
 def _npy_header(f: BinaryIO, length: int) -> None:
     """The header of a 1-D float32 ``.npy`` file, 128 bytes for any ``length`` below 2**62."""
     header = {"descr": "<f4", "fortran_order": False, "shape": (length,)}

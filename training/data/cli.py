@@ -1,6 +1,6 @@
-"""The data steps: ``prepare`` (decode, split, cache), ``fetch-debian`` (the Debian packages'
-sounds), ``sing`` (sung lullabies as negatives) and ``audit`` (contact sheets of the
-positives)."""
+"""The data steps: ``prepare`` (decode, split, cache), ``resplit`` (whole sources held out),
+``fetch-debian`` (the Debian packages' sounds), ``sing`` (sung lullabies as negatives) and
+``audit`` (contact sheets of the positives)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,28 @@ def add_parsers(steps: Any) -> None:
     prepare.add_argument("--limit", type=int, default=0, help="files per source/category")
     prepare.set_defaults(run=_prepare)
 
+    resplit = steps.add_parser(
+        "resplit", help="a prepared cache with whole sources held out for validation"
+    )
+    resplit.add_argument(
+        "cache", type=Path, help="the prepared cache to start from (its audio is linked)"
+    )
+    resplit.add_argument(
+        "--valid-sources",
+        nargs="+",
+        required=True,
+        metavar="SOURCE",
+        help="negative sources held out whole (as summary.json names them)",
+    )
+    resplit.add_argument(
+        "--keep",
+        nargs="*",
+        default=[],
+        metavar="SOURCE",
+        help="negative sources whose grouped split stays (emogator: its held-out contributors)",
+    )
+    resplit.set_defaults(run=_resplit)
+
     audit = steps.add_parser("audit", help="spectrogram sheets of the positives to audit by eye")
     audit.add_argument("--source", help="one source only, e.g. ios-16k (default: all)")
     audit.add_argument("--per-sheet", type=int, default=25)
@@ -80,13 +102,41 @@ def _prepare(args: argparse.Namespace) -> None:
         )
     grouped_split(items, args.valid_fraction, args.seed)
     summary = build_cache(items, args.runs / "cache")
+    _print_brief(summary)
+    print(f"{len(summary['skipped'])} files skipped: {summary['skipped'][:5]}")
+    print(f"cache written to {args.runs / 'cache'} (summary.json: every source and licence)")
+
+
+def _resplit(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from training.data.cache import Cache, link_cache
+    from training.data.split import source_split
+
+    cache = Cache(args.cache)
+    out = args.runs / "cache"
+    if out.resolve() == args.cache.resolve():
+        raise RecipeError(f"resplit writes {out}: give a --runs other than the cache's own")
+    known = {item.source for item in cache.items if item.label == 0}
+    valid, keep = set(args.valid_sources), set(args.keep)
+    if unknown := (valid | keep) - known:
+        raise RecipeError(
+            f"no negatives of {sorted(unknown)} in {args.cache}: it has {sorted(known)}"
+        )
+    items = [replace(item) for item in cache.items]
+    source_split(items, valid, keep)
+    how = {"from": str(args.cache.resolve()), "valid_sources": sorted(valid), "keep": sorted(keep)}
+    _print_brief(link_cache(cache, items, out, how))
+    print(f"cache written to {out} (its audio linked to {args.cache / 'audio.npy'})")
+
+
+def _print_brief(summary: dict[str, Any]) -> None:
+    """Each split's counts and minutes (summary.json has every source and licence too)."""
     brief = {
         split: {k: v for k, v in part.items() if k != "sources"}
         for split, part in summary["splits"].items()
     }
     print(json.dumps(brief, indent=2))
-    print(f"{len(summary['skipped'])} files skipped: {summary['skipped'][:5]}")
-    print(f"cache written to {args.runs / 'cache'} (summary.json: every source and licence)")
 
 
 def _fetch_debian(args: argparse.Namespace) -> None:

@@ -1,5 +1,6 @@
 """Splits grouped by source: a group (one Donate-a-cry app uuid, one negative recording, one
-ESC-50 source file) never has items on both sides."""
+ESC-50 source file) never has items on both sides; or whole sources held out
+(:func:`source_split`)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,18 @@ def grouped_split(items: list[Item], valid_fraction: float = 0.1, seed: int = 42
             taken += len(groups[name])
     for item in items:
         item.split = "valid" if item.group in valid else "train"
+
+
+def source_split(items: list[Item], valid_sources: set[str], keep_sources: set[str]) -> None:
+    """Leave-source-out: every negative of ``valid_sources`` goes to validation, the positives
+    and the negatives of ``keep_sources`` keep their ``split``, and every other negative goes to
+    training. A tuning night built from such a validation side holds no recording, speaker,
+    game or composer that a trained model has heard, as the independent nights do not."""
+    for item in items:
+        if item.label == 0 and item.source in valid_sources:
+            item.split = "valid"
+        elif item.label == 0 and item.source not in keep_sources:
+            item.split = "train"
 
 
 def grouped_folds(items: list[Item], folds: int, seed: int = 42) -> dict[str, int]:
