@@ -127,3 +127,13 @@ def test_resplit_names_a_source_the_cache_lacks(tmp_path: Path) -> None:
               "--valid-sources", "moodist"])  # fmt: skip
     assert "no negatives of ['moodist']" in str(stop.value)
     assert "it has ['neg']" in str(stop.value)
+
+
+def test_resplit_never_overwrites_a_prepared_cache(tmp_path: Path) -> None:
+    make_cache(tmp_path, "train")
+    before = (tmp_path / "cache" / "items.json").read_text()
+    with pytest.raises(SystemExit) as stop:
+        main(["--runs", str(tmp_path), "resplit", str(tmp_path / "cache"),
+              "--valid-sources", "neg"])  # fmt: skip
+    assert "holds decoded audio of its own" in str(stop.value)
+    assert (tmp_path / "cache" / "items.json").read_text() == before

@@ -103,8 +103,10 @@ def link_cache(
 ) -> dict[str, Any]:
     """A cache in ``root`` of ``cache``'s audio (linked, not copied) with ``items`` (the same
     recordings, split anew); ``split`` says how, and the summary keeps it. Returns the summary."""
-    root.mkdir(parents=True, exist_ok=True)
     audio = root / "audio.npy"
+    if audio.exists() and not audio.is_symlink():
+        raise RecipeError(f"{root} holds decoded audio of its own: split into another folder")
+    root.mkdir(parents=True, exist_ok=True)
     audio.unlink(missing_ok=True)
     audio.symlink_to((cache.root / "audio.npy").resolve())
     (root / "items.json").write_text(json.dumps([asdict(i) for i in items]))
