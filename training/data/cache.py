@@ -90,29 +90,30 @@ class Cache:
 
     def resplit(self, valid_groups: set[str]) -> Cache:
         """The same audio with ``valid_groups`` as the validation split and the rest training."""
+        return self.with_items(
+            [replace(i, split="valid" if i.group in valid_groups else "train") for i in self.items]
+        )
+
+    def with_items(self, items: list[Item]) -> Cache:
+        """The same audio with ``items`` (its recordings, split anew), the summary recounted."""
         other = copy.copy(self)
-        other.items = [
-            replace(i, split="valid" if i.group in valid_groups else "train") for i in self.items
-        ]
-        other.summary = {**self.summary, "splits": summarize(other.items)}
+        other.items = items
+        other.summary = {**self.summary, "splits": summarize(items)}
         return other
 
-
-def link_cache(
-    cache: Cache, items: list[Item], root: Path, split: dict[str, Any]
-) -> dict[str, Any]:
-    """A cache in ``root`` of ``cache``'s audio (linked, not copied) with ``items`` (the same
-    recordings, split anew); ``split`` says how, and the summary keeps it. Returns the summary."""
-    audio = root / "audio.npy"
-    if audio.exists() and not audio.is_symlink():
-        raise RecipeError(f"{root} holds decoded audio of its own: split into another folder")
-    root.mkdir(parents=True, exist_ok=True)
-    audio.unlink(missing_ok=True)
-    audio.symlink_to((cache.root / "audio.npy").resolve())
-    (root / "items.json").write_text(json.dumps([asdict(i) for i in items]))
-    summary = {**cache.summary, "splits": summarize(items), "split": split}
-    (root / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    def write_linked(self, root: Path, split: dict[str, Any]) -> dict[str, Any]:
+        """Write this cache to ``root``, its audio linked there, not copied; ``split`` says how
+        its items were split, and the summary keeps it. Returns the summary."""
+        audio = root / "audio.npy"
+        if audio.exists() and not audio.is_symlink():
+            raise RecipeError(f"{root} holds decoded audio of its own: split into another folder")
+        root.mkdir(parents=True, exist_ok=True)
+        audio.unlink(missing_ok=True)
+        audio.symlink_to((self.root / "audio.npy").resolve())
+        (root / "items.json").write_text(json.dumps([asdict(i) for i in self.items]))
+        summary = {**self.summary, "split": split}
+        (root / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
 
 
 def _npy_header(f: BinaryIO, length: int) -> None:

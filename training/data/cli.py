@@ -110,7 +110,7 @@ def _prepare(args: argparse.Namespace) -> None:
 def _resplit(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from training.data.cache import Cache, link_cache
+    from training.data.cache import Cache
     from training.data.split import source_split
 
     cache = Cache(args.cache)
@@ -124,7 +124,7 @@ def _resplit(args: argparse.Namespace) -> None:
     items = [replace(item) for item in cache.items]
     source_split(items, valid, keep)
     how = {"from": str(args.cache.resolve()), "valid_sources": sorted(valid), "keep": sorted(keep)}
-    _print_brief(link_cache(cache, items, out, how))
+    _print_brief(cache.with_items(items).write_linked(out, how))
     print(f"cache written to {out} (its audio linked to {args.cache / 'audio.npy'})")
 
 
