@@ -6,13 +6,14 @@ Modules: :mod:`~training.night.assemble` builds a night, :mod:`~training.night.m
 and sweeps detector settings, :mod:`~training.night.sources` loads the two sources,
 :mod:`~training.night.plots` draws the timelines, the sweep's trade-off and the cost against the
 hop, :mod:`~training.night.report` writes ``docs/performance.md``, and :mod:`~training.night.cli`
-runs it all (``python -m training night``). :mod:`~training.night.presets` chooses the
+runs it all (``python -m training night``; ``pick`` chooses a setting within budget on
+several saved tuning nights). :mod:`~training.night.presets` chooses the
 sensitivity presets on the validation night's sweep; :mod:`~training.night.learning` replays
 nights with a parent's "not crying" marks (``python -m training learn-night``). Like the
 independent evaluation, it scores ONNX files only: neither torch nor fastai is loaded.
 """
 
-from training.night.cli import add_parser
+from training.night.cli import add_parser, add_pick_parser
 from training.night.learning import add_parser as add_learning_parser
 
-__all__ = ["add_learning_parser", "add_parser"]
+__all__ = ["add_learning_parser", "add_parser", "add_pick_parser"]

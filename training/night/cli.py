@@ -12,7 +12,7 @@ from typing import Any
 
 from cry_mqtt.config import DetectionConfig
 from cry_mqtt.model import CryModel, default_model_path
-from training import REPO_ROOT
+from training import REPO_ROOT, RecipeError
 from training.data.cache import Cache
 from training.night.assemble import RATE, Corpus, plan, usage
 from training.night.measure import (
@@ -25,10 +25,12 @@ from training.night.measure import (
     false_alarms_by_category,
     meets_targets,
     pick,
+    pick_on_nights,
     stream_night,
     sweep,
 )
 from training.night.plots import timeline, tradeoff
+from training.night.presets import own_sweep
 from training.night.report import write_report
 from training.night.sources import add_night_options, family, load_independent, load_validation
 
@@ -222,6 +224,50 @@ def _command_line(model: Path, args: argparse.Namespace) -> str:
         + (f" --tuning-hours {args.tuning_hours:g}" if args.tuning_hours else "")
         + (" --families" * args.families)
     )
+
+
+def pick_command(args: argparse.Namespace) -> dict[str, Any]:
+    """``python -m training pick``: the setting within budget on every tuning night given, at the
+    first night's hop and hold, its own setting the tie-break (:func:`pick_on_nights`)."""
+    reports = [json.loads(path.read_text()) for path in args.nights]
+    own, first = own_sweep(reports[0])
+    sweeps = [first]
+    for path, report in zip(args.nights[1:], reports[1:], strict=True):
+        rows = [r for r in own_sweep(report)[1] if r["hop_s"] == own["hop_s"]]
+        if not rows:
+            raise RecipeError(f"{path} swept no setting at the hop of {args.nights[0]}")
+        sweeps.append(rows)
+    pooled, rows = pick_on_nights(sweeps, own)
+    result = {
+        "setting": {k: pooled[k] for k in SETTING_KEYS},
+        "pooled": pooled,
+        "nights": [
+            {"night": str(path), "model": report["model"]["file"], **row}
+            for path, report, row in zip(args.nights, reports, rows, strict=True)
+        ],
+    }
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return result
+
+
+def add_pick_parser(steps: Any) -> None:
+    """The ``pick`` step of ``python -m training``."""
+    chooser = steps.add_parser(
+        "pick",
+        help="the detector setting within the false-alarm budget on every tuning night given",
+    )
+    chooser.add_argument(
+        "nights",
+        type=Path,
+        nargs="+",
+        help="night.json files of python -m training night --sweep; the first is the model's "
+        "own (its hop, hold and setting), the others may be a twin's (cross-fitting)",
+    )
+    chooser.add_argument("--out", type=Path, help="also write the pick here")
+    chooser.set_defaults(run=pick_command)
 
 
 def add_parser(steps: Any) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -18,6 +18,7 @@ from cry_mqtt.config import DetectionConfig
 from cry_mqtt.detector import Detector, DetectorSettings
 from cry_mqtt.model import CryModel
 from cry_mqtt.pipeline import Pipeline, WindowResult, detector_settings, episodes, scoring_hop
+from training import RecipeError
 from training.night.assemble import RATE, Corpus, Night, Truth, category_heard, night_blocks
 
 NIGHT_TARGETS = {
@@ -26,6 +27,7 @@ NIGHT_TARGETS = {
     "latency_median_s": 3.0,
 }
 """What a night at the shipped setting should reach."""
+SETTING_KEYS = ("hop_s", "threshold", "trigger_windows", "of_windows", "hold_seconds")
 Span = tuple[float, float]
 
 
@@ -216,14 +218,22 @@ def pick_at_hop(rows: list[dict[str, Any]], current: dict[str, Any]) -> dict[str
     false alarm (or, if none is, those with the fewest), one that meets every target if any
     does; then the highest recall at SNR >= 0 dB, then at -5 dB, the lowest median latency,
     the fewest false alarms, and the closest to ``current``."""
+    return min(within_budget(rows), key=_ranking(current))
+
+
+def within_budget(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of one night within the false-alarm target at the night's resolution of one
+    false alarm (or, if none is, those with the fewest)."""
     fewest = min(r["false_alarms"] for r in rows)
-    candidates = [
+    return [
         r
         for r in rows
         if r["false_alarms_per_hour"] <= NIGHT_TARGETS["false_alarms_per_hour"]
         or r["false_alarms"] <= max(1, fewest)
     ]
 
+
+def _ranking(current: dict[str, Any]) -> Callable[[dict[str, Any]], tuple]:
     def key(r: dict[str, Any]) -> tuple:
         distance = sum(r[k] != v for k, v in current.items())
         low = r["recall_by_snr_db"].get("-5", 0.0)
@@ -236,10 +246,58 @@ def pick_at_hop(rows: list[dict[str, Any]], current: dict[str, Any]) -> dict[str
             distance,
         )
 
-    return min(candidates, key=key)
+    return key
 
 
-SETTING_KEYS = ("hop_s", "threshold", "trigger_windows", "of_windows", "hold_seconds")
+def pick_on_nights(
+    nights: Sequence[list[dict[str, Any]]], current: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The setting within budget on every night's sweep (:func:`within_budget`, each at its
+    own resolution), ranked as :func:`pick_at_hop` ranks one night, on the nights pooled:
+    episodes and hours added, the slowest median latency. If no setting is within budget on
+    every night, those with the fewest false alarms in all. Returns the pooled row and each
+    night's row at that setting."""
+    by_night = [{_setting(r): r for r in rows} for rows in nights]
+    common = set.intersection(*(set(rows) for rows in by_night))
+    if not common:
+        raise RecipeError("the nights' sweeps share no setting")
+    pooled = {s: _pooled([rows[s] for rows in by_night]) for s in common}
+    feasible = set.intersection(
+        *({_setting(r) for r in within_budget([rows[s] for s in common])} for rows in by_night)
+    )
+    if not feasible:
+        fewest = min(r["false_alarms"] for r in pooled.values())
+        feasible = {s for s, r in pooled.items() if r["false_alarms"] == fewest}
+    best = min(feasible, key=lambda s: _ranking(current)(pooled[s]))
+    return pooled[best], [rows[best] for rows in by_night]
+
+
+def _setting(row: dict[str, Any]) -> tuple:
+    return tuple(row[k] for k in SETTING_KEYS)
+
+
+def _pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One setting's rows of several nights read as one night."""
+    episodes = sum(r["episodes"] for r in rows)
+
+    def share(value: Callable[[dict[str, Any]], float]) -> float:
+        return round(sum(value(r) * r["episodes"] for r in rows) / episodes, 4)
+
+    alarms = sum(r["false_alarms"] for r in rows)
+    hours = sum(r["non_crying_hours"] for r in rows)
+    return {
+        **{k: rows[0][k] for k in SETTING_KEYS},
+        "episodes": episodes,
+        "recall_by_snr_db": {
+            snr: share(lambda r, snr=snr: r["recall_by_snr_db"][snr])
+            for snr in rows[0]["recall_by_snr_db"]
+        },
+        "recall_snr_ge_0": share(lambda r: r["recall_snr_ge_0"]),
+        "false_alarms": alarms,
+        "non_crying_hours": round(hours, 3),
+        "false_alarms_per_hour": round(alarms / hours, 4) if hours else 0.0,
+        "latency_median_s": max(r["latency_median_s"] for r in rows),
+    }
 
 
 def detection_config(setting: dict[str, Any], base: DetectionConfig) -> DetectionConfig:

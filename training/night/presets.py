@@ -22,15 +22,7 @@ QUIET, BALANCED, NOISY = "Quiet room", "Balanced", "Noisy room"
 def choose_presets(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The presets, most sensitive first, from a ``night.json`` of ``python -m training night
     --sweep``."""
-    validation = report["validation"]
-    if "sweep" not in validation:
-        raise RecipeError("the night report holds no sweep: run python -m training night --sweep")
-    own = validation["shipped"]["setting"]
-    rows = [
-        r
-        for r in validation["sweep"]
-        if r["hop_s"] == own["hop_s"] and r["hold_seconds"] == own["hold_seconds"]
-    ]
+    own, rows = own_sweep(report)
     balanced = _row(rows, own["threshold"], own["trigger_windows"], own["of_windows"])
     quiet = pick_at_hop(rows, own)
     if quiet["recall_snr_ge_0"] < balanced["recall_snr_ge_0"]:
@@ -46,6 +38,21 @@ def choose_presets(report: dict[str, Any]) -> list[dict[str, Any]]:
     fewest = min(r["false_alarms"] for r in stricter)
     noisy = min((r for r in stricter if r["false_alarms"] == fewest), key=lambda r: r["threshold"])
     return [_preset(name, r) for name, r in ((QUIET, quiet), (BALANCED, balanced), (NOISY, noisy))]
+
+
+def own_sweep(report: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The file's own setting in a ``night.json`` of ``python -m training night --sweep``, and
+    the sweep's rows at its hop and hold."""
+    validation = report["validation"]
+    if "sweep" not in validation:
+        raise RecipeError("the night report holds no sweep: run python -m training night --sweep")
+    own = validation["shipped"]["setting"]
+    rows = [
+        r
+        for r in validation["sweep"]
+        if r["hop_s"] == own["hop_s"] and r["hold_seconds"] == own["hold_seconds"]
+    ]
+    return own, rows
 
 
 def _row(rows: list[dict[str, Any]], threshold: float, k: int, n: int) -> dict[str, Any]:
