@@ -29,11 +29,15 @@ def tones() -> list[np.ndarray]:
     return [np.sin(2 * np.pi * (300 + 100 * k) * t).astype(np.float32) for k in range(5)]
 
 
-def nights(fixture_model: Path, independent: Corpus, out: Path) -> dict[str, Any]:
+def nights(
+    fixture_model: Path, independent: Corpus, out: Path, twin: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     validation = Corpus(CRYING, [quiet_noise(2.0 + s, seed=s) for s in range(5)], ["speech"] * 5)
+    others = [twin] if twin else []
     return measure_nights(
-        CryModel(fixture_model), validation, independent, 0.25, 1, 0, out, (1.0,), GRID
-    )
+        CryModel(fixture_model), validation, independent, 0.25, 1, 0, out, (1.0,), GRID,
+        other_sweeps=others,
+    )  # fmt: skip
 
 
 def measured(night: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +78,30 @@ def test_the_independent_night_is_measured_at_the_validation_pick(quiet_report, 
     rows = tones_report["independent"]["thresholds_information_only"]
     assert at_pick["false_alarms"] > min(r["false_alarms"] for r in rows)
     assert sum(at_pick["false_alarms_by_category"].values()) == at_pick["false_alarms"]
+
+
+def test_a_twins_tuning_night_moves_the_pick_and_what_is_measured_at_it(
+    fixture_model: Path, quiet_report: dict, tmp_path: Path
+) -> None:
+    """On another tuning night (a leave-source-out twin's) every setting below the strictest
+    threshold raises false alarms: the pick moves there, and the held-out and independent
+    nights are measured at it."""
+    own = quiet_report["validation"]["chosen"]["setting"]
+    strictest = max(GRID.thresholds)
+    assert own["threshold"] < strictest
+    twin = [
+        {**r, "false_alarms": alarms, "false_alarms_per_hour": alarms / r["non_crying_hours"]}
+        for r in quiet_report["validation"]["sweep"]
+        for alarms in [0 if r["threshold"] == strictest else 9]
+    ]
+    independent = Corpus(CRYING, [quiet_noise(3.0, seed=9 + s) for s in range(3)], ["hum"] * 3)
+    report = nights(fixture_model, independent, tmp_path, twin)
+    chosen = report["validation"]["chosen"]
+    assert chosen["setting"]["threshold"] == strictest
+    assert chosen["replay_matches_pipeline"]
+    assert report["validation"]["held_out"]["setting"] == chosen["setting"]
+    assert report["independent"]["chosen"]["setting"] == chosen["setting"]
+    assert report["validation"]["sweep"] == quiet_report["validation"]["sweep"]
 
 
 def test_the_information_only_rows_vary_the_threshold_alone(tones_report):

@@ -139,5 +139,5 @@ def test_the_pick_command_refuses_a_night_without_a_sweep(tmp_path: Path) -> Non
     with pytest.raises(SystemExit, match="holds no sweep"):
         main(["pick", str(own), str(bare)])
     other_hop = night_report(tmp_path / "hop.json", "y.onnx", [row(0.5, 0.45, 0.9, 0, 4.0)])
-    with pytest.raises(SystemExit, match="swept no setting at the hop"):
+    with pytest.raises(SystemExit, match="swept no setting at a hop of 1 s"):
         main(["pick", str(own), str(other_hop)])

@@ -30,7 +30,7 @@ from training.night.measure import (
     sweep,
 )
 from training.night.plots import timeline, tradeoff
-from training.night.presets import own_sweep
+from training.night.presets import sweep_at
 from training.night.report import write_report
 from training.night.sources import add_night_options, family, load_independent, load_validation
 
@@ -66,6 +66,7 @@ def measure_nights(
     grid: Grid | None = None,
     families: Sequence[str] | None = None,
     tuning_hours: float | None = None,
+    other_sweeps: Sequence[list[dict[str, Any]]] = (),
 ) -> dict[str, Any]:
     """Both nights at the shipped setting (the model's threshold and votes, the agent's other
     detector defaults). With ``families`` (one per validation recording), the validation
@@ -74,7 +75,9 @@ def measure_nights(
 
     With ``hops``, also: the validation night scored at each hop and swept over ``grid``
     (default: :class:`Grid`), its pick confirmed by a full pipeline pass and run on a held-out
-    validation night (``seed + 1``), and the independent night at that pick. The independent
+    validation night (``seed + 1``), and the independent night at that pick. With
+    ``other_sweeps`` (other tuning nights' sweeps, a twin's), the pick is one within budget on
+    every night at the shipped hop and hold (:func:`pick_on_nights`). The independent
     night takes no part in the pick; its threshold curve at the pick's other settings is kept as
     information only. Timelines (and the sweep's trade-off) are drawn into ``out``.
     """
@@ -116,7 +119,11 @@ def measure_nights(
             scored[hop] = (other.results, other.total)
     rows = sweep(first.night.truth, scored, grid, window_seconds)
     del scored
-    row = pick(rows, shipped)
+    if other_sweeps:
+        own = [r for r in rows if all(r[k] == shipped[k] for k in ("hop_s", "hold_seconds"))]
+        row = pick_on_nights([own, *other_sweeps], shipped)[1][0]
+    else:
+        row = pick(rows, shipped)
     chosen = {k: row[k] for k in SETTING_KEYS}
     config = detection_config(chosen, base)
     confirmed = stream_night(model, validation, first.night, config)
@@ -184,6 +191,11 @@ def night_command(args: argparse.Namespace) -> dict[str, Any]:
         write_report(report, out, args.docs, args.cost_minutes, args.model, args.saved_cost)
         return report
     model = CryModel(args.model or default_model_path())
+    hops = args.hops if args.sweep or args.report else ()
+    if args.also_night and not hops:
+        raise RecipeError("--also-night needs --sweep: it is read when the sweep picks")
+    shipped = current_setting(DetectionConfig(), model)
+    others = [_sweep_at(path, shipped) for path in args.also_night]
     validation = load_validation(Cache(args.runs / "cache"))
     independent = load_independent(
         args.independent or args.data / "independent",
@@ -191,7 +203,6 @@ def night_command(args: argparse.Namespace) -> dict[str, Any]:
     )
     for name, corpus in (("validation", validation), ("independent", independent)):
         print(f"{name}: {len(corpus.positives)} crying clips, {len(corpus.negatives)} others")
-    hops = args.hops if args.sweep or args.report else ()
     families = [family(c) for c in validation.categories] if args.families else None
     report = measure_nights(
         model,
@@ -204,7 +215,10 @@ def night_command(args: argparse.Namespace) -> dict[str, Any]:
         hops,
         families=families,
         tuning_hours=args.tuning_hours,
+        other_sweeps=others,
     )
+    if args.also_night:
+        report["validation"]["chosen"]["within_budget_also_on"] = [str(p) for p in args.also_night]
     report["command"] = _command_line(model.path, args)
     report["night_minutes"] = round((time.perf_counter() - started) / 60, 1)
     (out / "night.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -223,6 +237,7 @@ def _command_line(model: Path, args: argparse.Namespace) -> str:
         f"--hours {args.hours:g} --per-snr {args.per_snr}"
         + (f" --tuning-hours {args.tuning_hours:g}" if args.tuning_hours else "")
         + (" --families" * args.families)
+        + "".join(f" --also-night {path}" for path in args.also_night)
     )
 
 
@@ -230,14 +245,8 @@ def pick_command(args: argparse.Namespace) -> dict[str, Any]:
     """``python -m training pick``: the setting within budget on every tuning night given, at the
     first night's hop and hold, its own setting the tie-break (:func:`pick_on_nights`)."""
     reports = [json.loads(path.read_text()) for path in args.nights]
-    own, first = own_sweep(reports[0])
-    sweeps = [first]
-    for path, report in zip(args.nights[1:], reports[1:], strict=True):
-        rows = [r for r in own_sweep(report)[1] if r["hop_s"] == own["hop_s"]]
-        if not rows:
-            raise RecipeError(f"{path} swept no setting at the hop of {args.nights[0]}")
-        sweeps.append(rows)
-    pooled, rows = pick_on_nights(sweeps, own)
+    own = reports[0]["validation"]["shipped"]["setting"]
+    pooled, rows = pick_on_nights([_sweep_at(path, own) for path in args.nights], own)
     result = {
         "setting": {k: pooled[k] for k in SETTING_KEYS},
         "pooled": pooled,
@@ -251,6 +260,20 @@ def pick_command(args: argparse.Namespace) -> dict[str, Any]:
     if args.out:
         args.out.write_text(text + "\n")
     return result
+
+
+def _sweep_at(path: Path, setting: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sweep of the ``night.json`` at ``path`` at the hop and hold of ``setting``."""
+    try:
+        rows = sweep_at(json.loads(path.read_text()), setting)
+    except RecipeError as exc:
+        raise RecipeError(f"{path}: {exc}") from None
+    if not rows:
+        raise RecipeError(
+            f"{path} swept no setting at a hop of {setting['hop_s']:g} s and a hold of "
+            f"{setting['hold_seconds']:g} s"
+        )
+    return rows
 
 
 def add_pick_parser(steps: Any) -> None:
@@ -289,6 +312,14 @@ def add_parser(steps: Any) -> None:
         action="store_true",
         help="the validation nights hear each family of sounds (adult vocal sounds, speech, "
         "music and singing, household and outdoors) about as long as any other",
+    )
+    night.add_argument(
+        "--also-night",
+        type=Path,
+        action="append",
+        default=[],
+        help="another tuning night's night.json (a leave-source-out twin's): the pick is within "
+        "budget on it too, at the shipped hop and hold (python -m training pick)",
     )
     night.add_argument(
         "--report", action="store_true", help="sweep, cost benchmark, <docs>/performance.md"

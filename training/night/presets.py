@@ -22,7 +22,8 @@ QUIET, BALANCED, NOISY = "Quiet room", "Balanced", "Noisy room"
 def choose_presets(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The presets, most sensitive first, from a ``night.json`` of ``python -m training night
     --sweep``."""
-    own, rows = own_sweep(report)
+    own = report["validation"]["shipped"]["setting"]
+    rows = sweep_at(report, own)
     balanced = _row(rows, own["threshold"], own["trigger_windows"], own["of_windows"])
     quiet = pick_at_hop(rows, own)
     if quiet["recall_snr_ge_0"] < balanced["recall_snr_ge_0"]:
@@ -40,19 +41,17 @@ def choose_presets(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [_preset(name, r) for name, r in ((QUIET, quiet), (BALANCED, balanced), (NOISY, noisy))]
 
 
-def own_sweep(report: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The file's own setting in a ``night.json`` of ``python -m training night --sweep``, and
-    the sweep's rows at its hop and hold."""
+def sweep_at(report: dict[str, Any], setting: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of the sweep in a ``night.json`` of ``python -m training night --sweep`` at the
+    hop and hold of ``setting``."""
     validation = report["validation"]
     if "sweep" not in validation:
         raise RecipeError("the night report holds no sweep: run python -m training night --sweep")
-    own = validation["shipped"]["setting"]
-    rows = [
+    return [
         r
         for r in validation["sweep"]
-        if r["hop_s"] == own["hop_s"] and r["hold_seconds"] == own["hold_seconds"]
+        if r["hop_s"] == setting["hop_s"] and r["hold_seconds"] == setting["hold_seconds"]
     ]
-    return own, rows
 
 
 def _row(rows: list[dict[str, Any]], threshold: float, k: int, n: int) -> dict[str, Any]:
