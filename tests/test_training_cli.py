@@ -33,15 +33,23 @@ def test_an_impossible_detector_rule_is_refused_before_export(
     assert not (tmp_path / "cnn").exists()
 
 
-@pytest.mark.parametrize(("families", "tuning_hours"), [(False, None), (True, 12.0)])
+@pytest.mark.parametrize(
+    ("families", "tuning_hours", "twins"),
+    [(False, None, []), (True, 12.0, [Path("runs-lso/night/night.json")])],
+)
 def test_the_performance_pages_command_line_runs_as_printed(
-    monkeypatch: pytest.MonkeyPatch, families: bool, tuning_hours: float | None
+    monkeypatch: pytest.MonkeyPatch, families: bool, tuning_hours: float | None, twins: list[Path]
 ) -> None:
     """``docs/performance.md`` tells how to regenerate it: that line must parse as given."""
     seen: list[argparse.Namespace] = []
     monkeypatch.setattr(night_cli, "night_command", seen.append)
     given = argparse.Namespace(
-        hours=10.0, per_snr=40, seed=42, families=families, tuning_hours=tuning_hours
+        hours=10.0,
+        per_snr=40,
+        seed=42,
+        families=families,
+        tuning_hours=tuning_hours,
+        also_night=twins,
     )
     line = night_cli._command_line(REPO_ROOT / "cry_mqtt" / "models" / "cry-yamnet.onnx", given)
     argv = shlex.split(line)
@@ -50,7 +58,11 @@ def test_the_performance_pages_command_line_runs_as_printed(
     (parsed,) = seen
     assert parsed.report and parsed.model == Path("cry_mqtt/models/cry-yamnet.onnx")
     assert (parsed.seed, parsed.hours, parsed.per_snr) == (42, 10.0, 40)
-    assert (parsed.families, parsed.tuning_hours) == (families, tuning_hours)
+    assert (parsed.families, parsed.tuning_hours, parsed.also_night) == (
+        families,
+        tuning_hours,
+        twins,
+    )
 
 
 def test_help_lists_the_steps_in_the_order_a_user_runs_them(
@@ -62,4 +74,4 @@ def test_help_lists_the_steps_in_the_order_a_user_runs_them(
     steps = re.search(r"\{(fetch-debian[^}]*)\}", capsys.readouterr().out)[1].split(",")
     order = ["fetch-debian", "sing", "prepare", "fit", "distil", "soup", "export", "evaluate"]
     assert [steps.index(step) for step in order] == sorted(steps.index(step) for step in order)
-    assert steps[-3:] == ["memory", "night", "learn-night"]
+    assert steps[-4:] == ["memory", "night", "pick", "learn-night"]
