@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +123,20 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     item = cache.items[-1]
     assert np.array_equal(cache.samples(item), trim_silence(load_audio(Path(item.path))))
     assert len(cache.split("train", 1)) == 1
+
+
+def test_workers_write_the_same_cache_in_the_same_order(tmp_path: Path) -> None:
+    items = discover(None, esc50=make_esc50(tmp_path / "ESC-50"))
+    for item in items:
+        item.split = "train"
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio")
+    items.insert(2, replace(items[0], path=str(broken)))
+    alone = build_cache(copy.deepcopy(items), tmp_path / "alone")
+    shared = build_cache(copy.deepcopy(items), tmp_path / "shared", workers=2)
+    assert shared == alone and alone["skipped"][0].startswith(f"{broken}: ")
+    for name in ("audio.npy", "items.json"):
+        assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes()
 
 
 def test_phone_codec_is_8k_amr_of_the_same_audio() -> None:

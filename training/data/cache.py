@@ -7,7 +7,9 @@ from __future__ import annotations
 import copy
 import json
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import asdict, replace
+from multiprocessing import Pool
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -122,34 +124,51 @@ def _npy_header(f: BinaryIO, length: int) -> None:
     np.lib.format.write_array_header_1_0(f, header)
 
 
-def build_cache(items: list[Item], root: Path) -> dict[str, Any]:
+def _decoded(item: Item) -> tuple[np.ndarray, np.ndarray | None] | str:
+    """A recording decoded and trimmed, with its phone-codec twin unless it is a phone recording
+    already (the codec is most of the cost: AMR-NB encodes at about 120x real time); or why
+    it is skipped."""
+    try:
+        samples = trim_silence(load_item(item))
+    except (av.error.FFmpegError, IndexError) as exc:
+        return f"{item.path}: {exc}"
+    if len(samples) < PARAMS.frame_length:
+        return f"{item.path}: too short or near-silent"
+    return samples, None if is_phone_recording(item) else phone_codec(samples)
+
+
+def build_cache(items: list[Item], root: Path, workers: int = 1) -> dict[str, Any]:
     """Decode ``items`` (their ``split`` already set) into ``root``, plus a phone-codec version
-    of each recording that is not already one; returns the summary."""
+    of each recording that is not already one, in ``workers`` processes; returns the summary.
+    The cache is the same for any number of workers."""
     root.mkdir(parents=True, exist_ok=True)
     kept, offset, failed = [], 0, []
-    # Each recording goes to disk as it is decoded, so memory holds one at a time; the header,
-    # written first for the largest length, is rewritten with the real one (same size).
-    with open(root / "audio.npy", "wb") as f:
+    # Each recording goes to disk as it is decoded, in the items' order, so memory holds a few
+    # at a time; the header, written first for the largest length, is rewritten with the real
+    # one (same size).
+    with (
+        open(root / "audio.npy", "wb") as f,
+        Pool(workers) if workers > 1 else nullcontext() as pool,
+    ):
         _npy_header(f, 2**62 - 1)
         data_start = f.tell()
-        for item in tqdm(items, desc="decode", unit="file"):
-            try:
-                samples = trim_silence(load_item(item))
-            except (av.error.FFmpegError, IndexError) as exc:
-                failed.append(f"{item.path}: {exc}")
+        decoded = pool.imap(_decoded, items, chunksize=4) if pool else map(_decoded, items)
+        for item, result in tqdm(
+            zip(items, decoded, strict=True), total=len(items), desc="decode", unit="file"
+        ):
+            if isinstance(result, str):
+                failed.append(result)
                 continue
-            if len(samples) < PARAMS.frame_length:
-                failed.append(f"{item.path}: too short or near-silent")
-                continue
+            samples, phone = result
             item.offset, item.length = offset, len(samples)
             offset += len(samples)
             f.write(samples.astype("<f4").tobytes())
-            if is_phone_recording(item):
+            if phone is None:
                 item.phone_offset = item.offset
             else:
                 item.phone_offset = offset
                 offset += len(samples)
-                f.write(phone_codec(samples).astype("<f4").tobytes())
+                f.write(phone.astype("<f4").tobytes())
             kept.append(item)
         f.seek(0)
         _npy_header(f, offset)

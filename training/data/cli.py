@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ def add_parsers(steps: Any) -> None:
     )
     prepare.add_argument("--valid-fraction", type=float, default=0.1)
     prepare.add_argument("--limit", type=int, default=0, help="files per source/category")
+    prepare.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes decoding and phone-coding recordings (default: one per core)",
+    )
     prepare.set_defaults(run=_prepare)
 
     resplit = steps.add_parser(
@@ -101,7 +108,7 @@ def _prepare(args: argparse.Namespace) -> None:
             "negatives/manifest.csv (or --positives/--negatives/--esc50/--debian/--emogator)"
         )
     grouped_split(items, args.valid_fraction, args.seed)
-    summary = build_cache(items, args.runs / "cache")
+    summary = build_cache(items, args.runs / "cache", args.workers)
     _print_brief(summary)
     print(f"{len(summary['skipped'])} files skipped: {summary['skipped'][:5]}")
     print(f"cache written to {args.runs / 'cache'} (summary.json: every source and licence)")
