@@ -19,6 +19,7 @@ from training.night.measure import (
     SETTING_KEYS,
     Grid,
     PipelinePass,
+    at_hop_and_hold,
     current_setting,
     detection_config,
     evaluate,
@@ -120,8 +121,7 @@ def measure_nights(
     rows = sweep(first.night.truth, scored, grid, window_seconds)
     del scored
     if other_sweeps:
-        own = [r for r in rows if all(r[k] == shipped[k] for k in ("hop_s", "hold_seconds"))]
-        row = pick_on_nights([own, *other_sweeps], shipped)[1][0]
+        row = pick_on_nights([at_hop_and_hold(rows, shipped), *other_sweeps], shipped)[1][0]
     else:
         row = pick(rows, shipped)
     chosen = {k: row[k] for k in SETTING_KEYS}

@@ -268,8 +268,18 @@ def pick_on_nights(
     if not feasible:
         fewest = min(r["false_alarms"] for r in pooled.values())
         feasible = {s for s, r in pooled.items() if r["false_alarms"] == fewest}
-    best = min(feasible, key=lambda s: _ranking(current)(pooled[s]))
+    rank = _ranking(current)
+    best = min(feasible, key=lambda s: rank(pooled[s]))
     return pooled[best], [rows[best] for rows in by_night]
+
+
+def at_hop_and_hold(rows: list[dict[str, Any]], setting: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sweep rows at the hop and hold of ``setting``."""
+    return [
+        r
+        for r in rows
+        if r["hop_s"] == setting["hop_s"] and r["hold_seconds"] == setting["hold_seconds"]
+    ]
 
 
 def _setting(row: dict[str, Any]) -> tuple:

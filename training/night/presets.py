@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from training import RecipeError
-from training.night.measure import pick_at_hop
+from training.night.measure import at_hop_and_hold, pick_at_hop
 
 QUIET, BALANCED, NOISY = "Quiet room", "Balanced", "Noisy room"
 
@@ -47,11 +47,7 @@ def sweep_at(report: dict[str, Any], setting: dict[str, Any]) -> list[dict[str, 
     validation = report["validation"]
     if "sweep" not in validation:
         raise RecipeError("the night report holds no sweep: run python -m training night --sweep")
-    return [
-        r
-        for r in validation["sweep"]
-        if r["hop_s"] == setting["hop_s"] and r["hold_seconds"] == setting["hold_seconds"]
-    ]
+    return at_hop_and_hold(validation["sweep"], setting)
 
 
 def _row(rows: list[dict[str, Any]], threshold: float, k: int, n: int) -> dict[str, Any]:
