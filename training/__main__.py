@@ -10,7 +10,7 @@ from cry_mqtt.model import ModelError
 from training import DEFAULT_RUNS, RecipeError, export_cli
 from training.data import cli as data_cli
 from training.evaluation import cli as evaluation_cli
-from training.night import add_learning_parser, add_pick_parser
+from training.night import add_learning_parser, add_pick_parser, add_race_parser
 from training.night import add_parser as add_night_parser
 from training.recipes import cli as recipes_cli
 
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     evaluation_cli.add_parsers(steps)
     add_night_parser(steps)
     add_pick_parser(steps)
+    add_race_parser(steps)
     add_learning_parser(steps)
     args = parser.parse_args(argv)
     try:

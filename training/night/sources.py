@@ -80,11 +80,17 @@ def corpus_of(recordings: Iterable[tuple[int, str, np.ndarray]]) -> Corpus:
 
 
 def add_night_options(parser: argparse.ArgumentParser, hours: float, per_snr: int) -> None:
-    """The options every step that streams nights takes: the data, the model, the nights."""
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    """The options every step that streams a model's nights takes: the data, the model, the
+    nights."""
+    add_data_options(parser)
     parser.add_argument("--model", type=Path, help="ONNX model (default: the packaged one)")
     parser.add_argument("--hours", type=float, default=hours, help="length of each night")
     parser.add_argument("--per-snr", type=int, default=per_snr, help="episodes at each SNR")
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """Where the nights' recordings are: the shared data and the independent set."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
     parser.add_argument(
         "--independent", type=Path, help="independent set (default: <data>/independent)"
     )
