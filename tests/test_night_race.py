@@ -85,6 +85,15 @@ def test_the_confirmed_candidate_hears_what_its_model_alone_must_give_up(fixture
     assert lines[3].startswith("| student confirmed | 0.5, 1 of 1, 1 s (0.3) | 1.000, 0 (0.00)")
 
 
+def test_a_model_scored_only_at_another_hop_than_its_files_is_picked_there(fixture_model: Path):
+    tuning, model = night_plan("tuning"), CryModel(fixture_model)
+    other = model.info.votes.hop_seconds + 1.0  # a label: the scores are a second apart
+    only = {tuning.name: {other: scores(tuning, 0.8, 0.3, 0.1)}}
+    (result,) = race([Candidate("student", model, only)], tuning, [], GRID)
+    assert result["file_setting"]["hop_s"] == model.info.votes.hop_seconds
+    assert result["setting"]["hop_s"] == other and result["tuning"]["recall_snr_ge_0"] == 1.0
+
+
 def test_a_night_is_streamed_once_and_read_back(fixture_model: Path, tmp_path: Path):
     where, model = night_plan("tuning"), CryModel(fixture_model)
     first = scores_of(model, where, 1.0, tmp_path)

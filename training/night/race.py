@@ -185,18 +185,23 @@ class Candidate:
 def race(
     candidates: Sequence[Candidate], tuning: NightPlan, others: Sequence[NightPlan], grid: Grid
 ) -> list[dict[str, Any]]:
-    """Each candidate's pick on ``tuning`` (its file's own setting the tie-break) and its
-    metrics there and on each of ``others`` at that pick."""
+    """Each candidate's pick on ``tuning`` (its file's own setting the tie-break; at its slowest
+    hop where it was not scored at the file's) and its metrics there and on each of ``others``
+    at that pick."""
     results = []
     for candidate in candidates:
-        current = current_setting(DetectionConfig(), candidate.model)
-        chosen_row = pick(candidate.rows(tuning, grid), current)
+        own = current_setting(DetectionConfig(), candidate.model)
+        rows = candidate.rows(tuning, grid)
+        hops = {r["hop_s"] for r in rows}
+        # not scored at the file's hop: pick at the slowest
+        current = own if own["hop_s"] in hops else {**own, "hop_s": max(hops)}
+        chosen_row = pick(rows, current)
         chosen = {k: chosen_row[k] for k in (*SETTING_KEYS, "confirm_at") if k in chosen_row}
         results.append(
             {
                 "candidate": candidate.name,
                 "model": candidate.model.path.name,
-                "file_setting": current,
+                "file_setting": own,
                 "setting": chosen,
                 "tuning": {k: v for k, v in chosen_row.items() if k not in chosen},
                 **{where.name: candidate.measure(where, chosen, grid) for where in others},
