@@ -147,17 +147,12 @@ def measure_nights(
     )
 
     at_chosen = stream_night(model, independent, shown["independent"][0].night, config)
-    curve = Grid(
-        grid.thresholds,
-        ((chosen["trigger_windows"], chosen["of_windows"]),),
-        (chosen["hold_seconds"],),
-    )
     report["independent"] |= {
         "chosen": pass_metrics(at_chosen, chosen, window_seconds),
         "thresholds_information_only": sweep(
             at_chosen.night.truth,
             {chosen["hop_s"]: (at_chosen.results, at_chosen.total)},
-            curve,
+            grid.curve_at(chosen),
             window_seconds,
         ),
     }

@@ -170,6 +170,14 @@ class Grid:
     k_of_n: tuple[tuple[int, int], ...] = ((1, 1), (2, 2), (2, 3), (3, 4), (3, 5), (4, 6))
     holds: tuple[float, ...] = (5.0, 10.0, 20.0)
 
+    def curve_at(self, setting: dict[str, Any]) -> Grid:
+        """These thresholds alone, at the votes and hold of ``setting`` (a threshold curve)."""
+        return Grid(
+            self.thresholds,
+            ((setting["trigger_windows"], setting["of_windows"]),),
+            (setting["hold_seconds"],),
+        )
+
     def settings(self) -> Iterator[DetectorSettings]:
         for threshold, (k, n), hold in itertools.product(self.thresholds, self.k_of_n, self.holds):
             yield DetectorSettings(float(threshold), k, n, hold)

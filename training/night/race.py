@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 
 from cry_mqtt.config import DetectionConfig
-from cry_mqtt.detector import DetectorSettings
 from cry_mqtt.model import CryModel, default_model_path
-from cry_mqtt.pipeline import WindowResult
+from cry_mqtt.pipeline import WindowResult, detector_settings
 from training import RecipeError
 from training.data.cache import Cache
 from training.night.assemble import RATE, Corpus, Night, plan
@@ -35,6 +34,7 @@ from training.night.measure import (
     SETTING_KEYS,
     Grid,
     current_setting,
+    detection_config,
     evaluate,
     false_alarms_by_category,
     pick,
@@ -149,18 +149,8 @@ class Candidate:
         settings (information only)."""
         hop, window = chosen["hop_s"], self.model.info.window_seconds
         windows, total = self._at(where.name, chosen.get("confirm_at"))[hop]
-        settings = DetectorSettings(
-            chosen["threshold"],
-            chosen["trigger_windows"],
-            chosen["of_windows"],
-            chosen["hold_seconds"],
-        )
-        spans = replay(windows, settings, total)
-        curve = Grid(
-            grid.thresholds,
-            ((chosen["trigger_windows"], chosen["of_windows"]),),
-            (chosen["hold_seconds"],),
-        )
+        config = detection_config(chosen, DetectionConfig())
+        spans = replay(windows, detector_settings(config, self.model.info), total)
         return {
             **evaluate(where.night.truth, spans, total, window),
             "false_alarms_by_category": false_alarms_by_category(
@@ -168,7 +158,9 @@ class Candidate:
             ),
             "thresholds_information_only": [
                 {k: r[k] for k in CURVE_KEYS}
-                for r in sweep(where.night.truth, {hop: (windows, total)}, curve, window)
+                for r in sweep(
+                    where.night.truth, {hop: (windows, total)}, grid.curve_at(chosen), window
+                )
             ],
         }
 
